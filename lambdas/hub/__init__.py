@@ -1,0 +1,1 @@
+"""The hub: validate the run request, discover targets, write the manifest, seed the ledger."""

@@ -1,0 +1,28 @@
+"""Hub Lambda handler: thin; the work is in hub.logic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from hub.logic import run_hub
+from shared.aws import client
+from shared.config import config
+from shared.ledger import Ledger
+from shared.observability import logger, tracer
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Event: {"request": <run request>, "execution_name": <name>} (built by the state machine)."""
+    cfg = config()
+    execution_name = str(event.get("execution_name") or context.aws_request_id)
+    with logger.append_context_keys(execution_name=execution_name):
+        result = run_hub(
+            event.get("request"), execution_name, cfg, client("s3"), Ledger(client("dynamodb"), cfg.ledger_table)
+        )
+        logger.info("run seeded", extra={"run_id": result.run.run_id, "count": result.count,
+                                         "max_concurrency": result.max_concurrency})
+    return result.model_dump(mode="json")

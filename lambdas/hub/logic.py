@@ -1,0 +1,106 @@
+"""Hub logic: validate everything first, then write the manifest and seed the ledger (nothing half-done)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from pydantic import ValidationError
+
+from hub.sources import SOURCES, SourceContext
+from shared.config import Config
+from shared.errors import InvalidRunRequest
+from shared.ledger import Ledger
+from shared.models import (
+    MAX_TARGET_BYTES,
+    HubResult,
+    ManifestLocation,
+    RunContext,
+    RunRequest,
+    Target,
+    field_problems,
+    parse_run_request,
+)
+from spoke.operations import OPERATIONS
+
+MAX_PROBLEMS = 20  # one bad manifest can have thousands; name the first ones
+
+
+def manifest_key(run_id: str) -> str:
+    return f"runs/{run_id}/manifest.json"
+
+
+def validate_request(raw: Any, execution_name: str) -> tuple[RunRequest, str]:
+    """Validate the request and the operation's params; returns the request and the run id."""
+    request = parse_run_request(raw)
+    problems: list[str] = []
+    operation = OPERATIONS.get(request.operation)
+    if operation is None:
+        problems.append(f"operation: unknown operation '{request.operation}' (known: {', '.join(sorted(OPERATIONS))})")
+    else:
+        try:
+            operation.params.model_validate(request.params)
+        except ValidationError as err:
+            problems.extend(field_problems(err, prefix="params"))
+    source_type = request.source.get("type")
+    if source_type not in SOURCES:
+        problems.append(f"source.type: unknown source {source_type!r} (known: {', '.join(sorted(SOURCES))})")
+    if problems:
+        raise InvalidRunRequest(problems)
+    return request, request.run_id or execution_name
+
+
+def discover_targets(request: RunRequest, ctx: SourceContext) -> list[Target]:
+    """Run the request's source and validate every target; ids must be unique."""
+    source = SOURCES[str(request.source.get("type"))]
+    try:
+        spec = source.spec.model_validate(request.source)
+    except ValidationError as err:
+        raise InvalidRunRequest(field_problems(err, prefix="source")) from None
+    raw_targets = source.discover(spec, ctx)
+    where = source.origin(spec)
+    targets: list[Target] = []
+    problems: list[str] = []
+    for index, raw in enumerate(raw_targets):
+        if not isinstance(raw, dict):
+            problems.append(f"{where}[{index}]: must be an object with an 'id'")
+            continue
+        try:
+            target = Target.model_validate(raw)
+        except ValidationError as err:
+            problems.extend(field_problems(err, prefix=f"{where}[{index}]"))
+            continue
+        if len(json.dumps(raw, default=str)) > MAX_TARGET_BYTES:
+            problems.append(f"{where}[{index}]: target is larger than {MAX_TARGET_BYTES} bytes")
+            continue
+        targets.append(target)
+    duplicates = [tid for tid, n in Counter(t.id for t in targets).items() if n > 1]
+    if duplicates:
+        shown = ", ".join(repr(d) for d in duplicates[:10])
+        problems.append(f"{where}: duplicate target ids: {shown}{' ...' if len(duplicates) > 10 else ''}")
+    if problems:
+        extra = len(problems) - MAX_PROBLEMS
+        raise InvalidRunRequest(problems[:MAX_PROBLEMS] + ([f"... and {extra} more"] if extra > 0 else []))
+    return targets
+
+
+def run_hub(raw_request: Any, execution_name: str, cfg: Config, s3: Any, ledger: Ledger) -> HubResult:
+    """Validate, discover, then write: the manifest first, the ledger rows second."""
+    request, run_id = validate_request(raw_request, execution_name)
+    targets = discover_targets(request, SourceContext(s3=s3))
+    key = manifest_key(run_id)
+    body = json.dumps([t.model_dump(mode="json") for t in targets], separators=(",", ":"))
+    s3.put_object(Bucket=cfg.bucket, Key=key, Body=body.encode(), ContentType="application/json")
+    ledger.seed_pending(run_id, targets, cfg.ledger_ttl_days)
+    return HubResult(
+        run=RunContext(run_id=run_id, operation=request.operation, params=request.params),
+        manifest=ManifestLocation(bucket=cfg.bucket, key=key),
+        count=len(targets),
+        max_concurrency=request.max_concurrency or cfg.default_max_concurrency,
+        failure_threshold_percent=(
+            request.failure_threshold_percent
+            if request.failure_threshold_percent is not None
+            else cfg.failure_threshold_percent
+        ),
+    )

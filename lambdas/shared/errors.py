@@ -1,0 +1,40 @@
+"""Error classes. A class name is the Step Functions error name that Retry and Catch match on.
+
+Keep every name here: the state machine's Retry entries (stacks/workflow.py) refer to them.
+"""
+
+from __future__ import annotations
+
+
+class HubSpokeError(Exception):
+    """Base of every error HubSpoke raises on purpose."""
+
+
+class InvalidRunRequest(HubSpokeError):  # noqa: N818 - the Step Functions error name
+    """The run request (or a discovered target list) is invalid; nothing was written."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid run request: " + "; ".join(problems))
+
+
+class RateLimitError(HubSpokeError):
+    """A downstream API said "slow down": retried with exponential backoff and full jitter."""
+
+
+class TransientError(HubSpokeError):
+    """A failure that is likely to pass (5xx, timeout): retried with long backoff."""
+
+
+class TargetError(HubSpokeError):
+    """The operation cannot succeed on this target: recorded as failed, never retried."""
+
+
+# Names the state machine matches; the tests check the workflow and these stay in step.
+RETRYABLE_ERRORS = (RateLimitError.__name__, TransientError.__name__)
+LAMBDA_SERVICE_ERRORS = (
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+)

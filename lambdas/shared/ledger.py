@@ -1,0 +1,168 @@
+"""The run ledger: one DynamoDB row per (run_id, target_id), the system of record for spoke results.
+
+Statuses: pending -> succeeded | unchanged | skipped | failed. The `failed` row is written by the
+state machine's RecordFailure task (stacks/workflow.py), which never overwrites a success.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from shared.models import SpokeResult, Target
+
+PENDING = "pending"
+FAILED = "failed"
+TERMINAL_OK = ("succeeded", "unchanged", "skipped")
+_BATCH = 25  # BatchWriteItem's limit
+_MAX_CAUSE = 4000  # keep rows small; the full cause is in the execution history
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    run_id: str
+    target_id: str
+    status: str
+    attempts: int
+    duration_ms: int | None
+    error: str | None
+    cause: str | None
+    detail: dict[str, Any]
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _key(run_id: str, target_id: str) -> dict[str, Any]:
+    return {"run_id": {"S": run_id}, "target_id": {"S": target_id}}
+
+
+def _is_conditional_failure(err: ClientError) -> bool:
+    return bool(err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+
+
+class Ledger:
+    """Ledger access over a low-level DynamoDB client (cheap per call, thread-safe)."""
+
+    def __init__(self, dynamodb: Any, table: str) -> None:
+        self._db = dynamodb
+        self._table = table
+
+    def seed_pending(self, run_id: str, targets: Iterable[Target], ttl_days: int) -> int:
+        """Write one `pending` row per target; returns how many were written."""
+        expires = str(int(time.time()) + ttl_days * 86400)
+        now = _now_iso()
+        batch: list[dict[str, Any]] = []
+        count = 0
+        for target in targets:
+            item = {
+                **_key(run_id, target.id),
+                "status": {"S": PENDING},
+                "attempts": {"N": "0"},
+                "created_at": {"S": now},
+                "expires_at": {"N": expires},
+            }
+            batch.append({"PutRequest": {"Item": item}})
+            count += 1
+            if len(batch) == _BATCH:
+                self._write_batch(batch)
+                batch = []
+        if batch:
+            self._write_batch(batch)
+        return count
+
+    def _write_batch(self, requests: list[dict[str, Any]]) -> None:
+        pending = {self._table: requests}
+        for _ in range(8):
+            resp = self._db.batch_write_item(RequestItems=pending)
+            pending = resp.get("UnprocessedItems") or {}
+            if not pending:
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"ledger: {len(pending.get(self._table, []))} rows left unprocessed")
+
+    def mark_finished(self, result: SpokeResult) -> None:
+        """Record a target the operation finished (succeeded, unchanged or skipped)."""
+        self._db.update_item(
+            TableName=self._table,
+            Key=_key(result.run_id, result.target_id),
+            UpdateExpression=(
+                "SET #s = :s, attempts = :a, duration_ms = :d, detail = :detail, updated_at = :now "
+                "REMOVE last_error"
+            ),
+            ConditionExpression="attribute_exists(run_id)",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":s": {"S": result.status},
+                ":a": {"N": str(result.attempts)},
+                ":d": {"N": str(result.duration_ms)},
+                ":detail": {"S": json.dumps(result.detail, separators=(",", ":"), default=str)},
+                ":now": {"S": _now_iso()},
+            },
+        )
+
+    def record_attempt_error(self, run_id: str, target_id: str, attempt: int, error: str) -> None:
+        """Note a failed attempt on a pending row, so attempts are known even if the spoke is retried."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(run_id, target_id),
+                UpdateExpression="SET attempts = :a, last_error = :e, updated_at = :now",
+                ConditionExpression="attribute_exists(run_id) AND #s = :pending",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":a": {"N": str(attempt)},
+                    ":e": {"S": error[:_MAX_CAUSE]},
+                    ":pending": {"S": PENDING},
+                    ":now": {"S": _now_iso()},
+                },
+            )
+        except ClientError as err:
+            if not _is_conditional_failure(err):
+                raise
+
+    def pages(self, run_id: str, page_size: int = 1000) -> Iterator[list[LedgerRow]]:
+        """The run's rows, one query page at a time (memory bounded by the page size)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "run_id = :r",
+            "ExpressionAttributeValues": {":r": {"S": run_id}},
+            "ConsistentRead": True,
+            "Limit": page_size,
+        }
+        while True:
+            resp = self._db.query(**kwargs)
+            yield [_row(item) for item in resp.get("Items", [])]
+            last = resp.get("LastEvaluatedKey")
+            if not last:
+                return
+            kwargs["ExclusiveStartKey"] = last
+
+
+def _row(item: dict[str, Any]) -> LedgerRow:
+    def s(name: str) -> str | None:
+        value = item.get(name)
+        return value["S"] if value else None
+
+    def n(name: str) -> int | None:
+        value = item.get(name)
+        return int(float(value["N"])) if value else None
+
+    detail_raw = s("detail")
+    return LedgerRow(
+        run_id=item["run_id"]["S"],
+        target_id=item["target_id"]["S"],
+        status=item["status"]["S"],
+        attempts=n("attempts") or 0,
+        duration_ms=n("duration_ms"),
+        error=s("error_type"),
+        cause=s("cause"),
+        detail=json.loads(detail_raw) if detail_raw else {},
+    )

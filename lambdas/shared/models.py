@@ -1,0 +1,170 @@
+"""Typed models of what flows through the workflow: run request, target, spoke input/result, summary."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from shared.errors import InvalidRunRequest
+
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$"
+# Control characters and Unicode bidi overrides make ids that look alike but differ, or corrupt logs.
+_BAD_ID_CHARS = re.compile(r"[\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+MAX_TARGET_ID_LENGTH = 256
+# Each target travels in a Map item; keep it far below the 256 KB state limit.
+MAX_TARGET_BYTES = 8 * 1024
+MAX_CONCURRENCY = 10000
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Target(BaseModel):
+    """One thing the operation runs on. `id` is unique in a run; other fields are the target's attributes."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: str = Field(min_length=1, max_length=MAX_TARGET_ID_LENGTH)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_is_text(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return value
+
+    @field_validator("id")
+    @classmethod
+    def _id_is_clean(cls, value: str) -> str:
+        if value != value.strip():
+            raise ValueError("must not start or end with whitespace")
+        if _BAD_ID_CHARS.search(value):
+            raise ValueError("must not contain control or bidirectional-override characters")
+        return value
+
+
+class RunRequest(_Model):
+    """What a user (CLI, EventBridge, console) asks for. Validated by the hub before anything is written."""
+
+    run_id: str | None = Field(default=None, pattern=RUN_ID_PATTERN)
+    operation: str = Field(min_length=1, max_length=64)
+    params: dict[str, Any] = Field(default_factory=dict)
+    source: dict[str, Any]
+    max_concurrency: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY, strict=True)
+    failure_threshold_percent: float | None = Field(default=None, ge=0.0, le=100.0)
+
+
+class RunContext(_Model):
+    """The part of a run every spoke needs."""
+
+    run_id: str
+    operation: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ManifestLocation(_Model):
+    bucket: str
+    key: str
+
+
+class HubResult(_Model):
+    """The hub's output: the state the rest of the workflow runs on (kept small on purpose)."""
+
+    run: RunContext
+    manifest: ManifestLocation
+    count: int
+    max_concurrency: int
+    failure_threshold_percent: float
+
+
+class SpokeInput(_Model):
+    """One Map item, as the ItemSelector builds it, plus the retry count of this attempt."""
+
+    run: RunContext
+    target: Target
+    retry_count: int = Field(default=0, ge=0)
+
+    @property
+    def attempt(self) -> int:
+        return self.retry_count + 1
+
+
+TerminalStatus = Literal["succeeded", "unchanged", "skipped"]
+
+
+class OperationResult(_Model):
+    """What an operation returns for a target it finished (failures are raised, not returned)."""
+
+    status: TerminalStatus = "succeeded"
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class SpokeResult(_Model):
+    run_id: str
+    target_id: str
+    status: TerminalStatus
+    attempts: int
+    duration_ms: int
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class FailedTarget(_Model):
+    id: str
+    error: str
+    cause: str
+    attempts: int
+
+
+class DurationStats(_Model):
+    """Spoke durations in (simulated) milliseconds; percentiles are within 5 % (log-bucket histogram)."""
+
+    count: int
+    min_ms: int | None
+    p50_ms: int | None
+    p90_ms: int | None
+    p99_ms: int | None
+    max_ms: int | None
+
+
+class Summary(_Model):
+    """The run's result, as written to the report and returned to the state machine."""
+
+    run_id: str
+    operation: str
+    total: int
+    succeeded: int
+    unchanged: int
+    skipped: int
+    failed: int
+    lost: int
+    failure_rate: float
+    failure_threshold_percent: float
+    outcome: Literal["succeeded", "failed"]
+    failures_by_error: dict[str, int]
+    attempts_histogram: dict[str, int]
+    durations: DurationStats
+    failed_targets: list[FailedTarget]
+    report: ManifestLocation | None = None
+
+
+def field_problems(err: ValidationError, prefix: str = "") -> list[str]:
+    """Turn a pydantic error into 'field.path: message' lines a person can act on."""
+    problems = []
+    for e in err.errors():
+        loc = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in (prefix, *e["loc"]) if p != "")
+        loc = loc.replace(".[", "[")
+        problems.append(f"{loc or '(request)'}: {e['msg']}")
+    return problems
+
+
+def parse_run_request(raw: Any) -> RunRequest:
+    """Validate a raw run request; raise InvalidRunRequest naming every bad field."""
+    if not isinstance(raw, dict):
+        raise InvalidRunRequest([f"(request): must be a JSON object, got {type(raw).__name__}"])
+    try:
+        return RunRequest.model_validate(raw)
+    except ValidationError as err:
+        raise InvalidRunRequest(field_problems(err)) from None

@@ -1,0 +1,35 @@
+"""`noop`: does nothing but wait, with deterministic fault injection. Used by the demo, tests, benchmarks."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared import clock
+from shared.errors import RateLimitError, TargetError, TransientError
+from shared.models import OperationResult, SpokeInput
+
+NAME = "noop"
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fail_ids: frozenset[str] = frozenset()
+    rate_limit_ids: frozenset[str] = frozenset()
+    rate_limit_times: int = Field(default=1, ge=1, le=100)
+    transient_ids: frozenset[str] = frozenset()
+    transient_times: int = Field(default=1, ge=1, le=100)
+    sleep_ms: int = Field(default=0, ge=0, le=900_000)
+
+
+def run(params: Params, item: SpokeInput) -> OperationResult:
+    """Sleep `sleep_ms` (simulated), then fail as injected for this target and attempt."""
+    target_id = item.target.id
+    clock.sleep(params.sleep_ms / 1000)
+    if target_id in params.fail_ids:
+        raise TargetError(f"injected permanent failure for {target_id}")
+    if target_id in params.rate_limit_ids and item.attempt <= params.rate_limit_times:
+        raise RateLimitError(f"injected rate limit for {target_id} (attempt {item.attempt})")
+    if target_id in params.transient_ids and item.attempt <= params.transient_times:
+        raise TransientError(f"injected transient error for {target_id} (attempt {item.attempt})")
+    return OperationResult(status="succeeded", detail={"slept_ms": params.sleep_ms})

@@ -1,0 +1,35 @@
+"""Summarize logic: stream the ledger, write the full report to S3, return a compact summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.ledger import Ledger
+from shared.models import ManifestLocation, RunContext, Summary
+from summarize.aggregate import RunAggregate
+
+MAX_FAILED_IN_STATE = 20  # the state payload stays small; the report in S3 lists every failed target
+
+
+def report_key(run_id: str) -> str:
+    return f"reports/{run_id}.json"
+
+
+def run_summarize(run: RunContext, threshold: float, ledger: Ledger, s3: Any, bucket: str) -> Summary:
+    aggregate = RunAggregate()
+    for page in ledger.pages(run.run_id):
+        aggregate.add_all(page)
+    report = ManifestLocation(bucket=bucket, key=report_key(run.run_id))
+    summary = aggregate.summary(run, threshold, report)
+    s3.put_object(
+        Bucket=bucket,
+        Key=report.key,
+        Body=summary.model_dump_json(indent=2).encode(),
+        ContentType="application/json",
+    )
+    return summary
+
+
+def compact(summary: Summary) -> Summary:
+    """The summary as the state machine carries it: at most MAX_FAILED_IN_STATE failed targets."""
+    return summary.model_copy(update={"failed_targets": summary.failed_targets[:MAX_FAILED_IN_STATE]})

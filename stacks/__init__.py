@@ -1,0 +1,1 @@
+"""The HubSpoke CDK stack and its constructs, one per concern."""

@@ -1,0 +1,32 @@
+"""The HubSpoke stack: composes storage, functions and the workflow, and exports what users need."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack, Tags
+from constructs import Construct
+
+from stacks.functions import Functions
+from stacks.settings import Settings
+from stacks.storage import Storage
+from stacks.workflow import Workflow
+
+
+class HubSpokeStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.settings = settings
+        self.storage = Storage(self, "Storage", settings=settings)
+        self.functions = Functions(self, "Functions", settings=settings, storage=self.storage)
+        self.workflow = Workflow(
+            self, "Workflow", settings=settings, storage=self.storage, functions=self.functions
+        )
+        Tags.of(self).add("project", "hubspoke")
+
+        CfnOutput(self, "StateMachineArn", value=self.workflow.state_machine.state_machine_arn,
+                  description="Start a run: aws stepfunctions start-execution --state-machine-arn <this>")
+        CfnOutput(self, "BucketName", value=self.storage.bucket.bucket_name,
+                  description="Manifests under runs/, reports under reports/, your target lists under inputs/")
+        CfnOutput(self, "LedgerTableName", value=self.storage.ledger.table_name,
+                  description="The run ledger: one row per (run_id, target_id)")

@@ -1,0 +1,90 @@
+"""Deployment settings: parsed once from the `hubspoke` object in cdk.json context, validated, typed."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+CONTEXT_KEY = "hubspoke"
+
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)
+
+
+class SettingsError(ValueError):
+    """A cdk.json setting is invalid; the message names the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class RetryPolicy(_Strict):
+    """One Step Functions Retry entry. `max_attempts` counts retries after the first attempt (ASL)."""
+
+    interval_seconds: int = Field(ge=1, le=99999999)
+    backoff_rate: float = Field(ge=1.0, le=10.0)
+    max_attempts: int = Field(ge=0, le=99999999)
+    max_delay_seconds: int | None = Field(default=None, ge=1, le=31622400)
+    jitter: Literal["FULL", "NONE"] = "NONE"
+
+
+class RetrySettings(_Strict):
+    """The three retry policies of the spoke task (the seed's numbers by default)."""
+
+    lambda_service: RetryPolicy = RetryPolicy(interval_seconds=2, backoff_rate=2.0, max_attempts=6)
+    rate_limit: RetryPolicy = RetryPolicy(
+        interval_seconds=1, backoff_rate=2.0, max_attempts=5, max_delay_seconds=60, jitter="FULL"
+    )
+    transient: RetryPolicy = RetryPolicy(interval_seconds=30, backoff_rate=2.0, max_attempts=3)
+
+
+class Settings(_Strict):
+    """Everything a deployment can tune. Per-run overrides travel in the run request instead."""
+
+    max_concurrency: int = Field(default=10, ge=1, le=10000)
+    # Task timeouts; each Lambda's own timeout is 10 s longer (at most 900), so these are at most 890.
+    spoke_timeout_seconds: int = Field(default=300, ge=1, le=890)
+    hub_timeout_seconds: int = Field(default=300, ge=10, le=890)
+    summarize_timeout_seconds: int = Field(default=300, ge=10, le=890)
+    run_timeout_hours: int = Field(default=24, ge=1, le=8760)
+    lambda_memory_mb: int = Field(default=512, ge=128, le=10240)
+    retry: RetrySettings = RetrySettings()
+    failure_threshold_percent: float = Field(default=0.0, ge=0.0, le=100.0)
+    ledger_ttl_days: int = Field(default=30, ge=1, le=3650)
+    log_retention_days: int = 30
+    removal_policy: Literal["retain", "destroy"] = "retain"
+    # Buckets (besides our own inputs/ prefix) the hub may read s3-manifest target lists from.
+    manifest_source_buckets: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.log_retention_days not in LOG_RETENTION_DAYS:
+            raise ValueError(
+                f"log_retention_days must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}"
+            )
+        return self
+
+
+def _describe(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"])
+        key = f"{CONTEXT_KEY}.{loc}" if loc else CONTEXT_KEY
+        lines.append(f"cdk.json context {key}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def load_settings(context: Any) -> Settings:
+    """Validate the `hubspoke` context object; raise SettingsError naming every bad key."""
+    if context is None:
+        context = {}
+    if not isinstance(context, dict):
+        raise SettingsError(f"cdk.json context {CONTEXT_KEY}: must be an object, got {type(context).__name__}")
+    try:
+        return Settings.model_validate(context)
+    except ValidationError as err:
+        raise SettingsError(_describe(err)) from None

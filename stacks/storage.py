@@ -1,0 +1,55 @@
+"""Storage: the bucket for manifests and reports, and the DynamoDB run ledger."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks.common import removal_policy
+from stacks.settings import Settings
+
+MANIFEST_PREFIX = "runs/"
+REPORT_PREFIX = "reports/"
+INPUT_PREFIX = "inputs/"
+
+
+class Storage(Construct):
+    """S3 bucket (runs/ manifests, reports/ reports, inputs/ user target lists) and the ledger table."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings) -> None:
+        super().__init__(scope, construct_id)
+        removal = removal_policy(settings)
+        self.bucket = s3.Bucket(
+            self,
+            "Bucket",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=False,
+            removal_policy=removal,
+            auto_delete_objects=False,
+            lifecycle_rules=[
+                # Manifests are only needed while the run and its redrive window last.
+                s3.LifecycleRule(
+                    id="expire-manifests",
+                    prefix=MANIFEST_PREFIX,
+                    expiration=Duration.days(settings.ledger_ttl_days),
+                ),
+                s3.LifecycleRule(id="abort-uploads", abort_incomplete_multipart_upload_after=Duration.days(1)),
+            ],
+        )
+        self.ledger = dynamodb.Table(
+            self,
+            "Ledger",
+            partition_key=dynamodb.Attribute(name="run_id", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="target_id", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            time_to_live_attribute="expires_at",
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            removal_policy=removal,
+        )

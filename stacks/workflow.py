@@ -1,0 +1,200 @@
+"""The state machine: Hub -> Distributed Map of Spokes (Catch -> RecordFailure) -> Summarize -> outcome."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from stacks.common import log_retention, removal_policy
+from stacks.functions import Functions
+from stacks.settings import RetryPolicy, Settings
+from stacks.storage import Storage
+
+# Error names raised by lambdas/shared/errors.py; tests check the two stay in step.
+RATE_LIMIT_ERROR = "RateLimitError"
+TRANSIENT_ERROR = "TransientError"
+LAMBDA_SERVICE_ERRORS = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+]
+DYNAMODB_RETRYABLE_ERRORS = [
+    "DynamoDB.ProvisionedThroughputExceededException",
+    "DynamoDB.RequestLimitExceeded",
+    "DynamoDB.ThrottlingException",
+    "DynamoDB.InternalServerErrorException",
+]
+# A Task's backstop timeout when the Lambda's own timeout is the real limit (hub, summarize).
+DYNAMODB_TASK_TIMEOUT_SECONDS = 30
+
+
+def _retry(errors: list[str], policy: RetryPolicy) -> sfn.RetryProps:
+    return sfn.RetryProps(
+        errors=errors,
+        interval=Duration.seconds(policy.interval_seconds),
+        backoff_rate=policy.backoff_rate,
+        max_attempts=policy.max_attempts,
+        max_delay=Duration.seconds(policy.max_delay_seconds) if policy.max_delay_seconds else None,
+        jitter_strategy=sfn.JitterType.FULL if policy.jitter == "FULL" else None,
+    )
+
+
+class Workflow(Construct):
+    """One STANDARD state machine (JSONPath); every Task has a timeout; logs ALL with data; X-Ray on."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, settings: Settings, storage: Storage, functions: Functions
+    ) -> None:
+        super().__init__(scope, construct_id)
+        retry = settings.retry
+
+        hub = tasks.LambdaInvoke(
+            self,
+            "Hub",
+            lambda_function=functions.hub,
+            payload=sfn.TaskInput.from_object(
+                {"request": sfn.JsonPath.entire_payload, "execution_name": sfn.JsonPath.execution_name}
+            ),
+            output_path="$.Payload",
+            retry_on_service_exceptions=False,
+            task_timeout=sfn.Timeout.duration(Duration.seconds(settings.hub_timeout_seconds)),
+        )
+        hub.add_retry(**vars_of(_retry(LAMBDA_SERVICE_ERRORS, retry.lambda_service)))
+
+        spoke = tasks.LambdaInvoke(
+            self,
+            "Spoke",
+            lambda_function=functions.spoke,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "run": sfn.JsonPath.object_at("$.run"),
+                    "target": sfn.JsonPath.object_at("$.target"),
+                    "retry_count": sfn.JsonPath.number_at("$$.State.RetryCount"),
+                }
+            ),
+            result_path=sfn.JsonPath.DISCARD,
+            retry_on_service_exceptions=False,
+            task_timeout=sfn.Timeout.duration(Duration.seconds(settings.spoke_timeout_seconds)),
+        )
+        spoke.add_retry(**vars_of(_retry(LAMBDA_SERVICE_ERRORS, retry.lambda_service)))
+        spoke.add_retry(**vars_of(_retry([RATE_LIMIT_ERROR], retry.rate_limit)))
+        spoke.add_retry(**vars_of(_retry([TRANSIENT_ERROR], retry.transient)))
+
+        record_failure = tasks.DynamoUpdateItem(
+            self,
+            "RecordFailure",
+            table=storage.ledger,
+            key={
+                "run_id": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$.run.run_id")),
+                "target_id": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$.target.id")),
+            },
+            # Never overwrite a terminal success: a late failure after a recorded success changes nothing.
+            condition_expression="attribute_exists(run_id) AND NOT (#s IN (:succeeded, :unchanged, :skipped))",
+            update_expression=(
+                "SET #s = :failed, error_type = :error, cause = :cause, updated_at = :now, "
+                "attempts = if_not_exists(attempts, :one)"
+            ),
+            expression_attribute_names={"#s": "status"},
+            expression_attribute_values={
+                ":failed": tasks.DynamoAttributeValue.from_string("failed"),
+                ":succeeded": tasks.DynamoAttributeValue.from_string("succeeded"),
+                ":unchanged": tasks.DynamoAttributeValue.from_string("unchanged"),
+                ":skipped": tasks.DynamoAttributeValue.from_string("skipped"),
+                ":error": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$.error.Error")),
+                ":cause": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$.error.Cause")),
+                ":now": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$$.State.EnteredTime")),
+                ":one": tasks.DynamoAttributeValue.from_number(1),
+            },
+            result_path=sfn.JsonPath.DISCARD,
+            task_timeout=sfn.Timeout.duration(Duration.seconds(DYNAMODB_TASK_TIMEOUT_SECONDS)),
+        )
+        record_failure.add_retry(
+            errors=DYNAMODB_RETRYABLE_ERRORS, interval=Duration.seconds(1), backoff_rate=2.0, max_attempts=5
+        )
+        already_recorded = sfn.Pass(self, "SuccessAlreadyRecorded")
+        # If even the failure row cannot be written, the row stays pending and Summarize counts it lost.
+        unrecorded = sfn.Pass(self, "FailureNotRecorded")
+        record_failure.add_catch(already_recorded, errors=["DynamoDB.ConditionalCheckFailedException"])
+        record_failure.add_catch(unrecorded, errors=[sfn.Errors.ALL])
+        spoke.add_catch(record_failure, errors=[sfn.Errors.ALL], result_path="$.error")
+
+        spokes = sfn.DistributedMap(
+            self,
+            "Spokes",
+            item_reader=sfn.S3JsonItemReader(bucket=storage.bucket, key=sfn.JsonPath.string_at("$.manifest.key")),
+            max_concurrency_path="$.max_concurrency",
+            item_selector={"run": sfn.JsonPath.object_at("$.run"), "target": sfn.JsonPath.object_at("$$.Map.Item.Value")},
+            result_path=sfn.JsonPath.DISCARD,
+            map_execution_type=sfn.StateMachineType.STANDARD,
+            label="Spokes",
+        )
+        spokes.item_processor(spoke)
+
+        summarize = tasks.LambdaInvoke(
+            self,
+            "Summarize",
+            lambda_function=functions.summarize,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "run": sfn.JsonPath.object_at("$.run"),
+                    "failure_threshold_percent": sfn.JsonPath.number_at("$.failure_threshold_percent"),
+                }
+            ),
+            result_selector={"summary.$": "$.Payload"},
+            result_path="$.result",
+            output_path="$.result",
+            retry_on_service_exceptions=False,
+            task_timeout=sfn.Timeout.duration(Duration.seconds(settings.summarize_timeout_seconds)),
+        )
+        summarize.add_retry(**vars_of(_retry(LAMBDA_SERVICE_ERRORS, retry.lambda_service)))
+        # Summarize is idempotent (it recomputes from the ledger), so any crash is worth a retry.
+        summarize.add_retry(errors=[sfn.Errors.ALL], interval=Duration.seconds(5), backoff_rate=2.0, max_attempts=2)
+
+        outcome = (
+            sfn.Choice(self, "RunOutcome")
+            .when(
+                sfn.Condition.string_equals("$.summary.outcome", "succeeded"),
+                sfn.Succeed(self, "RunSucceeded"),
+            )
+            .otherwise(
+                sfn.Fail(
+                    self,
+                    "RunFailed",
+                    error="RunFailed",
+                    cause="Failed targets exceeded the failure threshold, or targets were lost; see the run report.",
+                )
+            )
+        )
+        summarize.next(outcome)
+        any_targets = (
+            sfn.Choice(self, "AnyTargets")
+            .when(sfn.Condition.number_greater_than("$.count", 0), spokes.next(summarize))
+            .otherwise(summarize)
+        )
+
+        log_group = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            retention=log_retention(settings),
+            removal_policy=removal_policy(settings),
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_chainable(hub.next(any_targets)),
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            query_language=sfn.QueryLanguage.JSON_PATH,
+            timeout=Duration.hours(settings.run_timeout_hours),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+        )
+
+
+def vars_of(props: sfn.RetryProps) -> dict[str, object]:
+    """RetryProps as keyword arguments for add_retry (jsii structs are not mappings)."""
+    names = ("errors", "interval", "backoff_rate", "max_attempts", "max_delay", "jitter_strategy")
+    return {n: getattr(props, n) for n in names if getattr(props, n) is not None}
