@@ -34,9 +34,7 @@ class Functions(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, storage: Storage) -> None:
         super().__init__(scope, construct_id)
         self._settings = settings
-        self._code = lambda_.Code.from_asset(
-            str(LAMBDAS_DIR), exclude=["**/__pycache__", "**/*.pyc", "**/.mypy_cache"]
-        )
+        self._code = lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=["**/__pycache__", "**/*.pyc", "**/.mypy_cache"])
         self._layer = lambda_.LayerVersion.from_layer_version_arn(
             self,
             "PowertoolsLayer",
@@ -55,34 +53,48 @@ class Functions(Construct):
         bucket, ledger = storage.bucket, storage.ledger
 
         self.hub = self._function(
-            "Hub", "hub.handler.handler", settings.hub_timeout_seconds,
+            "Hub",
+            "hub.handler.handler",
+            settings.hub_timeout_seconds,
             "Validates a run request, discovers targets, writes the manifest, seeds the ledger.",
         )
-        self.hub.add_to_role_policy(iam.PolicyStatement(
-            actions=["dynamodb:BatchWriteItem"], resources=[ledger.table_arn]))
-        self.hub.add_to_role_policy(iam.PolicyStatement(
-            actions=["s3:PutObject"], resources=[bucket.arn_for_objects(f"{MANIFEST_PREFIX}*")]))
+        self.hub.add_to_role_policy(
+            iam.PolicyStatement(actions=["dynamodb:BatchWriteItem"], resources=[ledger.table_arn])
+        )
+        self.hub.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:PutObject"], resources=[bucket.arn_for_objects(f"{MANIFEST_PREFIX}*")])
+        )
         # s3-manifest source: target lists uploaded under inputs/ (and buckets named in settings).
-        self.hub.add_to_role_policy(iam.PolicyStatement(
-            actions=["s3:GetObject"],
-            resources=[bucket.arn_for_objects(f"{INPUT_PREFIX}*"),
-                       *(f"arn:aws:s3:::{name}/*" for name in settings.manifest_source_buckets)]))
+        self.hub.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[
+                    bucket.arn_for_objects(f"{INPUT_PREFIX}*"),
+                    *(f"arn:aws:s3:::{name}/*" for name in settings.manifest_source_buckets),
+                ],
+            )
+        )
 
         self.spoke = self._function(
-            "Spoke", "spoke.handler.handler", settings.spoke_timeout_seconds,
+            "Spoke",
+            "spoke.handler.handler",
+            settings.spoke_timeout_seconds,
             "Runs the operation on one target and records the result in the ledger.",
         )
-        self.spoke.add_to_role_policy(iam.PolicyStatement(
-            actions=["dynamodb:UpdateItem"], resources=[ledger.table_arn]))
+        self.spoke.add_to_role_policy(
+            iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[ledger.table_arn])
+        )
 
         self.summarize = self._function(
-            "Summarize", "summarize.handler.handler", settings.summarize_timeout_seconds,
+            "Summarize",
+            "summarize.handler.handler",
+            settings.summarize_timeout_seconds,
             "Streams the run ledger, writes the report, emits metrics, decides the outcome.",
         )
-        self.summarize.add_to_role_policy(iam.PolicyStatement(
-            actions=["dynamodb:Query"], resources=[ledger.table_arn]))
-        self.summarize.add_to_role_policy(iam.PolicyStatement(
-            actions=["s3:PutObject"], resources=[bucket.arn_for_objects(f"{REPORT_PREFIX}*")]))
+        self.summarize.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:Query"], resources=[ledger.table_arn]))
+        self.summarize.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:PutObject"], resources=[bucket.arn_for_objects(f"{REPORT_PREFIX}*")])
+        )
 
     def _function(self, name: str, handler: str, task_timeout_seconds: int, description: str) -> lambda_.Function:
         settings = self._settings

@@ -19,14 +19,24 @@ class HubSpokeStack(Stack):
         self.settings = settings
         self.storage = Storage(self, "Storage", settings=settings)
         self.functions = Functions(self, "Functions", settings=settings, storage=self.storage)
-        self.workflow = Workflow(
-            self, "Workflow", settings=settings, storage=self.storage, functions=self.functions
-        )
+        self.workflow = Workflow(self, "Workflow", settings=settings, storage=self.storage, functions=self.functions)
         Tags.of(self).add("project", "hubspoke")
 
-        CfnOutput(self, "StateMachineArn", value=self.workflow.state_machine.state_machine_arn,
-                  description="Start a run: aws stepfunctions start-execution --state-machine-arn <this>")
-        CfnOutput(self, "BucketName", value=self.storage.bucket.bucket_name,
-                  description="Manifests under runs/, reports under reports/, your target lists under inputs/")
-        CfnOutput(self, "LedgerTableName", value=self.storage.ledger.table_name,
-                  description="The run ledger: one row per (run_id, target_id)")
+        CfnOutput(
+            self,
+            "StateMachineArn",
+            value=self.workflow.state_machine.state_machine_arn,
+            description="Start a run: aws stepfunctions start-execution --state-machine-arn <this>",
+        )
+        CfnOutput(
+            self,
+            "BucketName",
+            value=self.storage.bucket.bucket_name,
+            description="Manifests under runs/, reports under reports/, your target lists under inputs/",
+        )
+        CfnOutput(
+            self,
+            "LedgerTableName",
+            value=self.storage.ledger.table_name,
+            description="The run ledger: one row per (run_id, target_id)",
+        )

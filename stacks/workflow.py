@@ -32,8 +32,8 @@ DYNAMODB_RETRYABLE_ERRORS = [
 DYNAMODB_TASK_TIMEOUT_SECONDS = 30
 
 
-def _retry(errors: list[str], policy: RetryPolicy) -> sfn.RetryProps:
-    return sfn.RetryProps(
+def _add_retry(state: tasks.LambdaInvoke, errors: list[str], policy: RetryPolicy) -> None:
+    state.add_retry(
         errors=errors,
         interval=Duration.seconds(policy.interval_seconds),
         backoff_rate=policy.backoff_rate,
@@ -63,7 +63,7 @@ class Workflow(Construct):
             retry_on_service_exceptions=False,
             task_timeout=sfn.Timeout.duration(Duration.seconds(settings.hub_timeout_seconds)),
         )
-        hub.add_retry(**vars_of(_retry(LAMBDA_SERVICE_ERRORS, retry.lambda_service)))
+        _add_retry(hub, LAMBDA_SERVICE_ERRORS, retry.lambda_service)
 
         spoke = tasks.LambdaInvoke(
             self,
@@ -80,9 +80,9 @@ class Workflow(Construct):
             retry_on_service_exceptions=False,
             task_timeout=sfn.Timeout.duration(Duration.seconds(settings.spoke_timeout_seconds)),
         )
-        spoke.add_retry(**vars_of(_retry(LAMBDA_SERVICE_ERRORS, retry.lambda_service)))
-        spoke.add_retry(**vars_of(_retry([RATE_LIMIT_ERROR], retry.rate_limit)))
-        spoke.add_retry(**vars_of(_retry([TRANSIENT_ERROR], retry.transient)))
+        _add_retry(spoke, LAMBDA_SERVICE_ERRORS, retry.lambda_service)
+        _add_retry(spoke, [RATE_LIMIT_ERROR], retry.rate_limit)
+        _add_retry(spoke, [TRANSIENT_ERROR], retry.transient)
 
         record_failure = tasks.DynamoUpdateItem(
             self,
@@ -127,7 +127,10 @@ class Workflow(Construct):
             "Spokes",
             item_reader=sfn.S3JsonItemReader(bucket=storage.bucket, key=sfn.JsonPath.string_at("$.manifest.key")),
             max_concurrency_path="$.max_concurrency",
-            item_selector={"run": sfn.JsonPath.object_at("$.run"), "target": sfn.JsonPath.object_at("$$.Map.Item.Value")},
+            item_selector={
+                "run": sfn.JsonPath.object_at("$.run"),
+                "target": sfn.JsonPath.object_at("$$.Map.Item.Value"),
+            },
             result_path=sfn.JsonPath.DISCARD,
             map_execution_type=sfn.StateMachineType.STANDARD,
             label="Spokes",
@@ -150,7 +153,7 @@ class Workflow(Construct):
             retry_on_service_exceptions=False,
             task_timeout=sfn.Timeout.duration(Duration.seconds(settings.summarize_timeout_seconds)),
         )
-        summarize.add_retry(**vars_of(_retry(LAMBDA_SERVICE_ERRORS, retry.lambda_service)))
+        _add_retry(summarize, LAMBDA_SERVICE_ERRORS, retry.lambda_service)
         # Summarize is idempotent (it recomputes from the ledger), so any crash is worth a retry.
         summarize.add_retry(errors=[sfn.Errors.ALL], interval=Duration.seconds(5), backoff_rate=2.0, max_attempts=2)
 
@@ -193,8 +196,3 @@ class Workflow(Construct):
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )
 
-
-def vars_of(props: sfn.RetryProps) -> dict[str, object]:
-    """RetryProps as keyword arguments for add_retry (jsii structs are not mappings)."""
-    names = ("errors", "interval", "backoff_rate", "max_attempts", "max_delay", "jitter_strategy")
-    return {n: getattr(props, n) for n in names if getattr(props, n) is not None}

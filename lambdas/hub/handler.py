@@ -23,6 +23,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         result = run_hub(
             event.get("request"), execution_name, cfg, client("s3"), Ledger(client("dynamodb"), cfg.ledger_table)
         )
-        logger.info("run seeded", extra={"run_id": result.run.run_id, "count": result.count,
-                                         "max_concurrency": result.max_concurrency})
+        logger.info(
+            "run seeded",
+            extra={"run_id": result.run.run_id, "count": result.count, "max_concurrency": result.max_concurrency},
+        )
     return result.model_dump(mode="json")

@@ -94,8 +94,7 @@ class Ledger:
             TableName=self._table,
             Key=_key(result.run_id, result.target_id),
             UpdateExpression=(
-                "SET #s = :s, attempts = :a, duration_ms = :d, detail = :detail, updated_at = :now "
-                "REMOVE last_error"
+                "SET #s = :s, attempts = :a, duration_ms = :d, detail = :detail, updated_at = :now REMOVE last_error"
             ),
             ConditionExpression="attribute_exists(run_id)",
             ExpressionAttributeNames={"#s": "status"},

@@ -85,9 +85,8 @@ class RunAggregate:
         if row.status == FAILED:
             error = row.error or "Unknown"
             self.errors[error] += 1
-            self.failed.append(
-                FailedTarget(id=row.target_id, error=error, cause=readable_cause(row.cause), attempts=max(row.attempts, 1))
-            )
+            cause = readable_cause(row.cause)
+            self.failed.append(FailedTarget(id=row.target_id, error=error, cause=cause, attempts=max(row.attempts, 1)))
 
     def add_all(self, rows: Iterable[LedgerRow]) -> None:
         for row in rows:

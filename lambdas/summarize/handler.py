@@ -31,6 +31,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         metrics.add_metric(name="RunFailed", unit=MetricUnit.Count, value=summary.failed)
         metrics.add_metric(name="RunLost", unit=MetricUnit.Count, value=summary.lost)
         metrics.add_metric(name="RunFailureRate", unit=MetricUnit.Percent, value=summary.failure_rate)
-        logger.info("run summarized", extra={"outcome": summary.outcome, "total": summary.total,
-                                             "failed": summary.failed, "lost": summary.lost})
+        logger.info(
+            "run summarized",
+            extra={"outcome": summary.outcome, "total": summary.total, "failed": summary.failed, "lost": summary.lost},
+        )
     return compact(summary).model_dump(mode="json")

@@ -20,6 +20,4 @@ class Operation:
     run: Callable[[Any, SpokeInput], OperationResult]
 
 
-OPERATIONS: dict[str, Operation] = {
-    op.name: op for op in (Operation(noop.NAME, noop.Params, noop.run),)
-}
+OPERATIONS: dict[str, Operation] = {op.name: op for op in (Operation(noop.NAME, noop.Params, noop.run),)}

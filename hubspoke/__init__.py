@@ -1,0 +1,1 @@
+"""HubSpoke's CLI and embedded local engine (moto, in-process)."""

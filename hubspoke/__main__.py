@@ -1,0 +1,3 @@
+from hubspoke.cli import main
+
+main()

@@ -1,0 +1,146 @@
+"""The `hubspoke` command line. Exit codes: 0 run succeeded, 1 run failed, 2 bad usage or bad input."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from hubspoke.report import build_summary, render_summary
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+STATE_DIR = Path(".hubspoke")
+INVALID_INPUT_ERRORS = ("InvalidRunRequest",)
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Run one operation across many targets.")
+local = typer.Typer(no_args_is_help=True, help="Run on the embedded local engine (moto, in-process).")
+app.add_typer(local, name="local")
+
+err_console = Console(stderr=True)
+out_console = Console()
+
+
+def _bad_input(message: str) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def _targets_source(targets: int | None, targets_file: Path | None) -> tuple[bytes, str]:
+    """The target list as an object to upload, and its format."""
+    if (targets is None) == (targets_file is None):
+        raise _bad_input("give exactly one of --targets N or --targets-file PATH")
+    if targets is not None:
+        width = max(4, len(str(targets)))
+        body = json.dumps([{"id": f"target-{i:0{width}d}"} for i in range(1, targets + 1)])
+        return body.encode(), "json"
+    assert targets_file is not None
+    try:
+        data = targets_file.read_bytes()
+    except OSError as err:
+        raise _bad_input(f"--targets-file: cannot read {targets_file}: {err.strerror}") from None
+    return data, "csv" if targets_file.suffix.lower() == ".csv" else "json"
+
+
+def _params(params_json: str) -> dict[str, Any]:
+    try:
+        params = json.loads(params_json)
+    except json.JSONDecodeError as err:
+        raise _bad_input(f"--params-json: not valid JSON ({err.msg} at position {err.pos})") from None
+    if not isinstance(params, dict):
+        raise _bad_input("--params-json: must be a JSON object")
+    return params
+
+
+_TARGETS_FILE_HELP = "JSON array of objects with 'id', or CSV with an 'id' column."
+_THRESHOLD_HELP = "Fail the run when the failed percentage exceeds this (default: cdk.json)."
+_SCALE_HELP = "Real seconds per simulated second (retries, waits, sleep_ms, timeouts)."
+
+
+@local.command("run")
+def local_run(
+    targets: Annotated[
+        int | None, typer.Option("--targets", min=0, max=100_000, help="Generate N targets (target-0001 ...).")
+    ] = None,
+    targets_file: Annotated[Path | None, typer.Option("--targets-file", help=_TARGETS_FILE_HELP)] = None,
+    operation: Annotated[str, typer.Option("--operation", help="Operation to run on every target.")] = "noop",
+    params_json: Annotated[str, typer.Option("--params-json", help="The operation's params, a JSON object.")] = "{}",
+    max_concurrency: Annotated[
+        int | None, typer.Option("--max-concurrency", min=1, max=10_000, help="Spokes at once (default: cdk.json).")
+    ] = None,
+    failure_threshold: Annotated[
+        float | None, typer.Option("--failure-threshold", min=0, max=100, help=_THRESHOLD_HELP)
+    ] = None,
+    time_scale: Annotated[float, typer.Option("--time-scale", min=0.0001, max=10, help=_SCALE_HELP)] = 0.01,
+    summary_json: Annotated[Path | None, typer.Option("--summary-json", help="Also write the summary as JSON.")] = None,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Run id (default: generated).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Synthesize the stack and run its state machine on moto, with the handlers in-process."""
+    body, fmt = _targets_source(targets, targets_file)
+    params = _params(params_json)
+    run_id = run_id or time.strftime("run-%Y%m%d-%H%M%S")
+    run_dir = STATE_DIR / "runs" / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    from hubspoke.engine import LocalEngine
+    from hubspoke.synth import synthesize_cached
+    from stacks.settings import SettingsError
+
+    with err_console.status("Synthesizing the stack (cdk synth, in-process) ..."):
+        try:
+            stack = synthesize_cached(STATE_DIR / "synth")
+        except SettingsError as err:
+            raise _bad_input(str(err)) from None
+
+    with LocalEngine(stack, time_scale=time_scale, log_path=run_dir / "lambda.log") as engine:
+        source = engine.put_input(f"inputs/{run_id}/targets.{fmt}", body)
+        request: dict[str, Any] = {
+            "run_id": run_id,
+            "operation": operation,
+            "params": params,
+            "source": {"type": "s3-manifest", "format": fmt, **source},
+        }
+        if max_concurrency is not None:
+            request["max_concurrency"] = max_concurrency
+        if failure_threshold is not None:
+            request["failure_threshold_percent"] = failure_threshold
+        result = _run_with_progress(engine, request, quiet)
+        summary = build_summary(result, engine.ledger(run_id), time_scale)
+
+    render_summary(out_console, summary)
+    err_console.print(f"[dim]Lambda logs: {run_dir / 'lambda.log'}[/]")
+    if summary_json is not None:
+        summary_json.write_text(json.dumps(summary, indent=2) + "\n")
+    if result.error in INVALID_INPUT_ERRORS:
+        raise typer.Exit(EXIT_BAD_INPUT)
+    raise typer.Exit(EXIT_OK if summary["outcome"] == "succeeded" else EXIT_FAILED)
+
+
+def _run_with_progress(engine: Any, request: dict[str, Any], quiet: bool) -> Any:
+    if quiet:
+        return engine.run(request)
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("[green]{task.fields[succeeded]} ok[/] [red]{task.fields[failed]} failed[/]"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err_console, transient=False) as bar:
+        task: TaskID = bar.add_task("hub", total=None, succeeded=0, failed=0)
+
+        def update(p: Any) -> None:
+            label = "spokes" if p.total else "hub"
+            bar.update(task, description=label, total=p.total, completed=p.done, succeeded=p.succeeded, failed=p.failed)
+
+        return engine.run(request, on_progress=update)
+
+
+def main() -> None:
+    """Console entry point."""
+    app()

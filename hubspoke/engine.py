@@ -1,0 +1,445 @@
+"""The embedded local engine: the synthesized stack's own state machine, run by moto's ASL interpreter.
+
+Everything the workflow needs is created in moto from the template (bucket, the ledger table from its own
+KeySchema, the state machine from its own DefinitionString). Where moto's interpreter differs from AWS,
+the engine adapts explicitly; each adaptation is listed in ADAPTATIONS, in the README, and tested.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, TextIO
+
+from hubspoke.cfn import Resolver
+from hubspoke.runtime import FaultHook, InProcessRuntime, LocalFunction
+from hubspoke.synth import SynthesizedStack
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+BUCKET = "hubspoke-local"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/hubspoke-local-states"
+TIME_SCALE_ENV = "HUBSPOKE_TIME_SCALE"  # read by lambdas/shared/clock.py
+
+ADAPTATIONS: dict[str, str] = {
+    "in-process-lambda": (
+        "Lambda tasks are answered by running the synthesized asset's handler in-process "
+        "(moto's docker-less Lambda only echoes the payload); errors keep Lambda's errorType shape."
+    ),
+    "scaled-retry": "Retry intervals (IntervalSeconds, backoff, jitter) sleep for interval x time scale.",
+    "scaled-wait": "Wait states wait for seconds x time scale.",
+    "scaled-timeout": "Task TimeoutSeconds are measured on the scaled clock, so timeouts fire as deployed.",
+    "resolved-definition": (
+        "The template's DefinitionString is used as is, with Refs/GetAtts resolved to the local "
+        "bucket, table and function ARNs."
+    ),
+    "named-executions": "Executions are always started with a name (moto's ARN ends in ':None' without one).",
+}
+
+ProgressCallback = Callable[["Progress"], None]
+
+
+@dataclass(frozen=True)
+class Progress:
+    status: str
+    total: int | None
+    succeeded: int
+    failed: int
+    pending: int
+
+    @property
+    def done(self) -> int:
+        return self.succeeded + self.failed
+
+
+@dataclass
+class RunResult:
+    """What one execution on the local engine produced."""
+
+    run_id: str
+    execution_arn: str
+    status: str  # SUCCEEDED | FAILED | TIMED_OUT | ABORTED
+    error: str | None
+    cause: str | None
+    summary: dict[str, Any] | None  # the full report (every failed target), when Summarize ran
+    real_seconds: float
+    simulated_seconds: float
+    peak_concurrency: int
+    spoke_invocations: int
+    spoke_cpu_ms: float
+    emf: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _OutputRouter(io.TextIOBase):
+    """sys.stdout while the engine runs: handler threads write to the run log, everyone else to the terminal."""
+
+    def __init__(self, terminal: TextIO, runtime: InProcessRuntime, log: TextIO | None) -> None:
+        self.terminal = terminal
+        self.runtime = runtime
+        self.log = log
+        self.active = True
+        self.emf: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        if not (self.active and self.runtime.in_handler()):
+            return self.terminal.write(text)
+        with self._lock:
+            if '"_aws"' in text:  # Powertools Metrics prints one EMF document per line
+                for line in text.splitlines():
+                    if line.startswith("{") and '"_aws"' in line:
+                        self.emf.append(json.loads(line))
+            if self.log is not None:
+                self.log.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self.terminal.flush()
+        if self.log is not None:
+            self.log.flush()
+
+
+@contextmanager
+def _patched(obj: Any, name: str, value: Any) -> Iterator[None]:
+    original = getattr(obj, name)
+    setattr(obj, name, value)
+    try:
+        yield
+    finally:
+        setattr(obj, name, original)
+
+
+def _interpreter_patches(stack: ExitStack, runtime: InProcessRuntime, scale: float) -> None:
+    """Install the adaptations to moto's interpreter (see ADAPTATIONS)."""
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.common.timeouts import timeout
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+
+    def invoke_integration(parameters: dict[str, Any], region: str, state_credentials: Any) -> dict[str, Any]:
+        return runtime.invoke(parameters["FunctionName"], parameters.get("Payload"))
+
+    def exec_function(env: Any, parameters: dict[str, Any], region: str, account: str, credentials: Any) -> None:
+        response = runtime.invoke(parameters["FunctionName"], parameters.get("Payload"))
+        if response.get("FunctionError"):
+            raise lambda_eval_utils.LambdaFunctionErrorException(
+                response["FunctionError"], json.dumps(response["Payload"], separators=(",", ":"))
+            )
+        env.stack.append(response)
+
+    def scaled_wait(self: Any, env: Any, wait_seconds: int) -> None:
+        if wait_seconds > 0:
+            env.program_state_event.wait(wait_seconds * scale)
+
+    original_timeout_body = timeout.Timeout._eval_body
+
+    def scaled_timeout_body(self: Any, env: Any) -> None:
+        original_timeout_body(self, env)
+        env.stack.append(env.stack.pop() * scale)
+
+    stack.enter_context(_patched(lambda_eval_utils, "_invoke_lambda_function", invoke_integration))
+    stack.enter_context(_patched(lambda_eval_utils, "exec_lambda_function", exec_function))
+    scaled_time = SimpleNamespace(sleep=lambda seconds: time.sleep(seconds * scale))
+    stack.enter_context(_patched(retrier_decl, "time", scaled_time))
+    stack.enter_context(_patched(wait_function.WaitFunction, "_wait_interval", scaled_wait))
+    stack.enter_context(_patched(timeout.Timeout, "_eval_body", scaled_timeout_body))
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+class LocalEngine:
+    """Use as a context manager: `with LocalEngine(stack) as engine: engine.run(request)`."""
+
+    def __init__(
+        self,
+        stack: SynthesizedStack,
+        *,
+        time_scale: float = 0.01,
+        log_path: Path | None = None,
+        fault_hook: FaultHook | None = None,
+    ) -> None:
+        if time_scale <= 0:
+            raise ValueError("time_scale must be > 0")
+        self.stack = stack
+        self.time_scale = time_scale
+        self.log_path = log_path
+        self.runtime = InProcessRuntime(fault_hook=fault_hook)
+        self._exit = ExitStack()
+        self._clients: dict[str, Any] = {}
+        self.table_name = ""
+        self.state_machine_arn = ""
+        self.spoke_function = ""
+        self._router: _OutputRouter | None = None
+
+    # -- set-up -----------------------------------------------------------------------------------
+
+    def __enter__(self) -> LocalEngine:
+        try:
+            self._start()
+        except BaseException:
+            self._exit.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._router is not None:
+            self._router.active = False
+        self._exit.close()
+
+    def _start(self) -> None:
+        from moto import mock_aws
+
+        stack = self._exit
+        stack.enter_context(
+            _environment(
+                {
+                    "AWS_ACCESS_KEY_ID": "testing",
+                    "AWS_SECRET_ACCESS_KEY": "testing",
+                    "AWS_SESSION_TOKEN": "testing",
+                    "AWS_DEFAULT_REGION": REGION,
+                    "AWS_REGION": REGION,
+                }
+            )
+        )
+        stack.enter_context(
+            mock_aws(
+                config={
+                    "stepfunctions": {"execute_state_machine": True},
+                    "lambda": {"use_docker": False},
+                }
+            )
+        )
+        import boto3
+
+        for service in ("s3", "dynamodb", "stepfunctions"):
+            self._clients[service] = boto3.client(service, region_name=REGION)
+
+        refs: dict[str, Any] = {
+            "AWS::Partition": "aws",
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": "HubSpoke",
+        }
+        attrs: dict[tuple[str, str], Any] = {}
+
+        (bucket_id,) = self.stack.resources("AWS::S3::Bucket")
+        self.s3.create_bucket(Bucket=BUCKET)
+        refs[bucket_id] = BUCKET
+        attrs[(bucket_id, "Arn")] = f"arn:aws:s3:::{BUCKET}"
+
+        ((table_id, table),) = self.stack.resources("AWS::DynamoDB::Table").items()
+        self.table_name = "hubspoke-ledger"
+        props = table["Properties"]
+        self.dynamodb.create_table(
+            TableName=self.table_name,
+            KeySchema=props["KeySchema"],
+            AttributeDefinitions=props["AttributeDefinitions"],
+            BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
+        )
+        refs[table_id] = self.table_name
+        attrs[(table_id, "Arn")] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{self.table_name}"
+
+        functions = self.stack.resources("AWS::Lambda::Function")
+        for logical_id in functions:
+            refs[logical_id] = logical_id
+            attrs[(logical_id, "Arn")] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id}"
+        resolver = Resolver(refs, attrs)
+
+        env: dict[str, str] = {}
+        for logical_id, fn in functions.items():
+            props = fn["Properties"]
+            variables = resolver.resolve(props.get("Environment", {}).get("Variables", {}))
+            for key, value in variables.items():
+                if env.setdefault(key, value) != value:
+                    raise RuntimeError(f"functions disagree on environment variable {key}; run them apart")
+            self.runtime.register(
+                LocalFunction(
+                    name=logical_id,
+                    arn=attrs[(logical_id, "Arn")],
+                    handler_path=props["Handler"],
+                    asset_dir=self.stack.asset_dir(logical_id),
+                    memory_mb=int(props.get("MemorySize", 128)),
+                    timeout_seconds=float(props.get("Timeout", 3)) * self.time_scale,
+                )
+            )
+            if props["Handler"].startswith("spoke."):
+                self.spoke_function = logical_id
+        env.update(
+            {
+                TIME_SCALE_ENV: repr(self.time_scale),
+                # X-Ray has no daemon here; Powertools skips tracing when this is set.
+                "POWERTOOLS_TRACE_DISABLED": "true",
+            }
+        )
+        stack.enter_context(_environment(env))
+        self._reset_handler_caches()
+
+        terminal = sys.stdout
+        log = stack.enter_context(self.log_path.open("a", encoding="utf-8")) if self.log_path else None
+        # moto's interpreter logs every caught failure at WARNING; that belongs in the run log, not the terminal.
+        moto_logger = logging.getLogger("moto")
+        moto_handler = logging.StreamHandler(log) if log else logging.NullHandler()
+        moto_logger.addHandler(moto_handler)
+        stack.callback(moto_logger.removeHandler, moto_handler)
+        stack.enter_context(_patched(moto_logger, "propagate", False))
+        self._router = _OutputRouter(terminal, self.runtime, log)
+        stack.enter_context(_patched(sys, "stdout", self._router))
+        _interpreter_patches(stack, self.runtime, self.time_scale)
+
+        ((_, sm),) = self.stack.resources("AWS::StepFunctions::StateMachine").items()
+        definition = resolver.resolve(sm["Properties"]["DefinitionString"])
+        created = self.sfn.create_state_machine(
+            name="HubSpoke", definition=definition, roleArn=ROLE_ARN, type="STANDARD"
+        )
+        self.state_machine_arn = created["stateMachineArn"]
+
+    @staticmethod
+    def _reset_handler_caches() -> None:
+        # Handlers cache config and clients per "container"; a new engine is a new container.
+        for module_name, attr in (("shared.config", "config"), ("shared.aws", "client")):
+            module = sys.modules.get(module_name)
+            if module is not None:
+                getattr(module, attr).cache_clear()
+
+    # -- clients ----------------------------------------------------------------------------------
+
+    @property
+    def s3(self) -> Any:
+        return self._clients["s3"]
+
+    @property
+    def dynamodb(self) -> Any:
+        return self._clients["dynamodb"]
+
+    @property
+    def sfn(self) -> Any:
+        return self._clients["stepfunctions"]
+
+    # -- running ----------------------------------------------------------------------------------
+
+    def put_input(self, key: str, body: bytes) -> dict[str, str]:
+        """Upload a target list under inputs/ and return an s3-manifest source pointing at it."""
+        self.s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+        return {"bucket": BUCKET, "key": key}
+
+    def run(
+        self, request: dict[str, Any], *, on_progress: ProgressCallback | None = None, poll_seconds: float = 0.1
+    ) -> RunResult:
+        """Start one execution and wait for it; `on_progress` is called from this thread."""
+        run_id = str(request.get("run_id") or f"run-{uuid.uuid4().hex[:12]}")
+        spoke_stats = self.runtime.function(self.spoke_function).stats
+        before = (spoke_stats.invocations, spoke_stats.cpu_seconds)
+        spoke_stats.peak_concurrency = spoke_stats.active
+        emf_before = len(self._router.emf) if self._router else 0
+        started = time.monotonic()
+        arn = self.sfn.start_execution(stateMachineArn=self.state_machine_arn, name=run_id, input=json.dumps(request))[
+            "executionArn"
+        ]
+        interval = poll_seconds
+        while True:
+            desc = self.sfn.describe_execution(executionArn=arn)
+            if on_progress is not None:
+                t0 = time.monotonic()
+                on_progress(self.progress(run_id, desc["status"]))
+                # Counting the ledger costs CPU the run needs: poll less often as the ledger grows.
+                interval = max(poll_seconds, 5 * (time.monotonic() - t0))
+            if desc["status"] != "RUNNING":
+                break
+            time.sleep(interval)
+        real = time.monotonic() - started
+        summary = self.report(run_id)
+        return RunResult(
+            run_id=run_id,
+            execution_arn=arn,
+            status=desc["status"],
+            error=desc.get("error"),
+            cause=desc.get("cause"),
+            summary=summary,
+            real_seconds=real,
+            simulated_seconds=real / self.time_scale,
+            peak_concurrency=spoke_stats.peak_concurrency,
+            spoke_invocations=spoke_stats.invocations - before[0],
+            spoke_cpu_ms=(spoke_stats.cpu_seconds - before[1]) * 1000,
+            emf=self._router.emf[emf_before:] if self._router else [],
+        )
+
+    def progress(self, run_id: str, status: str = "RUNNING") -> Progress:
+        counts: dict[str, int] = {}
+        total = 0
+        for item in self._ledger_items(run_id, projection="#s"):
+            counts[item["status"]["S"]] = counts.get(item["status"]["S"], 0) + 1
+            total += 1
+        failed = counts.pop("failed", 0)
+        pending = counts.pop("pending", 0)
+        return Progress(
+            status=status, total=total or None, succeeded=sum(counts.values()), failed=failed, pending=pending
+        )
+
+    def _ledger_items(self, run_id: str, projection: str | None = None) -> Iterator[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "run_id = :r",
+            "ExpressionAttributeValues": {":r": {"S": run_id}},
+        }
+        if projection:
+            kwargs.update(ProjectionExpression=projection, ExpressionAttributeNames={"#s": "status"})
+        while True:
+            page = self.dynamodb.query(**kwargs)
+            yield from page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def ledger(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's ledger rows as plain dicts (target_id, status, attempts, ...)."""
+        rows = []
+        for item in self._ledger_items(run_id):
+            rows.append({k: (int(float(v["N"])) if "N" in v else v.get("S")) for k, v in item.items()})
+        return rows
+
+    def report(self, run_id: str) -> dict[str, Any] | None:
+        """The report Summarize wrote to S3, if it ran."""
+        try:
+            body = self.s3.get_object(Bucket=BUCKET, Key=f"reports/{run_id}.json")["Body"].read()
+        except self.s3.exceptions.NoSuchKey:
+            return None
+        report: dict[str, Any] = json.loads(body)
+        return report
+
+    def objects(self, prefix: str) -> list[str]:
+        resp = self.s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+        return [o["Key"] for o in resp.get("Contents", [])]
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+        while True:
+            page = self.sfn.get_execution_history(**kwargs)
+            events.extend(page["events"])
+            if not page.get("nextToken"):
+                return events
+            kwargs["nextToken"] = page["nextToken"]

@@ -1,0 +1,114 @@
+"""The run summary for people (a Rich table) and programs (JSON), from the engine's result and the ledger."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from hubspoke.engine import RunResult
+
+MAX_FAILED_SHOWN = 25
+
+
+def _readable(cause: str | None) -> str | None:
+    """Lambda error causes are JSON with an errorMessage; that message is what a person needs."""
+    if not cause:
+        return cause
+    try:
+        data = json.loads(cause)
+    except ValueError:
+        return cause
+    return str(data.get("errorMessage", cause)) if isinstance(data, dict) else cause
+
+
+def build_summary(result: RunResult, ledger: list[dict[str, Any]], time_scale: float) -> dict[str, Any]:
+    """One JSON-ready summary: the report's counts plus what only the engine knows (concurrency, clocks)."""
+    report = result.summary or {}
+    outcome = report.get("outcome") or ("succeeded" if result.status == "SUCCEEDED" else "failed")
+    if result.status != "SUCCEEDED" and result.error != "RunFailed":
+        outcome = "failed"  # the workflow itself failed (hub error, timeout): whatever counts exist
+    return {
+        "run_id": result.run_id,
+        "execution_arn": result.execution_arn,
+        "status": result.status,
+        "outcome": outcome,
+        "error": result.error,
+        "cause": _readable(result.cause),
+        "operation": report.get("operation"),
+        "total": report.get("total", 0),
+        "succeeded": report.get("succeeded", 0),
+        "unchanged": report.get("unchanged", 0),
+        "skipped": report.get("skipped", 0),
+        "failed": report.get("failed", 0),
+        "lost": report.get("lost", 0),
+        "failure_rate": report.get("failure_rate", 0.0),
+        "failure_threshold_percent": report.get("failure_threshold_percent"),
+        "failures_by_error": report.get("failures_by_error", {}),
+        "failed_targets": [
+            {"id": f["id"], "error": f["error"], "cause": f["cause"], "attempts": f["attempts"]}
+            for f in report.get("failed_targets", [])
+        ],
+        "attempts": {
+            row["target_id"]: max(int(row.get("attempts", 0)), 1 if row["status"] != "pending" else 0) for row in ledger
+        },
+        "peak_concurrency": result.peak_concurrency,
+        "durations": {
+            "real_seconds": round(result.real_seconds, 3),
+            "simulated_seconds": round(result.simulated_seconds, 3),
+            "time_scale": time_scale,
+            "spoke_simulated_ms": report.get("durations"),
+        },
+        "spoke_invocations": result.spoke_invocations,
+        "report": report.get("report"),
+    }
+
+
+def render_summary(console: Console, summary: dict[str, Any]) -> None:
+    """The summary table, then the failed targets."""
+    ok = summary["outcome"] == "succeeded"
+    table = Table(
+        title=f"Run {summary['run_id']}: [{'green' if ok else 'red'}]{summary['outcome'].upper()}[/]", show_header=False
+    )
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    rows = [
+        ("total", summary["total"]),
+        ("succeeded", summary["succeeded"]),
+        ("unchanged", summary["unchanged"]),
+        ("skipped", summary["skipped"]),
+        ("failed", summary["failed"]),
+        ("lost", summary["lost"]),
+        (
+            "failure rate",
+            f"{summary['failure_rate']:.2f} % (threshold {summary['failure_threshold_percent']} %)"
+            if summary["failure_threshold_percent"] is not None
+            else "-",
+        ),
+        ("peak concurrency", summary["peak_concurrency"]),
+        (
+            "duration",
+            f"{summary['durations']['simulated_seconds']:.1f} s simulated, "
+            f"{summary['durations']['real_seconds']:.2f} s real",
+        ),
+    ]
+    spoke = summary["durations"]["spoke_simulated_ms"]
+    if spoke and spoke.get("count"):
+        rows.append(("spoke p50 / p90 / max", f"{spoke['p50_ms']} / {spoke['p90_ms']} / {spoke['max_ms']} ms"))
+    for name, value in rows:
+        table.add_row(name, str(value))
+    console.print(table)
+    if summary["error"] and summary["error"] != "RunFailed":
+        console.print(f"[bold red]{summary['error']}[/]: {summary['cause']}")
+    failed = summary["failed_targets"]
+    if failed:
+        ft = Table(title=f"Failed targets ({len(failed)})")
+        for col in ("target", "error", "attempts", "cause"):
+            ft.add_column(col)
+        for f in failed[:MAX_FAILED_SHOWN]:
+            ft.add_row(f["id"], f["error"], str(f["attempts"]), f["cause"])
+        console.print(ft)
+        if len(failed) > MAX_FAILED_SHOWN:
+            console.print(f"... and {len(failed) - MAX_FAILED_SHOWN} more (see --summary-json)")

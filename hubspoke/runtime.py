@@ -1,0 +1,145 @@
+"""In-process Lambda runtime: runs the synthesized functions' handlers in this process, in the caller's thread.
+
+moto's docker-less Lambda only echoes the payload, and its default path costs a boto3 client and the
+botocore pipeline per invocation; this runtime answers Step Functions' Lambda tasks directly instead.
+Errors are shaped as the Python Lambda runtime shapes them, so Retry/Catch see the same error names.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+Handler = Callable[[dict[str, Any], Any], Any]
+# A fault hook may raise a botocore ClientError to simulate a Lambda service error (e.g. throttling).
+FaultHook = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class LambdaContext:
+    """The attributes Powertools and handlers read from Lambda's context object."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    timeout_seconds: float
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+    _deadline: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_seconds
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@dataclass
+class FunctionStats:
+    """Per-function counters the engine reports (peak concurrency, CPU per invocation)."""
+
+    invocations: int = 0
+    errors: int = 0
+    active: int = 0
+    peak_concurrency: int = 0
+    cpu_seconds: float = 0.0
+
+
+@dataclass
+class LocalFunction:
+    name: str
+    arn: str
+    handler_path: str
+    asset_dir: Path
+    memory_mb: int
+    timeout_seconds: float
+    handler: Handler | None = None
+    stats: FunctionStats = field(default_factory=FunctionStats)
+
+
+class InProcessRuntime:
+    """Registry of local functions by ARN and name; `invoke` runs one like Lambda would."""
+
+    def __init__(self, fault_hook: FaultHook | None = None) -> None:
+        self._functions: dict[str, LocalFunction] = {}
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self.fault_hook = fault_hook
+
+    def register(self, fn: LocalFunction) -> None:
+        self._functions[fn.arn] = fn
+        self._functions[fn.name] = fn
+
+    def function(self, name_or_arn: str) -> LocalFunction:
+        try:
+            return self._functions[name_or_arn]
+        except KeyError:
+            raise KeyError(f"no local function {name_or_arn!r}") from None
+
+    @property
+    def functions(self) -> list[LocalFunction]:
+        return list({id(f): f for f in self._functions.values()}.values())
+
+    def in_handler(self) -> bool:
+        """True in a thread that is running a handler (used to route its output)."""
+        return bool(getattr(self._local, "depth", 0))
+
+    def _load(self, fn: LocalFunction) -> Handler:
+        if fn.handler is None:
+            module_name, _, attr = fn.handler_path.rpartition(".")
+            asset = str(fn.asset_dir)
+            if asset not in sys.path:
+                sys.path.insert(0, asset)
+            fn.handler = getattr(importlib.import_module(module_name), attr)
+        return fn.handler
+
+    def invoke(self, function_name: str, payload: bytes | str | None) -> dict[str, Any]:
+        """Invoke like Lambda's Invoke API: {StatusCode, Payload (parsed JSON), FunctionError?}."""
+        fn = self.function(function_name)
+        event = json.loads(payload or b"{}")
+        if self.fault_hook is not None:
+            self.fault_hook(fn.name, event)
+        handler = self._load(fn)
+        context = LambdaContext(fn.name, fn.arn, fn.memory_mb, fn.timeout_seconds)
+        with self._lock:
+            fn.stats.invocations += 1
+            fn.stats.active += 1
+            fn.stats.peak_concurrency = max(fn.stats.peak_concurrency, fn.stats.active)
+        self._local.depth = getattr(self._local, "depth", 0) + 1
+        cpu_start = time.thread_time()
+        try:
+            # A JSON round trip, as Lambda does: a handler returning something unserializable fails here too.
+            result = json.loads(json.dumps(handler(event, context)))
+            response: dict[str, Any] = {"StatusCode": 200, "Payload": result}
+        except Exception as exc:
+            with self._lock:
+                fn.stats.errors += 1
+            response = {
+                "StatusCode": 200,
+                "FunctionError": "Unhandled",
+                "Payload": {
+                    "errorMessage": str(exc),
+                    "errorType": type(exc).__name__,
+                    "requestId": context.aws_request_id,
+                    "stackTrace": traceback.format_tb(exc.__traceback__)[-5:],
+                },
+            }
+        finally:
+            self._local.depth -= 1
+            cpu = time.thread_time() - cpu_start
+            with self._lock:
+                fn.stats.active -= 1
+                fn.stats.cpu_seconds += cpu
+        return response

