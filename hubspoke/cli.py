@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import time
+import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,8 +17,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from hubspoke.report import build_summary, render_summary
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-STATE_DIR = Path(".hubspoke")
 INVALID_INPUT_ERRORS = ("InvalidRunRequest",)
+# Same rule as the hub's (lambdas/shared/models.py); checked here too because the id names a local folder.
+RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Run one operation across many targets.")
 local = typer.Typer(no_args_is_help=True, help="Run on the embedded local engine (moto, in-process).")
@@ -83,8 +87,12 @@ def local_run(
     """Synthesize the stack and run its state machine on moto, with the handlers in-process."""
     body, fmt = _targets_source(targets, targets_file)
     params = _params(params_json)
-    run_id = run_id or time.strftime("run-%Y%m%d-%H%M%S")
-    run_dir = STATE_DIR / "runs" / run_id
+    if run_id is not None and not RUN_ID_RE.fullmatch(run_id):
+        raise _bad_input("--run-id: 1-80 characters: letters, digits, '.', '_' or '-', starting with a letter or digit")
+    run_id = run_id or f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    # Run logs and the synth cache; HUBSPOKE_HOME moves them (tests share one synth cache this way).
+    state_dir = Path(os.environ.get("HUBSPOKE_HOME", ".hubspoke"))
+    run_dir = state_dir / "runs" / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
 
     from hubspoke.engine import LocalEngine
@@ -93,7 +101,7 @@ def local_run(
 
     with err_console.status("Synthesizing the stack (cdk synth, in-process) ..."):
         try:
-            stack = synthesize_cached(STATE_DIR / "synth")
+            stack = synthesize_cached(state_dir / "synth")
         except SettingsError as err:
             raise _bad_input(str(err)) from None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 CONTEXT_KEY = "hubspoke"
 
@@ -81,11 +81,12 @@ class Settings(_Strict):
     # Buckets (besides our own inputs/ prefix) the hub may read s3-manifest target lists from.
     manifest_source_buckets: list[str] = Field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _check(self) -> Settings:
-        if self.log_retention_days not in LOG_RETENTION_DAYS:
-            raise ValueError(f"log_retention_days must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
-        return self
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention_is_allowed(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))} (CloudWatch Logs)")
+        return value
 
 
 def _describe(err: ValidationError) -> str:

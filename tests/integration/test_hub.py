@@ -1,0 +1,100 @@
+"""The hub handler on moto: validation before any write, discovery sources, manifest and ledger seeding."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hub.handler import handler
+from shared.errors import InvalidRunRequest
+
+from .conftest import BUCKET
+
+
+def static(*ids: str, **extra):
+    return {"operation": "noop", "source": {"type": "static", "targets": [{"id": i} for i in ids]}, **extra}
+
+
+def test_static_run_writes_manifest_and_seeds_pending_rows(aws, context):
+    # GIVEN three static targets WHEN the hub runs
+    out = handler({"request": static("a", "b", "c"), "execution_name": "exec-1"}, context)
+    # THEN it returns the run (id from the execution name), the manifest and the defaults
+    assert out["run"] == {"run_id": "exec-1", "operation": "noop", "params": {}}
+    assert out["manifest"] == {"bucket": BUCKET, "key": "runs/exec-1/manifest.json"}
+    assert (out["count"], out["max_concurrency"], out["failure_threshold_percent"]) == (3, 10, 0.0)
+    manifest = json.loads(aws.s3.get_object(Bucket=BUCKET, Key=out["manifest"]["key"])["Body"].read())
+    assert manifest == [{"id": "a"}, {"id": "b"}, {"id": "c"}]
+    rows = aws.rows("exec-1")
+    assert sorted(rows) == ["a", "b", "c"]
+    assert {r.status for r in rows.values()} == {"pending"}
+
+
+def test_per_run_overrides_are_returned(aws, context):
+    out = handler({"request": static("a", run_id="r1", max_concurrency=3, failure_threshold_percent=15),
+                   "execution_name": "x"}, context)
+    assert (out["run"]["run_id"], out["max_concurrency"], out["failure_threshold_percent"]) == ("r1", 3, 15.0)
+
+
+def test_rows_carry_a_ttl(aws, context):
+    handler({"request": static("a"), "execution_name": "r"}, context)
+    item = aws.dynamodb.get_item(TableName="ledger-test", Key={"run_id": {"S": "r"}, "target_id": {"S": "a"}})["Item"]
+    assert int(item["expires_at"]["N"]) > 0
+
+
+@pytest.mark.parametrize(
+    ("request_", "field"),
+    [
+        (static("a", "a"), "source.targets: duplicate target ids: 'a'"),
+        ({**static("a"), "operation": "nope"}, "operation: unknown operation 'nope'"),
+        ({**static("a"), "params": {"sleep_ms": -5}}, "params.sleep_ms"),
+        ({"operation": "noop", "source": {"type": "ftp"}}, "source.type: unknown source 'ftp'"),
+        ({"operation": "noop", "source": {"type": "static", "targets": [{"name": "x"}]}}, "source.targets[0].id"),
+        ({"operation": "noop", "source": {"type": "static", "targets": ["a"]}}, "source.targets[0]"),
+        ({"operation": "noop", "source": {"type": "s3-manifest", "bucket": BUCKET, "key": "../x"}}, "source.key"),
+        (static("a", max_concurrency=-1), "max_concurrency"),
+    ],
+)
+def test_invalid_request_names_the_field_and_writes_nothing(aws, context, request_, field):
+    with pytest.raises(InvalidRunRequest) as err:
+        handler({"request": request_, "execution_name": "bad"}, context)
+    assert any(p.startswith(field) for p in err.value.problems), err.value.problems
+    assert aws.keys() == []
+    assert aws.rows("bad") == {}
+
+
+def test_zero_targets_is_a_valid_run(aws, context):
+    out = handler({"request": static(), "execution_name": "empty"}, context)
+    assert out["count"] == 0
+    assert json.loads(aws.s3.get_object(Bucket=BUCKET, Key=out["manifest"]["key"])["Body"].read()) == []
+
+
+def test_s3_manifest_json_and_csv(aws, context):
+    aws.s3.put_object(Bucket=BUCKET, Key="inputs/t.json", Body=json.dumps([{"id": "x", "team": "a"}, {"id": "y"}]))
+    aws.s3.put_object(Bucket=BUCKET, Key="inputs/t.csv", Body="id,team\nx,a\ny,b\n")
+    for key, run in (("inputs/t.json", "rj"), ("inputs/t.csv", "rc")):
+        request = {"operation": "noop", "source": {"type": "s3-manifest", "bucket": BUCKET, "key": key}}
+        out = handler({"request": request, "execution_name": run}, context)
+        assert out["count"] == 2
+        manifest = json.loads(aws.s3.get_object(Bucket=BUCKET, Key=out["manifest"]["key"])["Body"].read())
+        assert manifest[0] == {"id": "x", "team": "a"}
+
+
+@pytest.mark.parametrize(
+    ("key", "body", "message"),
+    [
+        ("inputs/missing.json", None, "cannot read"),
+        ("inputs/bad.json", "{not json", "is not valid JSON"),
+        ("inputs/obj.json", '{"id": "a"}', "must hold a JSON array"),
+        ("inputs/noid.csv", "name\nx\n", "must be CSV with an 'id' column"),
+        ("inputs/dup.csv", "id\nx\nx\n", "duplicate target ids"),
+    ],
+)
+def test_bad_manifest_object_is_an_input_error(aws, context, key, body, message):
+    if body is not None:
+        aws.s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+    request = {"operation": "noop", "source": {"type": "s3-manifest", "bucket": BUCKET, "key": key}}
+    with pytest.raises(InvalidRunRequest, match=message):
+        handler({"request": request, "execution_name": "bad"}, context)
+    assert aws.keys("runs/") == []
+    assert aws.rows("bad") == {}

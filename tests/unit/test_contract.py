@@ -1,0 +1,17 @@
+"""Error names are the contract with Step Functions: the workflow and the Lambdas must agree."""
+
+from __future__ import annotations
+
+from shared import errors
+from stacks import workflow
+
+
+def test_retried_error_names_are_the_exception_class_names():
+    assert workflow.RATE_LIMIT_ERROR == errors.RateLimitError.__name__
+    assert workflow.TRANSIENT_ERROR == errors.TransientError.__name__
+    assert errors.RETRYABLE_ERRORS == (workflow.RATE_LIMIT_ERROR, workflow.TRANSIENT_ERROR)
+    assert tuple(workflow.LAMBDA_SERVICE_ERRORS) == errors.LAMBDA_SERVICE_ERRORS
+
+
+def test_target_errors_are_not_retryable():
+    assert not issubclass(errors.TargetError, (errors.RateLimitError, errors.TransientError))

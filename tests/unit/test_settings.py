@@ -1,0 +1,63 @@
+"""Settings: defaults are valid, and every bad value names its cdk.json key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stacks.settings import Settings, SettingsError, load_settings
+
+CDK_JSON = Path(__file__).parents[2] / "cdk.json"
+
+
+def test_cdk_json_settings_are_valid_and_match_the_documented_defaults():
+    # GIVEN the project's cdk.json WHEN it is loaded THEN it equals the model's defaults
+    context = json.loads(CDK_JSON.read_text())["context"]["hubspoke"]
+    assert load_settings(context) == Settings()
+
+
+def test_seed_retry_numbers_are_the_defaults():
+    retry = Settings().retry
+    assert (retry.lambda_service.interval_seconds, retry.lambda_service.backoff_rate) == (2, 2.0)
+    assert retry.lambda_service.max_attempts == 6
+    assert (retry.rate_limit.interval_seconds, retry.rate_limit.max_attempts, retry.rate_limit.jitter) == (1, 5, "FULL")
+    assert retry.rate_limit.max_delay_seconds == 60
+    assert (retry.transient.interval_seconds, retry.transient.backoff_rate, retry.transient.max_attempts) == (30, 2.0, 3)
+
+
+@pytest.mark.parametrize(
+    ("context", "key"),
+    [
+        ({"max_concurrency": 0}, "hubspoke.max_concurrency"),
+        ({"max_concurrency": 10001}, "hubspoke.max_concurrency"),
+        ({"max_concurrency": "10"}, "hubspoke.max_concurrency"),
+        ({"spoke_timeout_seconds": 891}, "hubspoke.spoke_timeout_seconds"),
+        ({"failure_threshold_percent": -1}, "hubspoke.failure_threshold_percent"),
+        ({"failure_threshold_percent": 101}, "hubspoke.failure_threshold_percent"),
+        ({"ledger_ttl_days": 0}, "hubspoke.ledger_ttl_days"),
+        ({"log_retention_days": 2}, "hubspoke.log_retention_days"),
+        ({"max_concurency": 5}, "hubspoke.max_concurency"),
+        ({"retry": {"rate_limit": {"interval_seconds": 0, "backoff_rate": 2.0, "max_attempts": 5}}},
+         "hubspoke.retry.rate_limit.interval_seconds"),
+        ({"retry": {"transient": {"interval_seconds": 30, "backoff_rate": 0.5, "max_attempts": 3}}},
+         "hubspoke.retry.transient.backoff_rate"),
+        ({"retry": {"rate_limit": {"interval_seconds": 1, "backoff_rate": 2.0, "max_attempts": 5, "jitter": "HALF"}}},
+         "hubspoke.retry.rate_limit.jitter"),
+        ({"removal_policy": "delete"}, "hubspoke.removal_policy"),
+    ],
+)
+def test_bad_setting_names_its_key(context, key):
+    with pytest.raises(SettingsError) as err:
+        load_settings(context)
+    assert f"cdk.json context {key}" in str(err.value)
+
+
+def test_context_must_be_an_object():
+    with pytest.raises(SettingsError, match="must be an object"):
+        load_settings(["max_concurrency", 5])
+
+
+def test_missing_context_means_defaults():
+    assert load_settings(None) == Settings()
