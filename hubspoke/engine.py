@@ -205,9 +205,20 @@ class LocalEngine:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._drain()
         if self._router is not None:
             self._router.active = False
         self._exit.close()
+
+    def _drain(self) -> None:
+        """Let handlers still running (a spoke past its task timeout) finish while moto is still up.
+
+        Lambda would stop them at their own timeout; after that they would otherwise call AWS unmocked.
+        """
+        longest = max((f.timeout_seconds for f in self.runtime.functions), default=0.0)
+        deadline = time.monotonic() + longest + 5
+        while any(f.stats.active for f in self.runtime.functions) and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def _start(self) -> None:
         from moto import mock_aws

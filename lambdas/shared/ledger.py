@@ -88,24 +88,36 @@ class Ledger:
             time.sleep(0.05)
         raise RuntimeError(f"ledger: {len(pending.get(self._table, []))} rows left unprocessed")
 
-    def mark_finished(self, result: SpokeResult) -> None:
-        """Record a target the operation finished (succeeded, unchanged or skipped)."""
-        self._db.update_item(
-            TableName=self._table,
-            Key=_key(result.run_id, result.target_id),
-            UpdateExpression=(
-                "SET #s = :s, attempts = :a, duration_ms = :d, detail = :detail, updated_at = :now REMOVE last_error"
-            ),
-            ConditionExpression="attribute_exists(run_id)",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={
-                ":s": {"S": result.status},
-                ":a": {"N": str(result.attempts)},
-                ":d": {"N": str(result.duration_ms)},
-                ":detail": {"S": json.dumps(result.detail, separators=(",", ":"), default=str)},
-                ":now": {"S": _now_iso()},
-            },
-        )
+    def mark_finished(self, result: SpokeResult) -> bool:
+        """Record a target the operation finished; False if the state machine already recorded it failed.
+
+        A spoke that outlives its task timeout finishes after RecordFailure: the first terminal row wins,
+        so the ledger agrees with what the run reported.
+        """
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(result.run_id, result.target_id),
+                UpdateExpression=(
+                    "SET #s = :s, attempts = :a, duration_ms = :d, detail = :detail, updated_at = :now "
+                    "REMOVE last_error"
+                ),
+                ConditionExpression="attribute_exists(run_id) AND #s <> :failed",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":s": {"S": result.status},
+                    ":a": {"N": str(result.attempts)},
+                    ":d": {"N": str(result.duration_ms)},
+                    ":detail": {"S": json.dumps(result.detail, separators=(",", ":"), default=str)},
+                    ":now": {"S": _now_iso()},
+                    ":failed": {"S": FAILED},
+                },
+            )
+        except ClientError as err:
+            if _is_conditional_failure(err):
+                return False
+            raise
+        return True
 
     def record_attempt_error(self, run_id: str, target_id: str, attempt: int, error: str) -> None:
         """Note a failed attempt on a pending row, so attempts are known even if the spoke is retried."""

@@ -6,6 +6,7 @@ from shared import clock
 from shared.errors import TargetError
 from shared.ledger import Ledger
 from shared.models import SpokeInput, SpokeResult
+from shared.observability import logger
 from spoke.operations import OPERATIONS
 
 
@@ -29,5 +30,6 @@ def run_spoke(item: SpokeInput, ledger: Ledger) -> SpokeResult:
         duration_ms=round((clock.monotonic() - started) * 1000),
         detail=outcome.detail,
     )
-    ledger.mark_finished(result)
+    if not ledger.mark_finished(result):
+        logger.warning("late result ignored: the run already recorded this target as failed (timeout?)")
     return result

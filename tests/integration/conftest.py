@@ -46,8 +46,12 @@ def aws(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[A
     shared.aws.client.cache_clear()
     with mock_aws():
         dynamodb = boto3.client("dynamodb")
-        dynamodb.create_table(TableName=TABLE, KeySchema=props["KeySchema"],
-                              AttributeDefinitions=props["AttributeDefinitions"], BillingMode=props["BillingMode"])
+        dynamodb.create_table(
+            TableName=TABLE,
+            KeySchema=props["KeySchema"],
+            AttributeDefinitions=props["AttributeDefinitions"],
+            BillingMode=props["BillingMode"],
+        )
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         yield Aws(s3=s3, dynamodb=dynamodb, ledger=Ledger(dynamodb, TABLE))

@@ -31,8 +31,10 @@ def test_static_run_writes_manifest_and_seeds_pending_rows(aws, context):
 
 
 def test_per_run_overrides_are_returned(aws, context):
-    out = handler({"request": static("a", run_id="r1", max_concurrency=3, failure_threshold_percent=15),
-                   "execution_name": "x"}, context)
+    out = handler(
+        {"request": static("a", run_id="r1", max_concurrency=3, failure_threshold_percent=15), "execution_name": "x"},
+        context,
+    )
     assert (out["run"]["run_id"], out["max_concurrency"], out["failure_threshold_percent"]) == ("r1", 3, 15.0)
 
 

@@ -15,8 +15,11 @@ from .conftest import BUCKET
 
 
 def seed(context, *ids, params=None):
-    request = {"operation": "noop", "params": params or {}, "source": {"type": "static",
-                                                                       "targets": [{"id": i} for i in ids]}}
+    request = {
+        "operation": "noop",
+        "params": params or {},
+        "source": {"type": "static", "targets": [{"id": i} for i in ids]},
+    }
     return hub({"request": request, "execution_name": "run-1"}, context)
 
 
@@ -47,11 +50,17 @@ def test_summarize_reports_counts_writes_report_and_emits_metrics(aws, context, 
     out = seed(context, "a", "b", "c")
     spoke(spoke_event(out, "a"), context)
     spoke(spoke_event(out, "b"), context)
-    aws.dynamodb.update_item(TableName="ledger-test", Key={"run_id": {"S": "run-1"}, "target_id": {"S": "c"}},
-                             UpdateExpression="SET #s = :f, error_type = :e, cause = :c",
-                             ExpressionAttributeNames={"#s": "status"},
-                             ExpressionAttributeValues={":f": {"S": "failed"}, ":e": {"S": "TargetError"},
-                                                        ":c": {"S": json.dumps({"errorMessage": "boom"})}})
+    aws.dynamodb.update_item(
+        TableName="ledger-test",
+        Key={"run_id": {"S": "run-1"}, "target_id": {"S": "c"}},
+        UpdateExpression="SET #s = :f, error_type = :e, cause = :c",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={
+            ":f": {"S": "failed"},
+            ":e": {"S": "TargetError"},
+            ":c": {"S": json.dumps({"errorMessage": "boom"})},
+        },
+    )
     capsys.readouterr()
     summary = summarize({"run": out["run"], "failure_threshold_percent": 50}, context)
     assert (summary["total"], summary["succeeded"], summary["failed"], summary["lost"]) == (3, 2, 1, 0)

@@ -15,16 +15,29 @@ from summarize.aggregate import DurationHistogram, RunAggregate, readable_cause
 RUN = RunContext(run_id="r", operation="noop")
 
 
-def row(tid: str, status: str, attempts: int = 1, duration: int | None = 100, error: str | None = None,
-        cause: str | None = None) -> LedgerRow:
+def row(
+    tid: str,
+    status: str,
+    attempts: int = 1,
+    duration: int | None = 100,
+    error: str | None = None,
+    cause: str | None = None,
+) -> LedgerRow:
     return LedgerRow("r", tid, status, attempts, duration, error, cause, {})
 
 
 def test_totals_by_status_and_failures_by_error():
     agg = RunAggregate()
-    agg.add_all([row("a", "succeeded"), row("b", "unchanged"), row("c", "skipped"),
-                 row("d", "failed", 1, None, "TargetError", "nope"), row("e", "failed", 6, None, "States.Timeout", ""),
-                 row("f", "failed", 1, None, "TargetError", "nope too")])
+    agg.add_all(
+        [
+            row("a", "succeeded"),
+            row("b", "unchanged"),
+            row("c", "skipped"),
+            row("d", "failed", 1, None, "TargetError", "nope"),
+            row("e", "failed", 6, None, "States.Timeout", ""),
+            row("f", "failed", 1, None, "TargetError", "nope too"),
+        ]
+    )
     summary = agg.summary(RUN, threshold=0)
     assert (summary.total, summary.succeeded, summary.unchanged, summary.skipped, summary.failed) == (6, 1, 1, 1, 3)
     assert summary.failures_by_error == {"TargetError": 2, "States.Timeout": 1}
@@ -33,8 +46,10 @@ def test_totals_by_status_and_failures_by_error():
     assert summary.attempts_histogram == {"1": 5, "6": 1}
 
 
-@pytest.mark.parametrize(("failed", "threshold", "outcome"),
-                         [(0, 0, "succeeded"), (1, 0, "failed"), (10, 10, "succeeded"), (11, 10, "failed")])
+@pytest.mark.parametrize(
+    ("failed", "threshold", "outcome"),
+    [(0, 0, "succeeded"), (1, 0, "failed"), (10, 10, "succeeded"), (11, 10, "failed")],
+)
 def test_outcome_against_threshold(failed, threshold, outcome):
     agg = RunAggregate()
     agg.add_all(row(f"f{i}", "failed", error="TargetError") for i in range(failed))

@@ -7,8 +7,8 @@ from stacks import workflow
 
 
 def test_retried_error_names_are_the_exception_class_names():
-    assert workflow.RATE_LIMIT_ERROR == errors.RateLimitError.__name__
-    assert workflow.TRANSIENT_ERROR == errors.TransientError.__name__
+    assert errors.RateLimitError.__name__ == workflow.RATE_LIMIT_ERROR
+    assert errors.TransientError.__name__ == workflow.TRANSIENT_ERROR
     assert errors.RETRYABLE_ERRORS == (workflow.RATE_LIMIT_ERROR, workflow.TRANSIENT_ERROR)
     assert tuple(workflow.LAMBDA_SERVICE_ERRORS) == errors.LAMBDA_SERVICE_ERRORS
 

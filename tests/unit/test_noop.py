@@ -28,8 +28,10 @@ def test_fail_ids_fail_on_every_attempt():
             noop.run(params, item("a", retry))
 
 
-@pytest.mark.parametrize(("ids", "times", "error"), [("rate_limit_ids", "rate_limit_times", RateLimitError),
-                                                      ("transient_ids", "transient_times", TransientError)])
+@pytest.mark.parametrize(
+    ("ids", "times", "error"),
+    [("rate_limit_ids", "rate_limit_times", RateLimitError), ("transient_ids", "transient_times", TransientError)],
+)
 def test_retryable_faults_stop_after_k_attempts(ids, times, error):
     params = noop.Params.model_validate({ids: ["a"], times: 2})
     for retry in (0, 1):

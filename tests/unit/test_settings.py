@@ -24,7 +24,11 @@ def test_seed_retry_numbers_are_the_defaults():
     assert retry.lambda_service.max_attempts == 6
     assert (retry.rate_limit.interval_seconds, retry.rate_limit.max_attempts, retry.rate_limit.jitter) == (1, 5, "FULL")
     assert retry.rate_limit.max_delay_seconds == 60
-    assert (retry.transient.interval_seconds, retry.transient.backoff_rate, retry.transient.max_attempts) == (30, 2.0, 3)
+    assert (retry.transient.interval_seconds, retry.transient.backoff_rate, retry.transient.max_attempts) == (
+        30,
+        2.0,
+        3,
+    )
 
 
 @pytest.mark.parametrize(
@@ -39,12 +43,22 @@ def test_seed_retry_numbers_are_the_defaults():
         ({"ledger_ttl_days": 0}, "hubspoke.ledger_ttl_days"),
         ({"log_retention_days": 2}, "hubspoke.log_retention_days"),
         ({"max_concurency": 5}, "hubspoke.max_concurency"),
-        ({"retry": {"rate_limit": {"interval_seconds": 0, "backoff_rate": 2.0, "max_attempts": 5}}},
-         "hubspoke.retry.rate_limit.interval_seconds"),
-        ({"retry": {"transient": {"interval_seconds": 30, "backoff_rate": 0.5, "max_attempts": 3}}},
-         "hubspoke.retry.transient.backoff_rate"),
-        ({"retry": {"rate_limit": {"interval_seconds": 1, "backoff_rate": 2.0, "max_attempts": 5, "jitter": "HALF"}}},
-         "hubspoke.retry.rate_limit.jitter"),
+        (
+            {"retry": {"rate_limit": {"interval_seconds": 0, "backoff_rate": 2.0, "max_attempts": 5}}},
+            "hubspoke.retry.rate_limit.interval_seconds",
+        ),
+        (
+            {"retry": {"transient": {"interval_seconds": 30, "backoff_rate": 0.5, "max_attempts": 3}}},
+            "hubspoke.retry.transient.backoff_rate",
+        ),
+        (
+            {
+                "retry": {
+                    "rate_limit": {"interval_seconds": 1, "backoff_rate": 2.0, "max_attempts": 5, "jitter": "HALF"}
+                }
+            },
+            "hubspoke.retry.rate_limit.jitter",
+        ),
         ({"removal_policy": "delete"}, "hubspoke.removal_policy"),
     ],
 )

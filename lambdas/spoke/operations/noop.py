@@ -20,12 +20,15 @@ class Params(BaseModel):
     transient_ids: frozenset[str] = frozenset()
     transient_times: int = Field(default=1, ge=1, le=100)
     sleep_ms: int = Field(default=0, ge=0, le=900_000)
+    # Extra simulated work for some targets only: spokes that outlive their task timeout.
+    slow_ids: frozenset[str] = frozenset()
+    slow_ms: int = Field(default=0, ge=0, le=3_600_000)
 
 
 def run(params: Params, item: SpokeInput) -> OperationResult:
     """Sleep `sleep_ms` (simulated), then fail as injected for this target and attempt."""
     target_id = item.target.id
-    clock.sleep(params.sleep_ms / 1000)
+    clock.sleep((params.sleep_ms + (params.slow_ms if target_id in params.slow_ids else 0)) / 1000)
     if target_id in params.fail_ids:
         raise TargetError(f"injected permanent failure for {target_id}")
     if target_id in params.rate_limit_ids and item.attempt <= params.rate_limit_times:

@@ -1,0 +1,96 @@
+"""Each adaptation of the local engine to moto's interpreter (engine.ADAPTATIONS) is exercised here."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from hubspoke.engine import ADAPTATIONS, LocalEngine
+
+pytestmark = pytest.mark.e2e
+
+
+def run_request(engine: LocalEngine, run_id: str, ids: list[str], params: dict) -> dict:
+    return {
+        "run_id": run_id,
+        "operation": "noop",
+        "params": params,
+        "source": {"type": "static", "targets": [{"id": i} for i in ids]},
+    }
+
+
+def test_every_adaptation_is_documented_in_the_readme():
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    for name in ADAPTATIONS:
+        assert f"`{name}`" in readme, name
+
+
+def test_in_process_lambda_runs_the_synthesized_asset(engine, stack):
+    # GIVEN the engine's functions WHEN inspected THEN each runs a handler file staged by synth
+    functions = engine.runtime.functions
+    assert len(functions) == 3
+    for fn in functions:
+        assert fn.asset_dir.is_relative_to(stack.outdir)
+        module_file = fn.asset_dir / (fn.handler_path.rpartition(".")[0].replace(".", "/") + ".py")
+        assert module_file.exists()
+
+
+def test_in_process_lambda_errors_keep_lambdas_error_shape(engine):
+    response = engine.runtime.invoke(engine.spoke_function, json.dumps({"bad": "event"}))
+    assert response["FunctionError"] == "Unhandled"
+    assert response["Payload"]["errorType"] == "ValidationError"
+    assert set(response["Payload"]) == {"errorMessage", "errorType", "requestId", "stackTrace"}
+
+
+def test_scaled_retry_waits_the_policy_interval_on_the_scaled_clock(engine):
+    # GIVEN one target with a transient error on its first attempt (TransientError: 30 s before the retry)
+    started = time.monotonic()
+    result = engine.run(run_request(engine, "transient", ["a"], {"transient_ids": ["a"], "transient_times": 1}))
+    real = time.monotonic() - started
+    # THEN it is retried once and succeeds; the 30 s wait took 30 x 0.01 s of real time, not 30 s
+    assert result.summary["succeeded"] == 1
+    assert engine.ledger("transient")[0]["attempts"] == 2
+    assert 0.3 <= real < 10
+    assert result.simulated_seconds >= 30
+
+
+def test_scaled_wait_state(engine):
+    definition = {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 40, "End": True}}}
+    arn = engine.sfn.create_state_machine(
+        name="wait", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/x"
+    )["stateMachineArn"]
+    started = time.monotonic()
+    execution = engine.sfn.start_execution(stateMachineArn=arn, name="w1", input="{}")["executionArn"]
+    while engine.sfn.describe_execution(executionArn=execution)["status"] == "RUNNING":
+        time.sleep(0.02)
+    elapsed = time.monotonic() - started
+    assert 0.4 <= elapsed < 5  # 40 s x 0.01
+
+
+@pytest.fixture
+def fast_engine(stack, tmp_path):
+    with LocalEngine(stack, time_scale=0.002, log_path=tmp_path / "lambda.log") as eng:
+        yield eng
+
+
+def test_scaled_timeout_fails_a_stuck_spoke_and_the_rest_finish(fast_engine):
+    # GIVEN a spoke that works 400 s against its 300 s task timeout, among quick ones
+    params = {"slow_ids": ["slow"], "slow_ms": 400_000}
+    result = fast_engine.run(run_request(fast_engine, "stuck", ["slow", "a", "b", "c"], params))
+    # THEN it is recorded as failed with States.Timeout and the others finish
+    assert (result.summary["failed"], result.summary["succeeded"]) == (1, 3)
+    (failed,) = result.summary["failed_targets"]
+    assert failed["error"] == "States.Timeout"
+    # AND a late success from the timed-out spoke never overwrites the recorded failure
+    fast_engine._drain()
+    rows = {r["target_id"]: r["status"] for r in fast_engine.ledger("stuck")}
+    assert rows == {"slow": "failed", "a": "succeeded", "b": "succeeded", "c": "succeeded"}
+
+
+def test_named_executions(engine):
+    result = engine.run(run_request(engine, "named-run", ["a"], {}))
+    assert result.execution_arn.endswith(":named-run")

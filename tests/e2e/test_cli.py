@@ -1,0 +1,141 @@
+"""`hubspoke local run`: flags, exit codes (0 succeeded, 1 failed, 2 bad input) and the JSON summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from hubspoke.cli import app
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.fixture
+def cli(tmp_path, synth_cache, stack, monkeypatch):
+    """Run the CLI in-process, sharing the session's synth cache (the `stack` fixture fills it)."""
+    home = tmp_path / "home"
+    (home).mkdir()
+    (home / "synth").symlink_to(synth_cache)
+    monkeypatch.setenv("HUBSPOKE_HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args: str):
+        return CliRunner().invoke(app, ["local", "run", "--quiet", *args])
+
+    return run
+
+
+def test_failed_run_exits_1_and_writes_the_summary_json(cli, tmp_path):
+    params = {"fail_ids": ["target-0002"], "rate_limit_ids": ["target-0003"], "rate_limit_times": 2}
+    result = cli(
+        "--targets", "5", "--params-json", json.dumps(params), "--summary-json", "out.json", "--run-id", "cli-run"
+    )
+    assert result.exit_code == 1, result.output
+    summary = json.loads((tmp_path / "out.json").read_text())
+    assert {k: summary[k] for k in ("run_id", "total", "succeeded", "failed", "skipped", "lost", "outcome")} == {
+        "run_id": "cli-run",
+        "total": 5,
+        "succeeded": 4,
+        "failed": 1,
+        "skipped": 0,
+        "lost": 0,
+        "outcome": "failed",
+    }
+    assert summary["failure_rate"] == 20.0
+    assert summary["failed_targets"] == [
+        {
+            "id": "target-0002",
+            "error": "TargetError",
+            "cause": "injected permanent failure for target-0002",
+            "attempts": 1,
+        }
+    ]
+    assert summary["attempts"]["target-0003"] == 3
+    assert summary["peak_concurrency"] >= 1
+    assert summary["durations"]["time_scale"] == 0.01
+    assert "FAILED" in result.output and "target-0002" in result.output
+
+
+def test_threshold_flag_makes_the_same_run_succeed(cli):
+    params = {"fail_ids": ["target-0002"]}
+    result = cli("--targets", "5", "--params-json", json.dumps(params), "--failure-threshold", "20")
+    assert result.exit_code == 0, result.output
+
+
+def test_concurrency_flag_is_honoured(cli, tmp_path):
+    result = cli(
+        "--targets", "30", "--params-json", '{"sleep_ms": 2000}', "--max-concurrency", "3", "--summary-json", "s.json"
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "s.json").read_text())["peak_concurrency"] == 3
+
+
+@pytest.mark.parametrize(
+    "name,body", [("t.json", [{"id": "a"}, {"id": "b", "team": "x"}]), ("t.csv", "id,team\na,x\nb,y\n")]
+)
+def test_targets_file_json_and_csv(cli, tmp_path, name, body):
+    (tmp_path / name).write_text(body if isinstance(body, str) else json.dumps(body))
+    result = cli("--targets-file", name, "--summary-json", "s.json")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "s.json").read_text())["succeeded"] == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--targets", "3", "--params-json", "{oops"], "--params-json: not valid JSON"),
+        (["--targets", "3", "--params-json", "[1]"], "--params-json: must be a JSON object"),
+        ([], "exactly one of --targets N or --targets-file PATH"),
+        (["--targets", "3", "--targets-file", "x.json"], "exactly one of"),
+        (["--targets-file", "missing.json"], "--targets-file: cannot read"),
+        (["--targets", "3", "--run-id", "../escape"], "--run-id"),
+        (["--targets", "-1"], "--targets"),
+        (["--targets", "3", "--max-concurrency", "0"], "--max-concurrency"),
+    ],
+)
+def test_bad_usage_exits_2_naming_the_flag(cli, args, message):
+    result = cli(*args)
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_invalid_input_found_by_the_hub_exits_2_with_nothing_run(cli, tmp_path):
+    (tmp_path / "dup.json").write_text(json.dumps([{"id": "a"}, {"id": "a"}]))
+    result = cli("--targets-file", "dup.json", "--summary-json", "s.json")
+    assert result.exit_code == 2
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert (summary["error"], summary["total"], summary["outcome"]) == ("InvalidRunRequest", 0, "failed")
+    assert "duplicate target ids" in summary["cause"]
+    assert summary["attempts"] == {}  # no ledger rows
+
+
+def test_unknown_operation_exits_2(cli):
+    result = cli("--targets", "2", "--operation", "rm-rf")
+    assert result.exit_code == 2
+    assert "unknown operation 'rm-rf'" in result.output
+
+
+def test_zero_targets_exit_0(cli, tmp_path):
+    result = cli("--targets", "0", "--summary-json", "s.json")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "s.json").read_text())["total"] == 0
+
+
+def test_installed_command_with_progress_bar(tmp_path, synth_cache, stack):
+    # The real console script, as a user runs it: progress on stderr, summary on stdout, exit code.
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "synth").symlink_to(synth_cache)
+    env = {**os.environ, "HUBSPOKE_HOME": str(home)}
+    cmd = [sys.executable, "-m", "hubspoke", "local", "run", "--targets", "20", "--params-json", '{"sleep_ms": 100}']
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "SUCCEEDED" in proc.stdout
+    assert "20/20" in proc.stderr

@@ -1,0 +1,112 @@
+"""Functions, storage and settings as synthesized."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hubspoke.synth import synthesize
+
+from .conftest import only, resources
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_three_functions_from_one_factory(template):
+    functions = resources(template, "AWS::Lambda::Function")
+    handlers = sorted(f["Properties"]["Handler"] for f in functions.values())
+    assert handlers == ["hub.handler.handler", "spoke.handler.handler", "summarize.handler.handler"]
+    for fn in functions.values():
+        props = fn["Properties"]
+        assert props["Runtime"] == "python3.14"
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert props["MemorySize"] == 512
+        assert props["Timeout"] == 310  # the task timeout (300) is the authority; Lambda's is a backstop
+        assert props["LoggingConfig"]["LogGroup"]["Ref"] in template["Resources"]
+        (layer,) = props["Layers"]
+        assert (
+            template["Parameters"][layer["Ref"]]["Default"] == "/aws/service/powertools/python/x86_64/python3.14/latest"
+        )
+
+
+def test_log_groups_have_retention(template):
+    groups = resources(template, "AWS::Logs::LogGroup")
+    assert len(groups) == 4  # three functions and the state machine
+    assert {g["Properties"]["RetentionInDays"] for g in groups.values()} == {30}
+
+
+def test_bucket_is_encrypted_private_and_tls_only(template):
+    _, bucket = only(template, "AWS::S3::Bucket")
+    props = bucket["Properties"]
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "AES256"
+    }
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    _, policy = only(template, "AWS::S3::BucketPolicy")
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_ledger_table_keys_ttl_and_recovery(template):
+    _, table = only(template, "AWS::DynamoDB::Table")
+    props = table["Properties"]
+    assert props["KeySchema"] == [
+        {"AttributeName": "run_id", "KeyType": "HASH"},
+        {"AttributeName": "target_id", "KeyType": "RANGE"},
+    ]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_roles_have_no_wildcard_actions(template):
+    for name, policy in resources(template, "AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert "*" not in actions, name
+
+
+@pytest.fixture(scope="module")
+def tuned_template(tmp_path_factory):
+    """GIVEN other settings WHEN synthesized THEN they flow into the workflow and the functions."""
+    overrides = {
+        "max_concurrency": 25,
+        "spoke_timeout_seconds": 120,
+        "failure_threshold_percent": 5,
+        "retry": {"transient": {"interval_seconds": 10, "backoff_rate": 3.0, "max_attempts": 2}},
+    }
+    return synthesize(tmp_path_factory.mktemp("tuned"), overrides).template
+
+
+def test_settings_flow_into_the_stack(tuned_template):
+    _, sm = only(tuned_template, "AWS::StepFunctions::StateMachine")
+    text = json.dumps(sm["Properties"]["DefinitionString"])
+    assert (
+        '\\"ErrorEquals\\":[\\"TransientError\\"],\\"IntervalSeconds\\":10,\\"MaxAttempts\\":2,\\"BackoffRate\\":3'
+        in text
+    )
+    assert '\\"TimeoutSeconds\\":120' in text
+    envs = [
+        f["Properties"]["Environment"]["Variables"] for f in resources(tuned_template, "AWS::Lambda::Function").values()
+    ]
+    assert {(e["DEFAULT_MAX_CONCURRENCY"], e["FAILURE_THRESHOLD_PERCENT"]) for e in envs} == {("25", "5.0")}
+
+
+def test_bad_setting_fails_synth_naming_the_key():
+    # GIVEN a bad value in the context WHEN app.py runs (as `cdk synth` runs it) THEN it exits 2 naming the key
+    context = {"hubspoke": {"max_concurrency": 0}}
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(ROOT / ".hubspoke" / "bad-synth")}
+    proc = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "cdk.json context hubspoke.max_concurrency" in proc.stderr

@@ -1,0 +1,109 @@
+"""The state machine as synthesized: the Distributed Map, retries with the seed's numbers, catches, timeouts."""
+
+from __future__ import annotations
+
+from .conftest import only
+
+LAMBDA_SERVICE = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+]
+
+
+def test_flow_is_hub_map_summarize_outcome(definition, states):
+    assert definition["StartAt"] == "Hub"
+    assert states["Hub"]["Next"] == "AnyTargets"
+    choice = states["AnyTargets"]
+    assert choice["Choices"] == [{"Variable": "$.count", "NumericGreaterThan": 0, "Next": "Spokes"}]
+    assert choice["Default"] == "Summarize"  # zero targets: straight to the summary
+    assert states["Spokes"]["Next"] == "Summarize"
+    assert states["Summarize"]["Next"] == "RunOutcome"
+    outcome = states["RunOutcome"]
+    assert outcome["Choices"][0]["Variable"] == "$.summary.outcome"
+    assert outcome["Choices"][0]["StringEquals"] == "succeeded"
+    assert states[outcome["Choices"][0]["Next"]]["Type"] == "Succeed"
+    assert states[outcome["Default"]]["Type"] == "Fail"
+
+
+def test_distributed_map_reads_the_hubs_manifest(states):
+    spokes = states["Spokes"]
+    assert spokes["Type"] == "Map"
+    assert spokes["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    reader = spokes["ItemReader"]
+    assert reader["Resource"] == "arn:aws:states:::s3:getObject"
+    assert reader["ReaderConfig"] == {"InputType": "JSON"}
+    assert reader["Parameters"]["Key.$"] == "$.manifest.key"
+    assert spokes["ItemSelector"] == {"run.$": "$.run", "target.$": "$$.Map.Item.Value"}
+    assert spokes["MaxConcurrencyPath"] == "$.max_concurrency"
+    assert "MaxConcurrency" not in spokes  # exclusive with the path; the hub returns the effective value
+    assert spokes["ResultPath"] is None  # results live in the ledger, never in the state
+
+
+def test_spoke_retry_entries_have_the_seed_numbers(states):
+    spoke = states["Spoke"]
+    assert spoke["Retry"] == [
+        {"ErrorEquals": LAMBDA_SERVICE, "IntervalSeconds": 2, "MaxAttempts": 6, "BackoffRate": 2},
+        {
+            "ErrorEquals": ["RateLimitError"],
+            "IntervalSeconds": 1,
+            "MaxAttempts": 5,
+            "BackoffRate": 2,
+            "MaxDelaySeconds": 60,
+            "JitterStrategy": "FULL",
+        },
+        {"ErrorEquals": ["TransientError"], "IntervalSeconds": 30, "MaxAttempts": 3, "BackoffRate": 2},
+    ]
+    assert spoke["TimeoutSeconds"] == 300
+    assert spoke["Parameters"]["Payload"] == {
+        "run.$": "$.run",
+        "target.$": "$.target",
+        "retry_count.$": "$$.State.RetryCount",
+    }
+
+
+def test_every_spoke_failure_is_caught_and_recorded(states):
+    assert states["Spoke"]["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordFailure"}
+    ]
+    record = states["RecordFailure"]
+    assert record["Resource"] == "arn:aws:states:::dynamodb:updateItem"  # a DynamoDB task, no Lambda
+    params = record["Parameters"]
+    assert params["Key"] == {"run_id": {"S.$": "$.run.run_id"}, "target_id": {"S.$": "$.target.id"}}
+    assert "NOT (#s IN (:succeeded, :unchanged, :skipped))" in params["ConditionExpression"]
+    assert params["ExpressionAttributeValues"][":failed"] == {"S": "failed"}
+    assert params["ExpressionAttributeValues"][":error"] == {"S.$": "$.error.Error"}
+    catches = {tuple(c["ErrorEquals"]): states[c["Next"]]["Type"] for c in record["Catch"]}
+    assert catches == {("DynamoDB.ConditionalCheckFailedException",): "Pass", ("States.ALL",): "Pass"}
+
+
+def test_every_task_has_a_timeout(states):
+    tasks = {name: s for name, s in states.items() if s["Type"] == "Task"}
+    assert set(tasks) == {"Hub", "Spoke", "RecordFailure", "Summarize"}
+    for name, task in tasks.items():
+        assert isinstance(task.get("TimeoutSeconds"), int), name
+
+
+def test_hub_and_summarize_retry_lambda_service_errors(states):
+    for name in ("Hub", "Summarize"):
+        assert states[name]["Retry"][0] == {
+            "ErrorEquals": LAMBDA_SERVICE,
+            "IntervalSeconds": 2,
+            "MaxAttempts": 6,
+            "BackoffRate": 2,
+        }
+    assert states["Summarize"]["Retry"][1]["ErrorEquals"] == ["States.ALL"]
+
+
+def test_state_machine_is_standard_logged_and_traced(template):
+    _, sm = only(template, "AWS::StepFunctions::StateMachine")
+    props = sm["Properties"]
+    assert props["StateMachineType"] == "STANDARD"
+    assert props["LoggingConfiguration"]["Level"] == "ALL"
+    assert props["LoggingConfiguration"]["IncludeExecutionData"] is True
+    assert props["TracingConfiguration"] == {"Enabled": True}
+
+
+def test_outputs(template):
+    assert set(template["Outputs"]) >= {"StateMachineArn", "BucketName", "LedgerTableName"}
