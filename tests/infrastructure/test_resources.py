@@ -107,6 +107,8 @@ def test_bad_setting_fails_synth_naming_the_key():
     # GIVEN a bad value in the context WHEN app.py runs (as `cdk synth` runs it) THEN it exits 2 naming the key
     context = {"hubspoke": {"max_concurrency": 0}}
     env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(ROOT / ".hubspoke" / "bad-synth")}
-    proc = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        check=False, args=[sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 2
     assert "cdk.json context hubspoke.max_concurrency" in proc.stderr
