@@ -36,7 +36,8 @@ def measure(engine: LocalEngine, run_id: str, n: int, concurrency: int, work_ms:
     cpu0 = time.process_time()
     result = engine.run(request)
     cpu = time.process_time() - cpu0
-    assert result.summary is not None and result.summary["succeeded"] == n, result.summary
+    if result.summary is None or result.summary["succeeded"] != n:
+        raise SystemExit(f"benchmark run did not succeed: {result.status} {result.error} {result.summary}")
     ideal = math.ceil(n / concurrency) * work_ms / 1000
     return {
         "wall_s": result.real_seconds,

@@ -60,7 +60,8 @@ def test_failed_run_exits_1_and_writes_the_summary_json(cli, tmp_path):
     assert summary["attempts"]["target-0003"] == 3
     assert summary["peak_concurrency"] >= 1
     assert summary["durations"]["time_scale"] == 0.01
-    assert "FAILED" in result.output and "target-0002" in result.output
+    assert "FAILED" in result.output
+    assert "target-0002" in result.output
 
 
 def test_threshold_flag_makes_the_same_run_succeed(cli):
@@ -78,7 +79,7 @@ def test_concurrency_flag_is_honoured(cli, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name,body", [("t.json", [{"id": "a"}, {"id": "b", "team": "x"}]), ("t.csv", "id,team\na,x\nb,y\n")]
+    ("name", "body"), [("t.json", [{"id": "a"}, {"id": "b", "team": "x"}]), ("t.csv", "id,team\na,x\nb,y\n")]
 )
 def test_targets_file_json_and_csv(cli, tmp_path, name, body):
     (tmp_path / name).write_text(body if isinstance(body, str) else json.dumps(body))
