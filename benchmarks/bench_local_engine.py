@@ -56,6 +56,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--work-ms", type=int, default=100)
     parser.add_argument("--time-scale", type=float, default=1.0, help="1.0 = real time (the honest makespan)")
+    parser.add_argument("--repeat", type=int, default=3, help="parallel runs; the median row is reported")
     parser.add_argument("--skip-sequential", action="store_true")
     args = parser.parse_args()
 

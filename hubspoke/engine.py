@@ -7,6 +7,7 @@ the engine adapts explicitly; each adaptation is listed in ADAPTATIONS, in the R
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -45,6 +46,15 @@ ADAPTATIONS: dict[str, str] = {
         "bucket, table and function ARNs."
     ),
     "named-executions": "Executions are always started with a name (moto's ARN ends in ':None' without one).",
+    "iterative-map-worker": (
+        "moto's Distributed Map worker recurses once per item it processes, so a worker with more than "
+        "about 990 items (e.g. 1,000 targets at MaxConcurrency 1) dies with RecursionError and the run "
+        "hangs; the engine runs the same steps in a loop."
+    ),
+    "cached-jsonpath": (
+        "JSONPath expressions are parsed once and reused (moto builds a new parser for every lookup, "
+        "a fifth of the CPU per spoke); results are unchanged."
+    ),
 }
 
 ProgressCallback = Callable[["Progress"], None]
@@ -124,8 +134,12 @@ def _interpreter_patches(stack: ExitStack, runtime: InProcessRuntime, scale: flo
     """Install the adaptations to moto's interpreter (see ADAPTATIONS)."""
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
     from moto.stepfunctions.parser.asl.component.common.timeouts import timeout
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
+        distributed_item_processor_worker as map_worker,
+    )
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+    from moto.stepfunctions.parser.asl.utils import json_path
 
     def invoke_integration(parameters: dict[str, Any], region: str, state_credentials: Any) -> dict[str, Any]:
         return runtime.invoke(parameters["FunctionName"], parameters.get("Payload"))
@@ -148,12 +162,32 @@ def _interpreter_patches(stack: ExitStack, runtime: InProcessRuntime, scale: flo
         original_timeout_body(self, env)
         env.stack.append(env.stack.pop() * scale)
 
+    def iterative_eval_pool(self: Any, job: Any, worker_frame: Any) -> None:
+        # moto's _eval_pool, step for step, with its tail call turned into a loop.
+        while job is not None:
+            job_frame = worker_frame.open_inner_frame()
+            self._eval_job(env=job_frame, job=job)
+            worker_frame.delete_frame(job_frame)
+            if isinstance(job.job_output, Exception) or self.stopped():
+                break
+            next_job = self._job_pool.next_job()
+            if next_job is None:
+                break
+            self._job_pool.close_job(job)
+            job = next_job
+        self._env.delete_frame(worker_frame)
+        if job is not None:
+            self._job_pool.close_job(job)
+
+    stack.enter_context(_patched(map_worker.DistributedItemProcessorWorker, "_eval_pool", iterative_eval_pool))
     stack.enter_context(_patched(lambda_eval_utils, "_invoke_lambda_function", invoke_integration))
     stack.enter_context(_patched(lambda_eval_utils, "exec_lambda_function", exec_function))
     scaled_time = SimpleNamespace(sleep=lambda seconds: time.sleep(seconds * scale))
     stack.enter_context(_patched(retrier_decl, "time", scaled_time))
     stack.enter_context(_patched(wait_function.WaitFunction, "_wait_interval", scaled_wait))
     stack.enter_context(_patched(timeout.Timeout, "_eval_body", scaled_timeout_body))
+    # Parsed JSONPath objects are immutable, so one per expression is safe across threads.
+    stack.enter_context(_patched(json_path, "parse", functools.lru_cache(maxsize=4096)(json_path.parse)))
 
 
 @contextmanager

@@ -82,7 +82,7 @@ class Functions(Construct):
             "Runs the operation on one target and records the result in the ledger.",
         )
         self.spoke.add_to_role_policy(
-            iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[ledger.table_arn])
+            iam.PolicyStatement(actions=["dynamodb:PutItem", "dynamodb:UpdateItem"], resources=[ledger.table_arn])
         )
 
         self.summarize = self._function(

@@ -21,7 +21,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     item = SpokeInput.model_validate(event)
     with logger.append_context_keys(run_id=item.run.run_id, target_id=item.target.id, attempt=item.attempt):
         try:
-            result = run_spoke(item, Ledger(client("dynamodb"), config().ledger_table))
+            cfg = config()
+            result = run_spoke(item, Ledger(client("dynamodb"), cfg.ledger_table), cfg.ledger_ttl_days)
         except Exception as exc:
             logger.warning("spoke attempt failed", extra={"error": type(exc).__name__, "cause": str(exc)})
             raise

@@ -10,7 +10,7 @@ from shared.observability import logger
 from spoke.operations import OPERATIONS
 
 
-def run_spoke(item: SpokeInput, ledger: Ledger) -> SpokeResult:
+def run_spoke(item: SpokeInput, ledger: Ledger, ttl_days: int) -> SpokeResult:
     """Run the operation once. Errors are re-raised for Step Functions' Retry/Catch after noting the attempt."""
     started = clock.monotonic()
     try:
@@ -30,6 +30,6 @@ def run_spoke(item: SpokeInput, ledger: Ledger) -> SpokeResult:
         duration_ms=round((clock.monotonic() - started) * 1000),
         detail=outcome.detail,
     )
-    if not ledger.mark_finished(result):
+    if not ledger.mark_finished(result, ttl_days):
         logger.warning("late result ignored: the run already recorded this target as failed (timeout?)")
     return result

@@ -94,3 +94,14 @@ def test_scaled_timeout_fails_a_stuck_spoke_and_the_rest_finish(fast_engine):
 def test_named_executions(engine):
     result = engine.run(run_request(engine, "named-run", ["a"], {}))
     assert result.execution_arn.endswith(":named-run")
+
+
+def test_iterative_map_worker_handles_a_thousand_items_per_worker(engine):
+    # GIVEN more items than Python's recursion limit for one Map worker (MaxConcurrency 1)
+    ids = [f"t{i:04d}" for i in range(1100)]
+    source = engine.put_input("inputs/seq.json", json.dumps([{"id": i} for i in ids]).encode())
+    request = {"run_id": "seq", "operation": "noop", "source": {"type": "s3-manifest", **source},
+               "max_concurrency": 1}
+    # WHEN run THEN every target is processed, one at a time
+    result = engine.run(request)
+    assert (result.summary["succeeded"], result.peak_concurrency) == (1100, 1)

@@ -112,3 +112,28 @@ def test_bad_setting_fails_synth_naming_the_key():
     )
     assert proc.returncode == 2
     assert "cdk.json context hubspoke.max_concurrency" in proc.stderr
+
+
+def _actions_by_handler(template):
+    """The IAM actions each function's role is granted (X-Ray's are added by tracing)."""
+    role_of = {
+        f["Properties"]["Handler"].split(".")[0]: f["Properties"]["Role"]["Fn::GetAtt"][0]
+        for f in resources(template, "AWS::Lambda::Function").values()
+    }
+    granted: dict[str, set[str]] = {}
+    for policy in resources(template, "AWS::IAM::Policy").values():
+        roles = {r["Ref"] for r in policy["Properties"]["Roles"]}
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            for handler, role in role_of.items():
+                if role in roles:
+                    granted.setdefault(handler, set()).update(actions)
+    return {h: {a for a in acts if not a.startswith("xray:")} for h, acts in granted.items()}
+
+
+def test_each_function_gets_exactly_the_calls_its_code_makes(template):
+    assert _actions_by_handler(template) == {
+        "hub": {"dynamodb:BatchWriteItem", "s3:PutObject", "s3:GetObject"},
+        "spoke": {"dynamodb:PutItem", "dynamodb:UpdateItem"},
+        "summarize": {"dynamodb:Query", "s3:PutObject"},
+    }
