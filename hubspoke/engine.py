@@ -32,6 +32,7 @@ ACCOUNT = "123456789012"
 BUCKET = "hubspoke-local"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/hubspoke-local-states"
 TIME_SCALE_ENV = "HUBSPOKE_TIME_SCALE"  # read by lambdas/shared/clock.py
+LAMBDA_LOGGER = "hubspoke"  # the Powertools service name (lambdas/shared/observability.py)
 
 ADAPTATIONS: dict[str, str] = {
     "in-process-lambda": (
@@ -187,7 +188,8 @@ def _interpreter_patches(stack: ExitStack, runtime: InProcessRuntime, scale: flo
     stack.enter_context(_patched(wait_function.WaitFunction, "_wait_interval", scaled_wait))
     stack.enter_context(_patched(timeout.Timeout, "_eval_body", scaled_timeout_body))
     # Parsed JSONPath objects are immutable, so one per expression is safe across threads.
-    stack.enter_context(_patched(json_path, "parse", functools.lru_cache(maxsize=4096)(json_path.parse)))
+    original_parse = json_path.parse  # type: ignore[attr-defined]
+    stack.enter_context(_patched(json_path, "parse", functools.lru_cache(maxsize=4096)(original_parse)))
 
 
 @contextmanager
@@ -353,6 +355,12 @@ class LocalEngine:
         stack.enter_context(_patched(moto_logger, "propagate", False))
         self._router = _OutputRouter(terminal, self.runtime, log)
         stack.enter_context(_patched(sys, "stdout", self._router))
+        # A Powertools Logger created before the engine started (tests import handlers) holds the old stdout.
+        for handler in logging.getLogger(LAMBDA_LOGGER).handlers:
+            if type(handler) is logging.StreamHandler:
+                previous = handler.setStream(self._router)
+                if previous is not None:
+                    stack.callback(handler.setStream, previous)
         _interpreter_patches(stack, self.runtime, self.time_scale)
 
         ((_, sm),) = self.stack.resources("AWS::StepFunctions::StateMachine").items()

@@ -105,3 +105,32 @@ def test_iterative_map_worker_handles_a_thousand_items_per_worker(engine):
     # WHEN run THEN every target is processed, one at a time
     result = engine.run(request)
     assert (result.summary["succeeded"], result.peak_concurrency) == (1100, 1)
+
+
+def test_resolved_definition_is_the_templates_own(engine, stack):
+    # GIVEN the state machine the engine created WHEN compared with the template THEN only intrinsics differ
+    definition = json.loads(engine.sfn.describe_state_machine(stateMachineArn=engine.state_machine_arn)["definition"])
+    assert "Fn::" not in json.dumps(definition)
+    spoke = definition["States"]["Spokes"]["ItemProcessor"]["States"]["Spoke"]
+    assert spoke["Parameters"]["FunctionName"] == engine.runtime.function(engine.spoke_function).arn
+    assert spoke["Retry"][2] == {"ErrorEquals": ["TransientError"], "IntervalSeconds": 30, "MaxAttempts": 3,
+                                 "BackoffRate": 2}  # deployed numbers, not scaled ones
+    record = definition["States"]["Spokes"]["ItemProcessor"]["States"]["RecordFailure"]
+    assert record["Parameters"]["TableName"] == engine.table_name
+
+
+def test_cached_jsonpath_parses_each_expression_once(engine):
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    assert json_path.parse("$.run.run_id") is json_path.parse("$.run.run_id")
+    assert json_path.extract_json("$.run.run_id", {"run": {"run_id": "r"}}) == "r"
+
+
+def test_every_spoke_log_line_names_its_run_and_target(stack, tmp_path):
+    log = tmp_path / "lambda.log"
+    with LocalEngine(stack, time_scale=0.01, log_path=log) as eng:
+        eng.run(run_request(eng, "logged", ["a", "b"], {"fail_ids": ["b"]}))
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    spoke_lines = [line for line in lines if line.get("message", "").startswith("spoke")]
+    assert len(spoke_lines) == 2
+    assert {(line["run_id"], line["target_id"]) for line in spoke_lines} == {("logged", "a"), ("logged", "b")}
