@@ -293,10 +293,13 @@ class LocalEngine:
         }
         attrs: dict[tuple[str, str], Any] = {}
 
-        (bucket_id,) = self.stack.resources("AWS::S3::Bucket")
+        # The workflow's bucket is the one the stack outputs; others (access logs) get names only.
+        main_bucket = self.stack.template["Outputs"]["BucketName"]["Value"]["Ref"]
+        for bucket_id in self.stack.resources("AWS::S3::Bucket"):
+            name = BUCKET if bucket_id == main_bucket else f"{BUCKET}-{bucket_id.lower()}"
+            refs[bucket_id] = name
+            attrs[(bucket_id, "Arn")] = f"arn:aws:s3:::{name}"
         self.s3.create_bucket(Bucket=BUCKET)
-        refs[bucket_id] = BUCKET
-        attrs[(bucket_id, "Arn")] = f"arn:aws:s3:::{BUCKET}"
 
         ((table_id, table),) = self.stack.resources("AWS::DynamoDB::Table").items()
         self.table_name = "hubspoke-ledger"

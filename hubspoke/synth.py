@@ -76,8 +76,8 @@ def synthesize_cached(cache_root: Path, overrides: dict[str, Any] | None = None)
     return SynthesizedStack(template=stack.template, outdir=outdir)
 
 
-def synthesize(outdir: Path, overrides: dict[str, Any] | None = None) -> SynthesizedStack:
-    """Build the stack from cdk.json (plus overrides) and synthesize it into `outdir`.
+def build_app(outdir: Path, overrides: dict[str, Any] | None = None) -> tuple[Any, Any]:
+    """The CDK app and the HubSpoke stack, built from cdk.json (plus overrides), not yet synthesized.
 
     Raises stacks.settings.SettingsError for bad settings.
     """
@@ -91,7 +91,11 @@ def synthesize(outdir: Path, overrides: dict[str, Any] | None = None) -> Synthes
     settings = load_settings(context.get(CONTEXT_KEY))
     # The CLI turns asset metadata on; we need it too, to find each function's staged code.
     app = cdk.App(outdir=str(outdir), context={**context, "aws:cdk:enable-asset-metadata": True})
-    HubSpokeStack(app, STACK_NAME, settings=settings)
-    assembly = app.synth()
-    template = assembly.get_stack_by_name(STACK_NAME).template
+    return app, HubSpokeStack(app, STACK_NAME, settings=settings)
+
+
+def synthesize(outdir: Path, overrides: dict[str, Any] | None = None) -> SynthesizedStack:
+    """Build the stack from cdk.json (plus overrides) and synthesize it into `outdir`."""
+    app, _ = build_app(outdir, overrides)
+    template = app.synth().get_stack_by_name(STACK_NAME).template
     return SynthesizedStack(template=template, outdir=outdir)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Duration
+from aws_cdk import Aws, CfnResource, Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from stacks.common import log_retention, removal_policy
+from stacks.common import acknowledge, cfn, depend_on_policy_only, log_retention, logical_id, removal_policy
 from stacks.settings import Settings
 from stacks.storage import INPUT_PREFIX, MANIFEST_PREFIX, REPORT_PREFIX, Storage
 
@@ -21,6 +21,13 @@ ARCHITECTURE = lambda_.Architecture.X86_64
 METRICS_NAMESPACE = "HubSpoke"
 # Lambda's own timeout is a backstop a little after the Step Functions task timeout, which is the authority.
 LAMBDA_TIMEOUT_MARGIN_SECONDS = 10
+
+
+def _default_policy(role: iam.IRole | None) -> CfnResource:
+    """The CloudFormation policy CDK creates for a role's add_to_policy statements."""
+    assert isinstance(role, iam.Role)
+    policy = role.node.find_child("DefaultPolicy")
+    return cfn(policy)
 
 
 def powertools_layer_parameter() -> str:
@@ -70,7 +77,7 @@ class Functions(Construct):
                 actions=["s3:GetObject"],
                 resources=[
                     bucket.arn_for_objects(f"{INPUT_PREFIX}*"),
-                    *(f"arn:aws:s3:::{name}/*" for name in settings.manifest_source_buckets),
+                    *(f"arn:{Aws.PARTITION}:s3:::{name}/*" for name in settings.manifest_source_buckets),
                 ],
             )
         )
@@ -95,6 +102,29 @@ class Functions(Construct):
         self.summarize.add_to_role_policy(
             iam.PolicyStatement(actions=["s3:PutObject"], resources=[bucket.arn_for_objects(f"{REPORT_PREFIX}*")])
         )
+        self._acknowledge_prefixes(storage, settings)
+
+    def _acknowledge_prefixes(self, storage: Storage, settings: Settings) -> None:
+        """Object-key wildcards below one prefix of our bucket are as narrow as S3 ARNs get: one key per run."""
+        bucket = logical_id(storage.bucket)
+        for function, prefix, use in (
+            (self.hub, MANIFEST_PREFIX, "writes runs/<run_id>/manifest.json"),
+            (self.hub, INPUT_PREFIX, "reads the target lists users upload under inputs/"),
+            (self.summarize, REPORT_PREFIX, "writes reports/<run_id>.json"),
+        ):
+            acknowledge(
+                _default_policy(function.role),
+                f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{prefix}*]",
+                f"The {function.node.id} function {use}; object names depend on the run id, so the grant is "
+                f"one prefix of this stack's own bucket.",
+            )
+        for name in settings.manifest_source_buckets:
+            acknowledge(
+                _default_policy(self.hub.role),
+                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{name}/*]",
+                "s3:GetObject only, on a bucket the operator listed in manifest_source_buckets for s3-manifest "
+                "target lists.",
+            )
 
     def _function(self, name: str, handler: str, task_timeout_seconds: int, description: str) -> lambda_.Function:
         settings = self._settings
@@ -104,9 +134,18 @@ class Functions(Construct):
             retention=log_retention(settings),
             removal_policy=removal_policy(settings),
         )
-        return lambda_.Function(
+        # Our own role instead of AWSLambdaBasicExecutionRole: logs only to this function's log group.
+        role = iam.Role(
+            self,
+            f"{name}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"HubSpoke {name} function",
+        )
+        log_group.grant_write(role)
+        function = lambda_.Function(
             self,
             name,
+            role=role,
             description=description,
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
@@ -119,3 +158,17 @@ class Functions(Construct):
             environment=self._environment,
             log_group=log_group,
         )
+        acknowledge(
+            cfn(function),
+            "Serverless-LambdaDLQ",
+            "Step Functions invokes this function synchronously (RequestResponse); a DLQ only applies to "
+            "asynchronous invocations. Failures are caught by the state machine and recorded in the ledger.",
+        )
+        acknowledge(
+            _default_policy(role),
+            "AwsSolutions-IAM5[Resource::*]",
+            "Tracing is active: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level "
+            "permissions (X-Ray IAM reference), so they need Resource '*'.",
+        )
+        depend_on_policy_only(function, role)
+        return function

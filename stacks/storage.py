@@ -7,7 +7,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stacks.common import removal_policy
+from stacks.common import acknowledge, cfn, removal_policy
 from stacks.settings import Settings
 
 MANIFEST_PREFIX = "runs/"
@@ -21,6 +21,22 @@ class Storage(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings) -> None:
         super().__init__(scope, construct_id)
         removal = removal_policy(settings)
+        # Server access logs of the main bucket: who read or wrote which manifest and report.
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            removal_policy=removal,
+            lifecycle_rules=[s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(365))],
+        )
+        acknowledge(
+            cfn(self.access_logs),
+            "AwsSolutions-S1",
+            "This is the access-log destination of the HubSpoke bucket; logging it to itself would loop.",
+        )
         self.bucket = s3.Bucket(
             self,
             "Bucket",
@@ -28,6 +44,8 @@ class Storage(Construct):
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
             versioned=False,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="hubspoke-bucket/",
             removal_policy=removal,
             auto_delete_objects=False,
             lifecycle_rules=[

@@ -8,7 +8,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from stacks.common import log_retention, removal_policy
+from stacks.common import acknowledge, cfn, depend_on_policy_only, log_retention, logical_id, removal_policy
 from stacks.functions import Functions
 from stacks.settings import RetryPolicy, Settings
 from stacks.storage import Storage
@@ -195,3 +195,41 @@ class Workflow(Construct):
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )
+        depend_on_policy_only(self.state_machine, self.state_machine.role)
+        self._acknowledge(storage, functions)
+
+    def _acknowledge(self, storage: Storage, functions: Functions) -> None:
+        """The state machine role's wildcards all come from CDK's own grants; each is named and explained."""
+        machine = self.state_machine
+        policy = cfn(machine.role.node.find_child("DefaultPolicy"))
+        acknowledge(
+            policy,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Tracing is enabled: xray:PutTraceSegments, PutTelemetryRecords, GetSamplingRules and "
+            "GetSamplingTargets support no resource-level permissions (X-Ray IAM reference).",
+        )
+        for function in (functions.hub, functions.spoke, functions.summarize):
+            acknowledge(
+                policy,
+                f"AwsSolutions-IAM5[Resource::<{logical_id(function)}.Arn>:*]",
+                f"LambdaInvoke grants lambda:InvokeFunction on the {function.node.id} function and its versions "
+                "and aliases (<arn>:*); one function, no other.",
+            )
+        acknowledge(
+            policy,
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::<{logical_id(storage.bucket)}>/*]",
+            "The Distributed Map's ItemReader reads the run manifest; S3JsonItemReader grants s3:GetObject on "
+            "this stack's bucket, whose key the hub chooses per run.",
+        )
+        execution = (
+            'arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":'
+            f'[":",{{"Ref":"{logical_id(machine)}"}}]}}]}}'
+        )
+        map_policy = cfn(machine.node.find_child("DistributedMapPolicy"))
+        for suffix in (":*", "/Spokes:*"):
+            acknowledge(
+                map_policy,
+                f"AwsSolutions-IAM5[Resource::{execution}{suffix}]",
+                "A Distributed Map starts and watches child executions of this same state machine; their "
+                "names are generated per run, so CDK grants on this machine's executions only.",
+            )

@@ -10,7 +10,7 @@ from hub.logic import run_hub
 from shared.aws import client
 from shared.config import config
 from shared.ledger import Ledger
-from shared.observability import logger, tracer
+from shared.observability import log_context, logger, tracer
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -19,7 +19,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Event: {"request": <run request>, "execution_name": <name>} (built by the state machine)."""
     cfg = config()
     execution_name = str(event.get("execution_name") or context.aws_request_id)
-    with logger.append_context_keys(execution_name=execution_name):
+    with log_context(execution_name=execution_name):
         result = run_hub(
             event.get("request"), execution_name, cfg, client("s3"), Ledger(client("dynamodb"), cfg.ledger_table)
         )

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
@@ -13,3 +16,17 @@ NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "HubSpoke")
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
 metrics = Metrics(service=SERVICE, namespace=NAMESPACE)
+
+
+@contextmanager
+def log_context(**keys: Any) -> Iterator[None]:
+    """Add keys (run_id, target_id, ...) to every log line inside the block, per thread.
+
+    Powertools' append_context_keys shares its keys between threads; the thread-safe variant does not,
+    which matters where several invocations share a process (the local engine).
+    """
+    logger.thread_safe_append_keys(**keys)
+    try:
+        yield
+    finally:
+        logger.thread_safe_remove_keys(list(keys))

@@ -10,7 +10,7 @@ from shared.aws import client
 from shared.config import config
 from shared.ledger import Ledger
 from shared.models import SpokeInput
-from shared.observability import logger, tracer
+from shared.observability import log_context, logger, tracer
 from spoke.logic import run_spoke
 
 
@@ -19,7 +19,7 @@ from spoke.logic import run_spoke
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Event: {"run": ..., "target": ..., "retry_count": n} (built by the Map's ItemSelector)."""
     item = SpokeInput.model_validate(event)
-    with logger.append_context_keys(run_id=item.run.run_id, target_id=item.target.id, attempt=item.attempt):
+    with log_context(run_id=item.run.run_id, target_id=item.target.id, attempt=item.attempt):
         try:
             cfg = config()
             result = run_spoke(item, Ledger(client("dynamodb"), cfg.ledger_table), cfg.ledger_ttl_days)

@@ -11,7 +11,7 @@ from shared.aws import client
 from shared.config import config
 from shared.ledger import Ledger
 from shared.models import RunContext
-from shared.observability import logger, metrics, tracer
+from shared.observability import log_context, logger, metrics, tracer
 from summarize.logic import compact, run_summarize
 
 
@@ -23,7 +23,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     cfg = config()
     run = RunContext.model_validate(event["run"])
     threshold = float(event.get("failure_threshold_percent", cfg.failure_threshold_percent))
-    with logger.append_context_keys(run_id=run.run_id):
+    with log_context(run_id=run.run_id):
         summary = run_summarize(run, threshold, Ledger(client("dynamodb"), cfg.ledger_table), client("s3"), cfg.bucket)
         metrics.add_dimension(name="operation", value=run.operation)
         metrics.add_metric(name="RunTargets", unit=MetricUnit.Count, value=summary.total)

@@ -100,8 +100,7 @@ def test_iterative_map_worker_handles_a_thousand_items_per_worker(engine):
     # GIVEN more items than Python's recursion limit for one Map worker (MaxConcurrency 1)
     ids = [f"t{i:04d}" for i in range(1100)]
     source = engine.put_input("inputs/seq.json", json.dumps([{"id": i} for i in ids]).encode())
-    request = {"run_id": "seq", "operation": "noop", "source": {"type": "s3-manifest", **source},
-               "max_concurrency": 1}
+    request = {"run_id": "seq", "operation": "noop", "source": {"type": "s3-manifest", **source}, "max_concurrency": 1}
     # WHEN run THEN every target is processed, one at a time
     result = engine.run(request)
     assert (result.summary["succeeded"], result.peak_concurrency) == (1100, 1)
@@ -113,8 +112,12 @@ def test_resolved_definition_is_the_templates_own(engine, stack):
     assert "Fn::" not in json.dumps(definition)
     spoke = definition["States"]["Spokes"]["ItemProcessor"]["States"]["Spoke"]
     assert spoke["Parameters"]["FunctionName"] == engine.runtime.function(engine.spoke_function).arn
-    assert spoke["Retry"][2] == {"ErrorEquals": ["TransientError"], "IntervalSeconds": 30, "MaxAttempts": 3,
-                                 "BackoffRate": 2}  # deployed numbers, not scaled ones
+    assert spoke["Retry"][2] == {
+        "ErrorEquals": ["TransientError"],
+        "IntervalSeconds": 30,
+        "MaxAttempts": 3,
+        "BackoffRate": 2,
+    }  # deployed numbers, not scaled ones
     record = definition["States"]["Spokes"]["ItemProcessor"]["States"]["RecordFailure"]
     assert record["Parameters"]["TableName"] == engine.table_name
 
@@ -128,9 +131,13 @@ def test_cached_jsonpath_parses_each_expression_once(engine):
 
 def test_every_spoke_log_line_names_its_run_and_target(stack, tmp_path):
     log = tmp_path / "lambda.log"
+    # GIVEN 20 spokes running 10 at a time in one process, one of them failing
+    ids = [f"t{i:02d}" for i in range(20)]
     with LocalEngine(stack, time_scale=0.01, log_path=log) as eng:
-        eng.run(run_request(eng, "logged", ["a", "b"], {"fail_ids": ["b"]}))
+        eng.run(run_request(eng, "logged", ids, {"fail_ids": ["t07"], "sleep_ms": 1000}) | {"max_concurrency": 10})
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     spoke_lines = [line for line in lines if line.get("message", "").startswith("spoke")]
-    assert len(spoke_lines) == 2
-    assert {(line["run_id"], line["target_id"]) for line in spoke_lines} == {("logged", "a"), ("logged", "b")}
+    # THEN each spoke's line carries its own run and target, never a neighbour's
+    assert sorted((line["run_id"], line["target_id"]) for line in spoke_lines) == [("logged", i) for i in ids]
+    failed = [line for line in spoke_lines if line["message"] == "spoke attempt failed"]
+    assert [(line["target_id"], line["error"]) for line in failed] == [("t07", "TargetError")]

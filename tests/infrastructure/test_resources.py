@@ -40,9 +40,9 @@ def test_log_groups_have_retention(template):
     assert {g["Properties"]["RetentionInDays"] for g in groups.values()} == {30}
 
 
-def test_bucket_is_encrypted_private_and_tls_only(template):
-    _, bucket = only(template, "AWS::S3::Bucket")
-    props = bucket["Properties"]
+def test_bucket_is_encrypted_private_tls_only_and_access_logged(template):
+    bucket_id = template["Outputs"]["BucketName"]["Value"]["Ref"]
+    props = template["Resources"][bucket_id]["Properties"]
     assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"] == {
         "SSEAlgorithm": "AES256"
     }
@@ -52,10 +52,12 @@ def test_bucket_is_encrypted_private_and_tls_only(template):
         "IgnorePublicAcls": True,
         "RestrictPublicBuckets": True,
     }
-    _, policy = only(template, "AWS::S3::BucketPolicy")
-    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
-    assert statement["Effect"] == "Deny"
-    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    logs_bucket = props["LoggingConfiguration"]["DestinationBucketName"]["Ref"]
+    assert logs_bucket != bucket_id
+    for policy in resources(template, "AWS::S3::BucketPolicy").values():
+        tls = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+        assert tls[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert len(resources(template, "AWS::S3::BucketPolicy")) == 2  # both buckets are TLS-only
 
 
 def test_ledger_table_keys_ttl_and_recovery(template):
@@ -114,6 +116,9 @@ def test_bad_setting_fails_synth_naming_the_key():
     assert "cdk.json context hubspoke.max_concurrency" in proc.stderr
 
 
+LOGS = ("logs:CreateLogStream", "logs:PutLogEvents")
+
+
 def _actions_by_handler(template):
     """The IAM actions each function's role is granted (X-Ray's are added by tracing)."""
     role_of = {
@@ -133,7 +138,22 @@ def _actions_by_handler(template):
 
 def test_each_function_gets_exactly_the_calls_its_code_makes(template):
     assert _actions_by_handler(template) == {
-        "hub": {"dynamodb:BatchWriteItem", "s3:PutObject", "s3:GetObject"},
-        "spoke": {"dynamodb:PutItem", "dynamodb:UpdateItem"},
-        "summarize": {"dynamodb:Query", "s3:PutObject"},
+        "hub": {"dynamodb:BatchWriteItem", "s3:PutObject", "s3:GetObject", *LOGS},
+        "spoke": {"dynamodb:PutItem", "dynamodb:UpdateItem", *LOGS},
+        "summarize": {"dynamodb:Query", "s3:PutObject", *LOGS},
     }
+
+
+def test_functions_log_only_to_their_own_log_group(template):
+    for name, fn in resources(template, "AWS::Lambda::Function").items():
+        role = fn["Properties"]["Role"]["Fn::GetAtt"][0]
+        assert "ManagedPolicyArns" not in template["Resources"][role]["Properties"], name
+        group = fn["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        statements = [
+            st
+            for p in resources(template, "AWS::IAM::Policy").values()
+            if {"Ref": role} in p["Properties"]["Roles"]
+            for st in p["Properties"]["PolicyDocument"]["Statement"]
+            if "logs:PutLogEvents" in st["Action"]
+        ]
+        assert [st["Resource"] for st in statements] == [{"Fn::GetAtt": [group, "Arn"]}], name
