@@ -403,18 +403,34 @@ class LocalEngine:
         return {"bucket": BUCKET, "key": key}
 
     def run(
-        self, request: dict[str, Any], *, on_progress: ProgressCallback | None = None, poll_seconds: float = 0.1
+        self,
+        request: Any,
+        *,
+        on_progress: ProgressCallback | None = None,
+        poll_seconds: float = 0.1,
+        execution_name: str | None = None,
     ) -> RunResult:
-        """Start one execution and wait for it; `on_progress` is called from this thread."""
-        run_id = str(request.get("run_id") or f"run-{uuid.uuid4().hex[:12]}")
+        """Start one execution (named after the run unless told) and wait for it; `on_progress` runs here.
+
+        Execution names are unique, as in Step Functions: the same name again, while it runs or after it
+        ended, returns that execution and runs nothing twice.
+        """
+        # Bad requests are run too (the hub refuses them), so do not assume a shape here.
+        given = request.get("run_id") if isinstance(request, dict) else None
+        run_id = str(given or execution_name or f"run-{uuid.uuid4().hex[:12]}")
         spoke_stats = self.runtime.function(self.spoke_function).stats
         before = (spoke_stats.invocations, spoke_stats.cpu_seconds)
         spoke_stats.peak_concurrency = spoke_stats.active
         emf_before = len(self._router.emf) if self._router else 0
         started = time.monotonic()
-        arn = self.sfn.start_execution(stateMachineArn=self.state_machine_arn, name=run_id, input=json.dumps(request))[
-            "executionArn"
-        ]
+        name = execution_name or run_id
+        try:
+            arn = self.sfn.start_execution(
+                stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(request)
+            )["executionArn"]
+        except self.sfn.exceptions.ExecutionAlreadyExists:
+            # A delivery of a run that already ran (Step Functions keeps names unique): report it, run nothing.
+            arn = self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
         interval = poll_seconds
         while True:
             desc = self.sfn.describe_execution(executionArn=arn)

@@ -19,8 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 Handler = Callable[[dict[str, Any], Any], Any]
-# A fault hook may raise a botocore ClientError to simulate a Lambda service error (e.g. throttling).
+# A fault hook runs before each invocation (function name, event). Raising a botocore ClientError simulates
+# a Lambda service error (e.g. throttling: the handler never runs); raising anything else simulates the
+# function crashing (an Unhandled function error with that exception's type).
 FaultHook = Callable[[str, dict[str, Any]], None]
 
 
@@ -109,10 +113,18 @@ class InProcessRuntime:
         """Invoke like Lambda's Invoke API: {StatusCode, Payload (parsed JSON), FunctionError?}."""
         fn = self.function(function_name)
         event = json.loads(payload or b"{}")
-        if self.fault_hook is not None:
-            self.fault_hook(fn.name, event)
-        handler = self._load(fn)
         context = LambdaContext(fn.name, fn.arn, fn.memory_mb, fn.timeout_seconds)
+        if self.fault_hook is not None:
+            try:
+                self.fault_hook(fn.name, event)
+            except ClientError:
+                raise
+            except Exception as exc:
+                with self._lock:
+                    fn.stats.invocations += 1
+                    fn.stats.errors += 1
+                return _error_response(exc, context)
+        handler = self._load(fn)
         with self._lock:
             fn.stats.invocations += 1
             fn.stats.active += 1
@@ -126,16 +138,7 @@ class InProcessRuntime:
         except Exception as exc:
             with self._lock:
                 fn.stats.errors += 1
-            response = {
-                "StatusCode": 200,
-                "FunctionError": "Unhandled",
-                "Payload": {
-                    "errorMessage": str(exc),
-                    "errorType": type(exc).__name__,
-                    "requestId": context.aws_request_id,
-                    "stackTrace": traceback.format_tb(exc.__traceback__)[-5:],
-                },
-            }
+            response = _error_response(exc, context)
         finally:
             self._local.depth -= 1
             cpu = time.thread_time() - cpu_start
@@ -143,3 +146,17 @@ class InProcessRuntime:
                 fn.stats.active -= 1
                 fn.stats.cpu_seconds += cpu
         return response
+
+
+def _error_response(exc: Exception, context: LambdaContext) -> dict[str, Any]:
+    """An Invoke response for an unhandled error, shaped as the Python Lambda runtime shapes it."""
+    return {
+        "StatusCode": 200,
+        "FunctionError": "Unhandled",
+        "Payload": {
+            "errorMessage": str(exc),
+            "errorType": type(exc).__name__,
+            "requestId": context.aws_request_id,
+            "stackTrace": traceback.format_tb(exc.__traceback__)[-5:],
+        },
+    }

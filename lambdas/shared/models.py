@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Literal
 
@@ -10,12 +11,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from shared.errors import InvalidRunRequest
 
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$"
-# Control characters and Unicode bidi overrides make ids that look alike but differ, or corrupt logs.
-_BAD_ID_CHARS = re.compile(r"[\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+# Control characters, zero-width and bidi-override characters make ids that look alike but differ, or
+# corrupt logs; lone surrogates cannot be stored (not UTF-8).
+_BAD_ID_CHARS = re.compile(r"[\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ud800-\udfff]")
 MAX_TARGET_ID_LENGTH = 256
 # Each target travels in a Map item; keep it far below the 256 KB state limit.
 MAX_TARGET_BYTES = 8 * 1024
 MAX_CONCURRENCY = 10000
+# Params travel with every spoke's input; keep them far below the 256 KB state limit.
+MAX_PARAMS_BYTES = 32 * 1024
+OPERATION_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
 
 
 class _Model(BaseModel):
@@ -42,7 +47,7 @@ class Target(BaseModel):
         if value != value.strip():
             raise ValueError("must not start or end with whitespace")
         if _BAD_ID_CHARS.search(value):
-            raise ValueError("must not contain control or bidirectional-override characters")
+            raise ValueError("must not contain control, zero-width, bidirectional-override or surrogate characters")
         return value
 
 
@@ -50,11 +55,22 @@ class RunRequest(_Model):
     """What a user (CLI, EventBridge, console) asks for. Validated by the hub before anything is written."""
 
     run_id: str | None = Field(default=None, pattern=RUN_ID_PATTERN)
-    operation: str = Field(min_length=1, max_length=64)
+    operation: str = Field(pattern=OPERATION_PATTERN)
     params: dict[str, Any] = Field(default_factory=dict)
     source: dict[str, Any]
     max_concurrency: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY, strict=True)
-    failure_threshold_percent: float | None = Field(default=None, ge=0.0, le=100.0)
+    failure_threshold_percent: float | None = Field(default=None, ge=0.0, le=100.0, allow_inf_nan=False)
+
+    @field_validator("params")
+    @classmethod
+    def _params_fit_in_a_spoke_input(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            size = len(json.dumps(value, allow_nan=False).encode())
+        except (ValueError, TypeError):
+            raise ValueError("must be plain JSON (no NaN, Infinity or lone surrogates)") from None
+        if size > MAX_PARAMS_BYTES:
+            raise ValueError(f"is {size} bytes; at most {MAX_PARAMS_BYTES} (params travel with every spoke)")
+        return value
 
 
 class RunContext(_Model):

@@ -9,27 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
-from hubspoke.cli import app
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).parents[2]
-
-
-@pytest.fixture
-def cli(tmp_path, synth_cache, stack, monkeypatch):
-    """Run the CLI in-process, sharing the session's synth cache (the `stack` fixture fills it)."""
-    home = tmp_path / "home"
-    (home).mkdir()
-    (home / "synth").symlink_to(synth_cache)
-    monkeypatch.setenv("HUBSPOKE_HOME", str(home))
-    monkeypatch.chdir(tmp_path)
-
-    def run(*args: str):
-        return CliRunner().invoke(app, ["local", "run", "--quiet", *args])
-
-    return run
 
 
 def test_failed_run_exits_1_and_writes_the_summary_json(cli, tmp_path):

@@ -1,0 +1,161 @@
+"""Faults, end to end on the local engine, each with exact expected counts (issue #6)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+from botocore.exceptions import ClientError
+
+from hubspoke.engine import LocalEngine
+from stacks.settings import Settings
+
+pytestmark = pytest.mark.e2e
+RETRY = Settings().retry
+
+
+def ids(n: int) -> list[str]:
+    return [f"t{i:03d}" for i in range(n)]
+
+
+def request(engine: LocalEngine, run_id: str, targets: list[str], params: dict | None = None, **extra) -> dict:
+    source = engine.put_input(f"inputs/{run_id}.json", json.dumps([{"id": t} for t in targets]).encode())
+    return {
+        "run_id": run_id,
+        "operation": "noop",
+        "params": params or {},
+        "source": {"type": "s3-manifest", **source},
+        **extra,
+    }
+
+
+def test_permanent_failures_and_rate_limits_lose_nothing(engine):
+    # GIVEN 200 targets: 10 % fail permanently, 20 % are rate-limited twice, 5 % hit a transient error once
+    targets = ids(200)
+    failing, limited, transient = targets[0:20], targets[20:60], targets[60:70]
+    params = {
+        "fail_ids": failing,
+        "rate_limit_ids": limited,
+        "rate_limit_times": 2,
+        "transient_ids": transient,
+        "transient_times": 1,
+    }
+    result = engine.run(request(engine, "faults-1", targets, params, max_concurrency=25))
+    summary = result.summary
+    # THEN succeeded + failed = total, nothing lost, the failed set is exactly the injected set
+    assert (summary["total"], summary["succeeded"], summary["failed"], summary["lost"]) == (200, 180, 20, 0)
+    assert {f["id"] for f in summary["failed_targets"]} == set(failing)
+    rows = {r["target_id"]: r for r in engine.ledger("faults-1")}
+    assert {rows[t]["attempts"] for t in limited} == {3}
+    assert {rows[t]["attempts"] for t in transient} == {2}
+    # AND no target used more attempts than its retry policy allows
+    ceiling = max(RETRY.rate_limit.max_attempts, RETRY.transient.max_attempts, RETRY.lambda_service.max_attempts) + 1
+    assert max(r["attempts"] for r in rows.values()) <= ceiling
+
+
+def throttle(share_ids: set[str]):
+    """A fault hook: Lambda throttles the first invocation of each spoke whose target is in share_ids."""
+    throttled: set[str] = set()
+
+    def hook(function: str, event: dict) -> None:
+        target = event.get("target", {}).get("id")
+        if target in share_ids and target not in throttled:
+            throttled.add(target)
+            raise ClientError(
+                {
+                    "Error": {"Code": "TooManyRequestsException", "Message": "Rate exceeded"},
+                    "ResponseMetadata": {"HTTPStatusCode": 429, "RequestId": "local"},
+                },
+                "Invoke",
+            )
+
+    hook.throttled = throttled  # type: ignore[attr-defined]
+    return hook
+
+
+def test_lambda_throttling_is_retried_and_everything_succeeds(stack, tmp_path):
+    targets = ids(50)
+    hook = throttle(set(targets[::4]))  # a quarter of the spokes
+    with LocalEngine(stack, time_scale=0.01, log_path=tmp_path / "l.log", fault_hook=hook) as engine:
+        result = engine.run(request(engine, "throttled", targets))
+        rows = {r["target_id"]: r for r in engine.ledger("throttled")}
+    assert len(hook.throttled) == 13
+    assert (result.status, result.summary["succeeded"], result.summary["failed"]) == ("SUCCEEDED", 50, 0)
+    # The throttled invocation never ran the handler: the spoke's first run was Step Functions' retry 1.
+    assert {rows[t]["attempts"] for t in hook.throttled} == {2}
+    assert result.spoke_invocations == 50
+
+
+def test_summarize_crashing_once_is_retried_with_one_report(stack, tmp_path):
+    crashes: list[str] = []
+
+    def crash_once(function: str, event: dict) -> None:
+        if function.startswith("FunctionsSummarize") and not crashes:
+            crashes.append(function)
+            raise RuntimeError("simulated crash (out of memory)")
+
+    with LocalEngine(stack, time_scale=0.01, log_path=tmp_path / "l.log", fault_hook=crash_once) as engine:
+        result = engine.run(request(engine, "crashy", ids(30), {"fail_ids": ["t003"]}))
+        reports = engine.objects("reports/")
+        summarize = next(f for f in engine.runtime.functions if f.name.startswith("FunctionsSummarize"))
+        invocations = summarize.stats.invocations
+    assert crashes
+    assert invocations == 2
+    assert reports == ["reports/crashy.json"]
+    assert (result.summary["total"], result.summary["succeeded"], result.summary["failed"]) == (30, 29, 1)
+    assert result.error == "RunFailed"
+
+
+def test_hub_crash_after_partial_seeding_then_rerun_neither_duplicates_nor_loses(engine, monkeypatch):
+    # GIVEN a hub that dies after writing the first batch of ledger rows
+    ledger_module = sys.modules.get("shared.ledger")
+    if ledger_module is None:
+        import shared.ledger as ledger_module
+    original = ledger_module.Ledger._write_batch
+    calls: list[int] = []
+
+    def dying_write(self, requests):
+        calls.append(len(requests))
+        if len(calls) > 1:
+            raise RuntimeError("simulated crash while seeding")
+        return original(self, requests)
+
+    monkeypatch.setattr(ledger_module.Ledger, "_write_batch", dying_write)
+    targets = ids(80)
+    first = engine.run(request(engine, "rerun", targets), execution_name="rerun-attempt-1")
+    assert (first.status, first.error) == ("FAILED", "RuntimeError")
+    assert len(engine.ledger("rerun")) == 25  # one batch made it
+    assert first.spoke_invocations == 0
+    # WHEN the same run id is run again
+    monkeypatch.setattr(ledger_module.Ledger, "_write_batch", original)
+    second = engine.run(request(engine, "rerun", targets), execution_name="rerun-attempt-2")
+    # THEN one row per target, every target done
+    rows = engine.ledger("rerun")
+    assert sorted(r["target_id"] for r in rows) == targets
+    assert (second.status, second.summary["total"], second.summary["succeeded"]) == ("SUCCEEDED", 80, 80)
+
+
+def test_the_same_request_delivered_twice_runs_once(engine):
+    # GIVEN a run request delivered, and delivered again after it finished
+    req = request(engine, "twice", ids(20))
+    first = engine.run(req)
+    second = engine.run(req)
+    # THEN the second delivery is the same execution: no spoke ran again, no row was written twice
+    assert second.execution_arn == first.execution_arn
+    assert (second.status, second.summary["succeeded"]) == (first.status, 20)
+    assert (first.spoke_invocations, second.spoke_invocations) == (20, 0)
+    assert len(engine.ledger("twice")) == 20
+
+
+def test_a_delivery_while_the_run_is_going_joins_it(engine):
+    import threading
+
+    req = request(engine, "joined", ids(20), {"sleep_ms": 2000}, max_concurrency=2)
+    results = []
+    first = threading.Thread(target=lambda: results.append(engine.run(req)))
+    first.start()
+    second = engine.run(req)  # while the first is still running
+    first.join()
+    assert second.execution_arn == results[0].execution_arn
+    assert engine.runtime.function(engine.spoke_function).stats.invocations == 20
