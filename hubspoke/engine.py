@@ -8,6 +8,7 @@ the engine adapts explicitly; each adaptation is listed in ADAPTATIONS, in the R
 from __future__ import annotations
 
 import functools
+import importlib
 import io
 import json
 import logging
@@ -41,7 +42,12 @@ ADAPTATIONS: dict[str, str] = {
     ),
     "scaled-retry": "Retry intervals (IntervalSeconds, backoff, jitter) sleep for interval x time scale.",
     "scaled-wait": "Wait states wait for seconds x time scale.",
-    "scaled-timeout": "Task TimeoutSeconds are measured on the scaled clock, so timeouts fire as deployed.",
+    "scaled-timeout": (
+        "A task's TimeoutSeconds is measured on the simulated clock: its real time, minus the time its "
+        "handler slept on the scaled clock, plus that sleep divided by the scale. A spoke that sleeps past "
+        "its timeout times out as deployed; real in-process work (the hub seeding 10,000 rows, a spoke "
+        "waiting for the CPU under load) counts one to one, as it would in Lambda."
+    ),
     "resolved-definition": (
         "The template's DefinitionString is used as is, with Refs/GetAtts resolved to the local "
         "bucket, table and function ARNs."
@@ -131,10 +137,99 @@ def _patched(obj: Any, name: str, value: Any) -> Iterator[None]:
         setattr(obj, name, original)
 
 
+class SimulatedTaskTime:
+    """Measures tasks on the simulated clock, for Task TimeoutSeconds (adaptation `scaled-timeout`).
+
+    Handlers sleep through `sleep` (patched into lambdas/shared/clock.py), which records how long each
+    thread slept in real time. moto runs every task in a thread of its own and waits on an Event with the
+    task's timeout; `deadline_event` makes that wait end when the task's simulated elapsed time
+    (real time - slept + slept / scale) reaches the timeout.
+    """
+
+    POLL_SECONDS = 0.05  # how often a waiting task re-checks while its worker is not sleeping
+
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+        self._lock = threading.Lock()
+        self._slept: dict[int, tuple[float, float | None]] = {}  # thread id -> (slept so far, sleep start)
+        self._local = threading.local()
+        outer = self
+
+        class DeadlineEvent(threading.Event):
+            worker: threading.Thread | None = None
+
+            def __init__(self) -> None:
+                super().__init__()
+                outer._local.last_event = self
+
+            def wait(self, timeout: float | None = None) -> bool:
+                if timeout is None or self.worker is None:
+                    return super().wait(timeout)
+                return outer._wait(self, self.worker, timeout)
+
+        class TrackedThread(threading.Thread):
+            def start(self) -> None:
+                # moto creates the Event, then the task's thread: pair them.
+                event = getattr(outer._local, "last_event", None)
+                if event is not None:
+                    event.worker = self
+                super().start()
+
+            def run(self) -> None:
+                try:
+                    super().run()
+                finally:
+                    # Thread ids are reused: forget this one's sleeping when it ends.
+                    with outer._lock:
+                        outer._slept.pop(threading.get_ident(), None)
+
+        self.deadline_event = DeadlineEvent
+        self.tracked_thread = TrackedThread
+
+    def sleep(self, real_seconds: float) -> None:
+        ident = threading.get_ident()
+        with self._lock:
+            slept, _ = self._slept.get(ident, (0.0, None))
+            self._slept[ident] = (slept, time.monotonic())
+        try:
+            time.sleep(real_seconds)
+        finally:
+            with self._lock:
+                slept, started = self._slept[ident]
+                self._slept[ident] = (slept + time.monotonic() - (started or time.monotonic()), None)
+
+    def _simulated(self, ident: int | None, real_elapsed: float) -> tuple[float, bool]:
+        with self._lock:
+            slept, started = self._slept.get(ident or 0, (0.0, None))
+        sleeping = started is not None
+        if sleeping:
+            slept += time.monotonic() - (started or 0.0)
+        return real_elapsed - slept + slept / self.scale, sleeping
+
+    def _wait(self, event: threading.Event, worker: threading.Thread, timeout: float) -> bool:
+        begun = time.monotonic()
+        while True:
+            simulated, sleeping = self._simulated(worker.ident, time.monotonic() - begun)
+            remaining = timeout - simulated
+            if remaining <= 0:
+                return event.is_set()
+            step = remaining * self.scale if sleeping else min(remaining, self.POLL_SECONDS)
+            if threading.Event.wait(event, max(step, 0.001)):
+                return True
+
+
+def _lambda_clock_module(runtime: InProcessRuntime) -> Any:
+    """lambdas/shared/clock.py as the handlers will import it (from the asset, unless already loaded)."""
+    asset = str(runtime.functions[0].asset_dir)
+    if asset not in sys.path:
+        sys.path.insert(0, asset)
+    return importlib.import_module("shared.clock")
+
+
 def _interpreter_patches(stack: ExitStack, runtime: InProcessRuntime, scale: float) -> None:
     """Install the adaptations to moto's interpreter (see ADAPTATIONS)."""
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-    from moto.stepfunctions.parser.asl.component.common.timeouts import timeout
+    from moto.stepfunctions.parser.asl.component.state.exec import execute_state
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
         distributed_item_processor_worker as map_worker,
     )
@@ -156,12 +251,6 @@ def _interpreter_patches(stack: ExitStack, runtime: InProcessRuntime, scale: flo
     def scaled_wait(self: Any, env: Any, wait_seconds: int) -> None:
         if wait_seconds > 0:
             env.program_state_event.wait(wait_seconds * scale)
-
-    original_timeout_body = timeout.Timeout._eval_body
-
-    def scaled_timeout_body(self: Any, env: Any) -> None:
-        original_timeout_body(self, env)
-        env.stack.append(env.stack.pop() * scale)
 
     def iterative_eval_pool(self: Any, job: Any, worker_frame: Any) -> None:
         # moto's _eval_pool, step for step, with its tail call turned into a loop.
@@ -186,7 +275,12 @@ def _interpreter_patches(stack: ExitStack, runtime: InProcessRuntime, scale: flo
     scaled_time = SimpleNamespace(sleep=lambda seconds: time.sleep(seconds * scale))
     stack.enter_context(_patched(retrier_decl, "time", scaled_time))
     stack.enter_context(_patched(wait_function.WaitFunction, "_wait_interval", scaled_wait))
-    stack.enter_context(_patched(timeout.Timeout, "_eval_body", scaled_timeout_body))
+    # Task timeouts: the deadline event measures a task on the simulated clock (see SimulatedTaskTime).
+    task_time = SimulatedTaskTime(scale)
+    stack.enter_context(_patched(execute_state, "threading", SimpleNamespace(Event=task_time.deadline_event)))
+    stack.enter_context(_patched(execute_state, "Thread", task_time.tracked_thread))
+    clock = _lambda_clock_module(runtime)
+    stack.enter_context(_patched(clock, "time", SimpleNamespace(sleep=task_time.sleep, monotonic=time.monotonic)))
     # Parsed JSONPath objects are immutable, so one per expression is safe across threads.
     original_parse = json_path.parse  # type: ignore[attr-defined]
     stack.enter_context(_patched(json_path, "parse", functools.lru_cache(maxsize=4096)(original_parse)))
@@ -229,6 +323,8 @@ class LocalEngine:
         self.state_machine_arn = ""
         self.spoke_function = ""
         self._router: _OutputRouter | None = None
+        # Fake credentials, unique per engine, so tests can prove no secret leaks into logs or payloads.
+        self.secrets = (f"local-secret-{uuid.uuid4().hex}", f"local-token-{uuid.uuid4().hex}")
 
     # -- set-up -----------------------------------------------------------------------------------
 
@@ -264,8 +360,8 @@ class LocalEngine:
             _environment(
                 {
                     "AWS_ACCESS_KEY_ID": "testing",
-                    "AWS_SECRET_ACCESS_KEY": "testing",
-                    "AWS_SESSION_TOKEN": "testing",
+                    "AWS_SECRET_ACCESS_KEY": self.secrets[0],
+                    "AWS_SESSION_TOKEN": self.secrets[1],
                     "AWS_DEFAULT_REGION": REGION,
                     "AWS_REGION": REGION,
                 }
@@ -505,6 +601,24 @@ class LocalEngine:
     def objects(self, prefix: str) -> list[str]:
         resp = self.s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)
         return [o["Key"] for o in resp.get("Contents", [])]
+
+    def largest_payload(self, execution_arn: str) -> tuple[int, str]:
+        """The largest state input/output of a run, in bytes, and where: the execution's own history, and
+        every Lambda event and result (Map children run in-process, their payloads are these)."""
+        largest = (0, "")
+        for event in self.history(execution_arn):
+            for key, details in event.items():
+                if key.endswith("EventDetails") and isinstance(details, dict):
+                    for field_name in ("input", "output", "parameters"):
+                        size = len(str(details.get(field_name, "")).encode())
+                        largest = max(largest, (size, f"{event['type']}.{field_name}"))
+        for fn in self.runtime.functions:
+            largest = max(
+                largest,
+                (fn.stats.max_event_bytes, f"{fn.name} event"),
+                (fn.stats.max_result_bytes, f"{fn.name} result"),
+            )
+        return largest
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []

@@ -59,6 +59,9 @@ class FunctionStats:
     active: int = 0
     peak_concurrency: int = 0
     cpu_seconds: float = 0.0
+    # The largest event and result seen, in bytes: state payloads have a 256 KB limit in Step Functions.
+    max_event_bytes: int = 0
+    max_result_bytes: int = 0
 
 
 @dataclass
@@ -112,7 +115,8 @@ class InProcessRuntime:
     def invoke(self, function_name: str, payload: bytes | str | None) -> dict[str, Any]:
         """Invoke like Lambda's Invoke API: {StatusCode, Payload (parsed JSON), FunctionError?}."""
         fn = self.function(function_name)
-        event = json.loads(payload or b"{}")
+        raw = payload or b"{}"
+        event = json.loads(raw)
         context = LambdaContext(fn.name, fn.arn, fn.memory_mb, fn.timeout_seconds)
         if self.fault_hook is not None:
             try:
@@ -128,13 +132,17 @@ class InProcessRuntime:
         with self._lock:
             fn.stats.invocations += 1
             fn.stats.active += 1
+            fn.stats.max_event_bytes = max(fn.stats.max_event_bytes, len(raw))
             fn.stats.peak_concurrency = max(fn.stats.peak_concurrency, fn.stats.active)
         self._local.depth = getattr(self._local, "depth", 0) + 1
         cpu_start = time.thread_time()
         try:
             # A JSON round trip, as Lambda does: a handler returning something unserializable fails here too.
-            result = json.loads(json.dumps(handler(event, context)))
+            serialized = json.dumps(handler(event, context))
+            result = json.loads(serialized)
             response: dict[str, Any] = {"StatusCode": 200, "Payload": result}
+            with self._lock:
+                fn.stats.max_result_bytes = max(fn.stats.max_result_bytes, len(serialized.encode()))
         except Exception as exc:
             with self._lock:
                 fn.stats.errors += 1

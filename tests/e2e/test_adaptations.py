@@ -141,3 +141,15 @@ def test_every_spoke_log_line_names_its_run_and_target(stack, tmp_path):
     assert sorted((line["run_id"], line["target_id"]) for line in spoke_lines) == [("logged", i) for i in ids]
     failed = [line for line in spoke_lines if line["message"] == "spoke attempt failed"]
     assert [(line["target_id"], line["error"]) for line in failed] == [("t07", "TargetError")]
+
+
+def test_hub_keeps_a_real_time_timeout(stack, tmp_path):
+    # GIVEN a hub that takes 0.6 s of real work, twice its 300 s timeout on a 0.001 clock (0.3 s)
+    def slow_hub(function: str, event: dict) -> None:
+        if function.startswith("FunctionsHub"):
+            time.sleep(0.6)
+
+    with LocalEngine(stack, time_scale=0.001, log_path=tmp_path / "l.log", fault_hook=slow_hub) as eng:
+        result = eng.run(run_request(eng, "slow-hub", ["a"], {}))
+    # THEN it is not timed out: in-process work is real time, only the spokes' simulated work is scaled
+    assert (result.status, result.summary["succeeded"]) == ("SUCCEEDED", 1)
