@@ -95,12 +95,15 @@ def local_run(
     run_dir = state_dir / "runs" / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
 
+    from hubspoke.alarms import evaluate_alarms
     from hubspoke.engine import LocalEngine
-    from hubspoke.synth import synthesize_cached
-    from stacks.settings import SettingsError
+    from hubspoke.synth import project_context, synthesize_cached
+    from stacks.alarms import alarm_specs
+    from stacks.settings import CONTEXT_KEY, SettingsError, load_settings
 
     with err_console.status("Synthesizing the stack (cdk synth, in-process) ..."):
         try:
+            settings = load_settings(project_context().get(CONTEXT_KEY))
             stack = synthesize_cached(state_dir / "synth")
         except SettingsError as err:
             raise _bad_input(str(err)) from None
@@ -119,6 +122,7 @@ def local_run(
             request["failure_threshold_percent"] = failure_threshold
         result = _run_with_progress(engine, request, quiet)
         summary = build_summary(result, engine.ledger(run_id), time_scale)
+    summary["alarms"] = [a.as_dict() for a in evaluate_alarms(alarm_specs(settings.monitoring), result)]
 
     render_summary(out_console, summary)
     err_console.print(f"[dim]Lambda logs: {run_dir / 'lambda.log'}[/]")

@@ -127,6 +127,16 @@ class _OutputRouter(io.TextIOBase):
             self.log.flush()
 
 
+class _CurrentStdout(io.TextIOBase):
+    """Writes to whatever sys.stdout is at the time (what a logger created before us should go back to)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
 @contextmanager
 def _patched(obj: Any, name: str, value: Any) -> Iterator[None]:
     original = getattr(obj, name)
@@ -453,13 +463,14 @@ class LocalEngine:
         stack.callback(moto_logger.removeHandler, moto_handler)
         stack.enter_context(_patched(moto_logger, "propagate", False))
         self._router = _OutputRouter(terminal, self.runtime, log)
-        stack.enter_context(_patched(sys, "stdout", self._router))
-        # A Powertools Logger created before the engine started (tests import handlers) holds the old stdout.
+        sys.stdout = self._router
+        stack.callback(self._restore_stdout)
+        # A Powertools Logger created before the engine started (tests import handlers) holds an old stdout.
+        # Assign rather than setStream: setStream flushes the old stream, which may be closed by now.
         for handler in logging.getLogger(LAMBDA_LOGGER).handlers:
             if type(handler) is logging.StreamHandler:
-                previous = handler.setStream(self._router)
-                if previous is not None:
-                    stack.callback(handler.setStream, previous)
+                handler.stream = self._router
+                stack.callback(setattr, handler, "stream", _CurrentStdout())
         _interpreter_patches(stack, self.runtime, self.time_scale)
 
         ((_, sm),) = self.stack.resources("AWS::StepFunctions::StateMachine").items()
@@ -468,6 +479,11 @@ class LocalEngine:
             name="HubSpoke", definition=definition, roleArn=ROLE_ARN, type="STANDARD"
         )
         self.state_machine_arn = created["stateMachineArn"]
+
+    def _restore_stdout(self) -> None:
+        # Give back the stream we last wrapped, unless someone has replaced us since.
+        if self._router is not None and sys.stdout is self._router:
+            sys.stdout = self._router.terminal
 
     @staticmethod
     def _reset_handler_caches() -> None:
@@ -514,6 +530,10 @@ class LocalEngine:
         # Bad requests are run too (the hub refuses them), so do not assume a shape here.
         given = request.get("run_id") if isinstance(request, dict) else None
         run_id = str(given or execution_name or f"run-{uuid.uuid4().hex[:12]}")
+        if self._router is not None and sys.stdout is not self._router:
+            # Someone swapped stdout since the engine started (pytest does between fixtures and tests).
+            self._router.terminal = sys.stdout
+            sys.stdout = self._router
         spoke_stats = self.runtime.function(self.spoke_function).stats
         before = (spoke_stats.invocations, spoke_stats.cpu_seconds)
         spoke_stats.peak_concurrency = spoke_stats.active

@@ -102,6 +102,13 @@ def render_summary(console: Console, summary: dict[str, Any]) -> None:
     console.print(table)
     if summary["error"] and summary["error"] != "RunFailed":
         console.print(f"[bold red]{summary['error']}[/]: {summary['cause']}")
+    alarms = summary.get("alarms") or []
+    if alarms:
+        firing = [a for a in alarms if a["state"] == "ALARM"]
+        console.print(f"[bold]Alarms this run would fire:[/] {len(firing)} of {len(alarms)}")
+        for alarm in alarms:
+            style = "bold red" if alarm["state"] == "ALARM" else "green"
+            console.print(f"  [{style}]{_describe_alarm(alarm)}[/]")
     failed = summary["failed_targets"]
     if failed:
         ft = Table(title=f"Failed targets ({len(failed)})")
@@ -112,3 +119,9 @@ def render_summary(console: Console, summary: dict[str, Any]) -> None:
         console.print(ft)
         if len(failed) > MAX_FAILED_SHOWN:
             console.print(f"... and {len(failed) - MAX_FAILED_SHOWN} more (see --summary-json)")
+
+
+def _describe_alarm(alarm: dict[str, Any]) -> str:
+    from hubspoke.alarms import AlarmState
+
+    return AlarmState(**alarm).describe()

@@ -8,6 +8,7 @@ from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
 from stacks.functions import Functions
+from stacks.monitoring import Monitoring
 from stacks.settings import Settings
 from stacks.storage import Storage
 from stacks.workflow import Workflow
@@ -20,6 +21,13 @@ class HubSpokeStack(Stack):
         self.storage = Storage(self, "Storage", settings=settings)
         self.functions = Functions(self, "Functions", settings=settings, storage=self.storage)
         self.workflow = Workflow(self, "Workflow", settings=settings, storage=self.storage, functions=self.functions)
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            settings=settings,
+            state_machine=self.workflow.state_machine,
+            functions=self.functions,
+        )
         Tags.of(self).add("project", "hubspoke")
 
         CfnOutput(
@@ -33,6 +41,12 @@ class HubSpokeStack(Stack):
             "BucketName",
             value=self.storage.bucket.bucket_name,
             description="Manifests under runs/, reports under reports/, your target lists under inputs/",
+        )
+        CfnOutput(
+            self,
+            "AlarmTopicArn",
+            value=self.monitoring.topic.topic_arn,
+            description="Subscribe to HubSpoke alarms (and their OK transitions)",
         )
         CfnOutput(
             self,

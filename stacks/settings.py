@@ -63,6 +63,15 @@ class RetrySettings(_Strict):
     transient: RetryPolicy = RetryPolicy(interval_seconds=30, backoff_rate=2.0, max_attempts=3)
 
 
+class MonitoringSettings(_Strict):
+    """Alarm thresholds and where alarms go."""
+
+    period_minutes: int = Field(default=5, ge=1, le=1440)
+    spoke_failure_rate_percent: float = Field(default=10.0, ge=0.0, le=100.0)
+    max_run_minutes: int = Field(default=240, ge=1, le=525600)
+    alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
 class Settings(_Strict):
     """Everything a deployment can tune. Per-run overrides travel in the run request instead."""
 
@@ -74,6 +83,7 @@ class Settings(_Strict):
     run_timeout_hours: int = Field(default=24, ge=1, le=8760)
     lambda_memory_mb: int = Field(default=512, ge=128, le=10240)
     retry: RetrySettings = RetrySettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
     failure_threshold_percent: float = Field(default=0.0, ge=0.0, le=100.0)
     ledger_ttl_days: int = Field(default=30, ge=1, le=3650)
     log_retention_days: int = 30

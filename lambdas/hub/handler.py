@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hub.logic import run_hub
 from shared.aws import client
 from shared.config import config
 from shared.ledger import Ledger
-from shared.observability import log_context, logger, tracer
+from shared.observability import emit_metric, log_context, logger, tracer
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -19,10 +21,20 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Event: {"request": <run request>, "execution_name": <name>} (built by the state machine)."""
     cfg = config()
     execution_name = str(event.get("execution_name") or context.aws_request_id)
+    started = time.monotonic()
     with log_context(execution_name=execution_name):
-        result = run_hub(
-            event.get("request"), execution_name, cfg, client("s3"), Ledger(client("dynamodb"), cfg.ledger_table)
-        )
+        try:
+            result = run_hub(
+                event.get("request"), execution_name, cfg, client("s3"), Ledger(client("dynamodb"), cfg.ledger_table)
+            )
+        except Exception as exc:
+            # No spoke will start: the HubFailed alarm pages on this.
+            emit_metric("HubFailed", 1)
+            logger.error("hub failed", extra={"error": type(exc).__name__, "cause": str(exc)})
+            raise
+        finally:
+            emit_metric("HubDuration", (time.monotonic() - started) * 1000, MetricUnit.Milliseconds)
+        emit_metric("HubFailed", 0)  # a datapoint on success too, so the alarm reads OK rather than no data
         logger.info(
             "run seeded",
             extra={"run_id": result.run.run_id, "count": result.count, "max_concurrency": result.max_concurrency},

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.aws import client
 from shared.config import config
 from shared.ledger import Ledger
 from shared.models import SpokeInput
-from shared.observability import log_context, logger, tracer
+from shared.observability import emit_metric, log_context, logger, tracer
 from spoke.logic import run_spoke
 
 
@@ -24,7 +25,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             cfg = config()
             result = run_spoke(item, Ledger(client("dynamodb"), cfg.ledger_table), cfg.ledger_ttl_days)
         except Exception as exc:
-            logger.warning("spoke attempt failed", extra={"error": type(exc).__name__, "cause": str(exc)})
+            error = type(exc).__name__
+            emit_metric("SpokeAttemptFailed", 1, operation=item.run.operation, error=error)
+            logger.warning("spoke attempt failed", extra={"error": error, "cause": str(exc)})
             raise
+        emit_metric("SpokeSucceeded", 1, operation=item.run.operation)
+        emit_metric("SpokeDuration", result.duration_ms, MetricUnit.Milliseconds, operation=item.run.operation)
+        if item.retry_count:
+            emit_metric("SpokeRetries", item.retry_count, operation=item.run.operation)
         logger.info("spoke finished", extra={"status": result.status, "duration_ms": result.duration_ms})
     return result.model_dump(mode="json")

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.aws import client
 from shared.config import config
 from shared.ledger import Ledger
 from shared.models import RunContext
-from shared.observability import log_context, logger, metrics, tracer
-from summarize.logic import compact, run_summarize
+from shared.observability import log_context, logger, tracer
+from summarize.logic import compact, emit_run_metrics, run_summarize
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Event: {"run": ..., "failure_threshold_percent": pct} (the hub's output)."""
     cfg = config()
@@ -25,12 +23,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     threshold = float(event.get("failure_threshold_percent", cfg.failure_threshold_percent))
     with log_context(run_id=run.run_id):
         summary = run_summarize(run, threshold, Ledger(client("dynamodb"), cfg.ledger_table), client("s3"), cfg.bucket)
-        metrics.add_dimension(name="operation", value=run.operation)
-        metrics.add_metric(name="RunTargets", unit=MetricUnit.Count, value=summary.total)
-        metrics.add_metric(name="RunSucceeded", unit=MetricUnit.Count, value=summary.succeeded + summary.unchanged)
-        metrics.add_metric(name="RunFailed", unit=MetricUnit.Count, value=summary.failed)
-        metrics.add_metric(name="RunLost", unit=MetricUnit.Count, value=summary.lost)
-        metrics.add_metric(name="RunFailureRate", unit=MetricUnit.Percent, value=summary.failure_rate)
+        emit_run_metrics(summary)
         logger.info(
             "run summarized",
             extra={"outcome": summary.outcome, "total": summary.total, "failed": summary.failed, "lost": summary.lost},

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from shared.ledger import Ledger
 from shared.models import ManifestLocation, RunContext, Summary
+from shared.observability import emit_metric
 from summarize.aggregate import RunAggregate
 
 MAX_FAILED_IN_STATE = 20  # the state payload stays small; the report in S3 lists every failed target
@@ -33,3 +36,15 @@ def run_summarize(run: RunContext, threshold: float, ledger: Ledger, s3: Any, bu
 def compact(summary: Summary) -> Summary:
     """The summary as the state machine carries it: at most MAX_FAILED_IN_STATE failed targets."""
     return summary.model_copy(update={"failed_targets": summary.failed_targets[:MAX_FAILED_IN_STATE]})
+
+
+def emit_run_metrics(summary: Summary) -> None:
+    """Per-run metrics (dimension service only, so one alarm covers every operation)."""
+    emit_metric("RunTargets", summary.total)
+    emit_metric("SpokesSucceeded", summary.succeeded + summary.unchanged + summary.skipped)
+    emit_metric("SpokesFailed", summary.failed)
+    emit_metric("RunLost", summary.lost)
+    emit_metric("RunFailureRate", summary.failure_rate, MetricUnit.Percent)
+    emit_metric("SpokeTimeouts", summary.failures_by_error.get("States.Timeout", 0))
+    for error, count in summary.failures_by_error.items():
+        emit_metric("SpokeFailures", count, error=error)

@@ -87,6 +87,7 @@ def tuned_template(tmp_path_factory):
         "spoke_timeout_seconds": 120,
         "failure_threshold_percent": 5,
         "retry": {"transient": {"interval_seconds": 10, "backoff_rate": 3.0, "max_attempts": 2}},
+        "monitoring": {"spoke_failure_rate_percent": 25, "alarm_email": "oncall@example.com"},
     }
     return synthesize(tmp_path_factory.mktemp("tuned"), overrides).template
 
@@ -103,6 +104,19 @@ def test_settings_flow_into_the_stack(tuned_template):
         f["Properties"]["Environment"]["Variables"] for f in resources(tuned_template, "AWS::Lambda::Function").values()
     ]
     assert {(e["DEFAULT_MAX_CONCURRENCY"], e["FAILURE_THRESHOLD_PERCENT"]) for e in envs} == {("25", "5.0")}
+
+
+def test_monitoring_settings_flow_into_alarms_and_the_topic(tuned_template):
+    alarms = {
+        a["Properties"]["AlarmName"]: a["Properties"]
+        for a in resources(tuned_template, "AWS::CloudWatch::Alarm").values()
+    }
+    assert alarms["HubSpoke-SpokeFailureRate"]["Threshold"] == 25
+    (subscription,) = resources(tuned_template, "AWS::SNS::Subscription").values()
+    assert (subscription["Properties"]["Protocol"], subscription["Properties"]["Endpoint"]) == (
+        "email",
+        "oncall@example.com",
+    )
 
 
 def test_bad_setting_fails_synth_naming_the_key():

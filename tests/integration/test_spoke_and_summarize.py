@@ -69,9 +69,11 @@ def test_summarize_reports_counts_writes_report_and_emits_metrics(aws, context, 
     report = json.loads(aws.s3.get_object(Bucket=BUCKET, Key="reports/run-1.json")["Body"].read())
     assert report["failed"] == 1
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    assert len(emf) == 1
-    assert (emf[0]["RunTargets"], emf[0]["RunFailed"]) == ([3.0], [1.0])
-    assert emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "HubSpoke"
+    values = {m["Name"]: doc[m["Name"]] for doc in emf for m in doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert (values["RunTargets"], values["SpokesFailed"], values["SpokesSucceeded"]) == ([3.0], [1.0], [2.0])
+    assert values["SpokeFailures"] == [1.0]
+    assert {doc["_aws"]["CloudWatchMetrics"][0]["Namespace"] for doc in emf} == {"HubSpoke"}
+    assert all(doc["service"] == "hubspoke" for doc in emf)
 
 
 def test_summarize_counts_pending_rows_as_lost(aws, context):

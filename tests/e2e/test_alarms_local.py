@@ -1,0 +1,62 @@
+"""Which alarms a local run fires, evaluated with the deployed alarms' expressions and thresholds."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hubspoke.alarms import evaluate_alarms
+from hubspoke.engine import LocalEngine
+from stacks.alarms import alarm_specs
+from stacks.settings import Settings
+
+pytestmark = pytest.mark.e2e
+SPECS = alarm_specs(Settings().monitoring)
+
+
+def states(result) -> dict[str, str]:
+    return {a.name: a.state for a in evaluate_alarms(SPECS, result)}
+
+
+def run(engine: LocalEngine, run_id: str, n: int, params: dict, **extra):
+    targets = [{"id": f"t{i:03d}"} for i in range(n)]
+    source = engine.put_input(f"inputs/{run_id}.json", json.dumps(targets).encode())
+    return engine.run(
+        {"run_id": run_id, "operation": "noop", "params": params, "source": {"type": "s3-manifest", **source}, **extra}
+    )
+
+
+def test_fifteen_percent_failures_fire_the_failure_rate_alarm(engine):
+    result = run(engine, "f15", 100, {"fail_ids": [f"t{i:03d}" for i in range(15)]}, failure_threshold_percent=20)
+    alarms = {a.name: a for a in evaluate_alarms(SPECS, result)}
+    assert alarms["SpokeFailureRate"].state == "ALARM"
+    assert alarms["SpokeFailureRate"].describe() == "SpokeFailureRate: ALARM (15 % > 10 %)"
+    assert alarms["HubFailed"].state == "OK"
+    assert alarms["ExecutionsFailed"].state == "OK"  # 15 % is within this run's 20 % threshold
+
+
+def test_five_percent_failures_leave_it_ok(engine):
+    result = run(engine, "f5", 100, {"fail_ids": [f"t{i:03d}" for i in range(5)]}, failure_threshold_percent=10)
+    alarms = {a.name: a for a in evaluate_alarms(SPECS, result)}
+    assert alarms["SpokeFailureRate"].describe() == "SpokeFailureRate: OK (5 % <= 10 %)"
+    assert [a.name for a in alarms.values() if a.state == "ALARM"] == []
+
+
+def test_spokes_past_their_timeout_fire_the_stuck_alarm(stack, tmp_path):
+    with LocalEngine(stack, time_scale=0.002, log_path=tmp_path / "l.log") as engine:
+        result = run(engine, "stuck", 4, {"slow_ids": ["t001"], "slow_ms": 400_000})
+    assert states(result)["SpokesStuck"] == "ALARM"
+
+
+def test_a_hub_failing_on_bad_input_fires_the_hub_alarm(engine):
+    result = engine.run({"run_id": "bad-hub", "operation": "noop", "source": {"type": "static", "targets": [7.5]}})
+    assert result.error == "InvalidRunRequest"
+    fired = states(result)
+    assert (fired["HubFailed"], fired["ExecutionsFailed"]) == ("ALARM", "ALARM")
+    assert fired["SpokeFailureRate"] == "OK"  # no spoke ran: no data, not breaching
+
+
+def test_a_clean_run_fires_nothing(engine):
+    result = run(engine, "clean", 20, {})
+    assert set(states(result).values()) == {"OK"}
