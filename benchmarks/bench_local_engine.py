@@ -9,7 +9,6 @@ and inside the spoke handler), and the same run sequentially (MaxConcurrency 1).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import resource
 import sys
@@ -24,15 +23,8 @@ from hubspoke.synth import synthesize_cached
 
 
 def measure(engine: LocalEngine, run_id: str, n: int, concurrency: int, work_ms: int) -> dict[str, float]:
-    targets = json.dumps([{"id": f"t{i:05d}"} for i in range(n)]).encode()
-    source = engine.put_input(f"inputs/{run_id}.json", targets)
-    request = {
-        "run_id": run_id,
-        "operation": "noop",
-        "params": {"sleep_ms": work_ms},
-        "source": {"type": "s3-manifest", **source},
-        "max_concurrency": concurrency,
-    }
+    targets = [{"id": f"t{i:05d}"} for i in range(n)]
+    request = engine.manifest_request(run_id, targets, {"sleep_ms": work_ms}, max_concurrency=concurrency)
     cpu0 = time.process_time()
     result = engine.run(request)
     cpu = time.process_time() - cpu0

@@ -29,14 +29,9 @@ STATE_LIMIT = 262_144
 def run(engine: LocalEngine, run_id: str, n: int, concurrency: int, fail_every: int) -> dict[str, object]:
     targets = [f"target-{i:05d}" for i in range(n)]
     failing = targets[::fail_every] if fail_every else []
-    source = engine.put_input(f"inputs/{run_id}.json", json.dumps([{"id": t} for t in targets]).encode())
-    request = {
-        "run_id": run_id,
-        "operation": "noop",
-        "params": {"fail_ids": failing},
-        "source": {"type": "s3-manifest", **source},
-        "max_concurrency": concurrency,
-    }
+    request = engine.manifest_request(
+        run_id, [{"id": t} for t in targets], {"fail_ids": failing}, max_concurrency=concurrency
+    )
     started = time.monotonic()
     result = engine.run(request)
     summary = result.summary or {}

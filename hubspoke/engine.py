@@ -514,6 +514,19 @@ class LocalEngine:
         self.s3.put_object(Bucket=BUCKET, Key=key, Body=body)
         return {"bucket": BUCKET, "key": key}
 
+    def manifest_request(
+        self, run_id: str, targets: list[dict[str, Any]], params: dict[str, Any] | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        """A noop run request over `targets`, uploaded as an s3-manifest source (any number of targets)."""
+        source = self.put_input(f"inputs/{run_id}.json", json.dumps(targets).encode())
+        return {
+            "run_id": run_id,
+            "operation": "noop",
+            "params": params or {},
+            "source": {"type": "s3-manifest", **source},
+            **extra,
+        }
+
     def run(
         self,
         request: Any,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -22,14 +24,10 @@ class Storage(Construct):
         super().__init__(scope, construct_id)
         removal = removal_policy(settings)
         # Server access logs of the main bucket: who read or wrote which manifest and report.
-        self.access_logs = s3.Bucket(
-            self,
+        self.access_logs = self._private_bucket(
             "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
+            removal,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            removal_policy=removal,
             lifecycle_rules=[s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(365))],
         )
         acknowledge(
@@ -37,17 +35,11 @@ class Storage(Construct):
             "AwsSolutions-S1",
             "This is the access-log destination of the HubSpoke bucket; logging it to itself would loop.",
         )
-        self.bucket = s3.Bucket(
-            self,
+        self.bucket = self._private_bucket(
             "Bucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=False,
+            removal,
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="hubspoke-bucket/",
-            removal_policy=removal,
-            auto_delete_objects=False,
             lifecycle_rules=[
                 # Manifests are only needed while the run and its redrive window last.
                 s3.LifecycleRule(
@@ -70,4 +62,16 @@ class Storage(Construct):
             ),
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             removal_policy=removal,
+        )
+
+    def _private_bucket(self, construct_id: str, removal: RemovalPolicy, **props: Any) -> s3.Bucket:
+        """Every bucket of ours: SSE-S3, no public access, TLS only."""
+        return s3.Bucket(
+            self,
+            construct_id,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            removal_policy=removal,
+            **props,
         )
