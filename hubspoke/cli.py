@@ -133,9 +133,102 @@ def local_run(
     raise typer.Exit(EXIT_OK if summary["outcome"] == "succeeded" else EXIT_FAILED)
 
 
-def _run_with_progress(engine: Any, request: dict[str, Any], quiet: bool) -> Any:
+@local.command("event")
+def local_event(
+    event_file: Annotated[Path, typer.Argument(help="An EventBridge event (JSON), e.g. an ECR image push.")],
+    world: Annotated[Path, typer.Option("--world", help="The local fleet: clusters, services, images (JSON).")],
+    deliveries: Annotated[int, typer.Option("--deliveries", min=1, max=10, help="Deliver the event N times.")] = 1,
+    time_scale: Annotated[float, typer.Option("--time-scale", min=0.0001, max=10, help=_SCALE_HELP)] = 0.01,
+    summary_json: Annotated[Path | None, typer.Option("--summary-json", help="Also write the summary as JSON.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Feed an event through the synthesized rule (pattern, input transformer) into the workflow."""
+    from pydantic import ValidationError
+
+    from hubspoke.engine import LocalEngine
+    from hubspoke.synth import synthesize_cached
+    from hubspoke.trigger import matches, rules_targeting, transform
+    from hubspoke.world import World, load_world
+
+    event = _json_file(event_file, "EVENT_FILE")
+    try:
+        fleet = World.model_validate(_json_file(world, "--world"))
+    except ValidationError as err:
+        raise _bad_input(f"--world: {err.errors()[0]['loc']}: {err.errors()[0]['msg']}") from None
+    state_dir = Path(os.environ.get("HUBSPOKE_HOME", ".hubspoke"))
+    with err_console.status("Synthesizing the stack (cdk synth, in-process) ..."):
+        stack = synthesize_cached(state_dir / "synth")
+    (machine_id,) = stack.resources("AWS::StepFunctions::StateMachine")
+    run_dir = state_dir / "runs" / f"event-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with LocalEngine(stack, time_scale=time_scale, log_path=run_dir / "lambda.log") as engine:
+        services = load_world(engine.ecs, fleet)
+        if fleet.index:
+            engine.runtime.invoke(engine.function_named("indexer."), "{}")
+        err_console.print(
+            f"world: {services} services in {len(fleet.clusters)} clusters"
+            f"{', indexed' if fleet.index else ', no index (the hub will scan live)'}"
+        )
+        rule = next((r for r in rules_targeting(stack, machine_id) if matches(r, event)), None)
+        if rule is None:
+            out_console.print("No rule matched the event: nothing started.")
+            raise typer.Exit(EXIT_OK)
+        out_console.print(f"Rule matched: {rule.get('Description', '')}")
+        request = transform(rule["Targets"][0], event)
+        summaries = []
+        for delivery in range(1, deliveries + 1):
+            # EventBridge names executions itself; the run id comes from the event, so deliveries share it.
+            result = _run_with_progress(engine, request, quiet, execution_name=f"event-{uuid.uuid4().hex[:12]}")
+            summary = build_summary(result, engine.ledger(result.run_id), time_scale)
+            rows = engine.ledger(result.run_id)
+            summary["restarts"] = _restarts(rows)
+            summaries.append(summary)
+            out_console.print(f"[bold]Delivery {delivery} of {deliveries}[/]")
+            render_summary(out_console, summary)
+            _render_restarts(summary["restarts"])
+    if summary_json is not None:
+        summary_json.write_text(json.dumps(summaries if deliveries > 1 else summaries[0], indent=2) + "\n")
+    raise typer.Exit(EXIT_OK if summaries[-1]["outcome"] == "succeeded" else EXIT_FAILED)
+
+
+def _json_file(path: Path, name: str) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except OSError as err:
+        raise _bad_input(f"{name}: cannot read {path}: {err.strerror}") from None
+    except json.JSONDecodeError as err:
+        raise _bad_input(f"{name}: {path} is not valid JSON ({err.msg}, line {err.lineno})") from None
+
+
+def _restarts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    restarts = []
+    for row in rows:
+        detail = json.loads(row["detail"]) if isinstance(row.get("detail"), str) else {}
+        restarts.append(
+            {
+                "target": row["target_id"],
+                "status": row["status"],
+                "deployment_id": detail.get("deployment_id"),
+                "error": row.get("error_type"),
+            }
+        )
+    return sorted(restarts, key=lambda r: r["target"])
+
+
+def _render_restarts(restarts: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    table = Table(title="Services")
+    for column in ("cluster/service", "status", "deployment id"):
+        table.add_column(column)
+    for r in restarts:
+        table.add_row(r["target"], r["status"], r["deployment_id"] or r["error"] or "")
+    out_console.print(table)
+
+
+def _run_with_progress(engine: Any, request: dict[str, Any], quiet: bool, execution_name: str | None = None) -> Any:
     if quiet:
-        return engine.run(request)
+        return engine.run(request, execution_name=execution_name)
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -150,7 +243,7 @@ def _run_with_progress(engine: Any, request: dict[str, Any], quiet: bool) -> Any
             label = "spokes" if p.total else "hub"
             bar.update(task, description=label, total=p.total, completed=p.done, succeeded=p.succeeded, failed=p.failed)
 
-        return engine.run(request, on_progress=update)
+        return engine.run(request, on_progress=update, execution_name=execution_name)
 
 
 def main() -> None:

@@ -387,7 +387,7 @@ class LocalEngine:
         )
         import boto3
 
-        for service in ("s3", "dynamodb", "stepfunctions"):
+        for service in ("s3", "dynamodb", "stepfunctions", "ecs"):
             self._clients[service] = boto3.client(service, region_name=REGION)
 
         refs: dict[str, Any] = {
@@ -407,17 +407,20 @@ class LocalEngine:
             attrs[(bucket_id, "Arn")] = f"arn:aws:s3:::{name}"
         self.s3.create_bucket(Bucket=BUCKET)
 
-        ((table_id, table),) = self.stack.resources("AWS::DynamoDB::Table").items()
-        self.table_name = "hubspoke-ledger"
-        props = table["Properties"]
-        self.dynamodb.create_table(
-            TableName=self.table_name,
-            KeySchema=props["KeySchema"],
-            AttributeDefinitions=props["AttributeDefinitions"],
-            BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
-        )
-        refs[table_id] = self.table_name
-        attrs[(table_id, "Arn")] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{self.table_name}"
+        # Every table from its own KeySchema; the ledger is the one the stack outputs.
+        ledger_id = self.stack.template["Outputs"]["LedgerTableName"]["Value"]["Ref"]
+        for table_id, table in self.stack.resources("AWS::DynamoDB::Table").items():
+            name = "hubspoke-ledger" if table_id == ledger_id else f"hubspoke-{table_id.lower()}"
+            props = table["Properties"]
+            self.dynamodb.create_table(
+                TableName=name,
+                KeySchema=props["KeySchema"],
+                AttributeDefinitions=props["AttributeDefinitions"],
+                BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
+            )
+            refs[table_id] = name
+            attrs[(table_id, "Arn")] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
+        self.table_name = refs[ledger_id]
 
         functions = self.stack.resources("AWS::Lambda::Function")
         for logical_id in functions:
@@ -488,7 +491,11 @@ class LocalEngine:
     @staticmethod
     def _reset_handler_caches() -> None:
         # Handlers cache config and clients per "container"; a new engine is a new container.
-        for module_name, attr in (("shared.config", "config"), ("shared.aws", "client")):
+        for module_name, attr in (
+            ("shared.config", "config"),
+            ("shared.aws", "client"),
+            ("spoke.operations.ecs_restart", "_restart_once"),
+        ):
             module = sys.modules.get(module_name)
             if module is not None:
                 getattr(module, attr).cache_clear()
@@ -502,6 +509,14 @@ class LocalEngine:
     @property
     def dynamodb(self) -> Any:
         return self._clients["dynamodb"]
+
+    @property
+    def ecs(self) -> Any:
+        return self._clients["ecs"]
+
+    def function_named(self, handler_prefix: str) -> str:
+        """The local function whose handler starts with `handler_prefix` (e.g. 'indexer.')."""
+        return next(f.name for f in self.runtime.functions if f.handler_path.startswith(handler_prefix))
 
     @property
     def sfn(self) -> Any:

@@ -56,6 +56,13 @@ class Functions(Construct):
             "POWERTOOLS_SERVICE_NAME": "hubspoke",
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": "INFO",
+            "IMAGE_INDEX_TABLE": storage.image_index.table_name,
+            "IDEMPOTENCY_TABLE": storage.idempotency.table_name,
+            "ECS_CLUSTERS": ",".join(settings.image_push.clusters),
+            "INDEX_MAX_AGE_MINUTES": str(settings.image_push.index_max_age_minutes),
+            "IDEMPOTENCY_HOURS": str(settings.image_push.idempotency_hours),
+            "WAIT_FOR_STEADY": "true" if settings.image_push.wait_for_steady else "false",
+            "STEADY_TIMEOUT_SECONDS": str(settings.image_push.steady_timeout_seconds),
         }
         bucket, ledger = storage.bucket, storage.ledger
 
@@ -102,7 +109,68 @@ class Functions(Construct):
         self.summarize.add_to_role_policy(
             iam.PolicyStatement(actions=["s3:PutObject"], resources=[bucket.arn_for_objects(f"{REPORT_PREFIX}*")])
         )
+        self._image_push_grants(storage, settings)
         self._acknowledge_prefixes(storage, settings)
+
+    def _image_push_grants(self, storage: Storage, settings: Settings) -> None:
+        """The image-push scenario: the indexer scans ECS, the hub reads the index (or scans live), the spoke
+        restarts services only in the configured clusters."""
+        self.indexer = self._function(
+            "Indexer",
+            "indexer.handler.handler",
+            settings.hub_timeout_seconds,
+            "Scans the ECS clusters and rebuilds the image index (repository -> services).",
+        )
+        # ListClusters and DescribeTaskDefinition support no resource-level permissions (ECS IAM reference).
+        global_actions = ["ecs:ListClusters", "ecs:DescribeTaskDefinition"]
+        clusters = settings.image_push.clusters
+        cluster_arns = [self._ecs_arn("cluster", c) for c in clusters] or [self._ecs_arn("cluster", "*")]
+        service_arns = [self._ecs_arn("service", f"{c}/*") for c in clusters] or [self._ecs_arn("service", "*")]
+        for function in (self.indexer, self.hub):
+            function.add_to_role_policy(iam.PolicyStatement(actions=["ecs:ListServices"], resources=cluster_arns))
+            function.add_to_role_policy(iam.PolicyStatement(actions=["ecs:DescribeServices"], resources=service_arns))
+            function.add_to_role_policy(iam.PolicyStatement(actions=global_actions, resources=["*"]))
+        self.indexer.add_to_role_policy(
+            iam.PolicyStatement(actions=["dynamodb:BatchWriteItem"], resources=[storage.image_index.table_arn])
+        )
+        self.hub.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:GetItem", "dynamodb:Query"], resources=[storage.image_index.table_arn]
+            )
+        )
+        self.spoke.add_to_role_policy(
+            iam.PolicyStatement(actions=["ecs:UpdateService", "ecs:DescribeServices"], resources=service_arns)
+        )
+        self.spoke.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+                resources=[storage.idempotency.table_arn],
+            )
+        )
+        wildcard_services = [f"Resource::{self._nag_ecs_arn('service', f'{c}/*')}" for c in clusters] or [
+            f"Resource::{self._nag_ecs_arn('service', '*')}"
+        ]
+        wildcard_clusters = [] if clusters else [f"Resource::{self._nag_ecs_arn('cluster', '*')}"]
+        for function, findings in (
+            (self.indexer, wildcard_services + wildcard_clusters),
+            (self.hub, wildcard_services + wildcard_clusters),
+            (self.spoke, wildcard_services),
+        ):
+            for finding in findings:
+                acknowledge(
+                    _default_policy(function.role),
+                    f"AwsSolutions-IAM5[{finding}]",
+                    "The services (and clusters) of image_push.clusters, or every cluster when none are set: "
+                    "services come and go, so their names cannot be listed at deploy time.",
+                )
+
+    @staticmethod
+    def _ecs_arn(kind: str, name: str) -> str:
+        return f"arn:{Aws.PARTITION}:ecs:{Aws.REGION}:{Aws.ACCOUNT_ID}:{kind}/{name}"
+
+    @staticmethod
+    def _nag_ecs_arn(kind: str, name: str) -> str:
+        return f"arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:{kind}/{name}"
 
     def _acknowledge_prefixes(self, storage: Storage, settings: Settings) -> None:
         """Object-key wildcards below one prefix of our bucket are as narrow as S3 ARNs get: one key per run."""
@@ -167,8 +235,9 @@ class Functions(Construct):
         acknowledge(
             _default_policy(role),
             "AwsSolutions-IAM5[Resource::*]",
-            "Tracing is active: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level "
-            "permissions (X-Ray IAM reference), so they need Resource '*'.",
+            "Tracing is active: xray:PutTraceSegments and xray:PutTelemetryRecords (and for the hub and indexer "
+            "ecs:ListClusters, ecs:DescribeTaskDefinition) support no resource-level permissions (X-Ray and ECS "
+            "IAM references), so they need Resource '*'.",
         )
         depend_on_policy_only(function, role)
         return function

@@ -11,6 +11,7 @@ from stacks.functions import Functions
 from stacks.monitoring import Monitoring
 from stacks.settings import Settings
 from stacks.storage import Storage
+from stacks.triggers import Triggers
 from stacks.workflow import Workflow
 
 
@@ -21,6 +22,9 @@ class HubSpokeStack(Stack):
         self.storage = Storage(self, "Storage", settings=settings)
         self.functions = Functions(self, "Functions", settings=settings, storage=self.storage)
         self.workflow = Workflow(self, "Workflow", settings=settings, storage=self.storage, functions=self.functions)
+        self.triggers = Triggers(
+            self, "Triggers", settings=settings, state_machine=self.workflow.state_machine, functions=self.functions
+        )
         self.monitoring = Monitoring(
             self,
             "Monitoring",

@@ -72,6 +72,20 @@ class MonitoringSettings(_Strict):
     alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+class ImagePushSettings(_Strict):
+    """The ECR image-push trigger: which repositories, which clusters, how fresh the image index must be."""
+
+    repositories: list[str] = Field(default_factory=list)
+    repository_prefixes: list[str] = Field(default_factory=list)
+    # Clusters the indexer scans and the spoke may restart services in; empty means every cluster.
+    clusters: list[str] = Field(default_factory=list)
+    index_schedule_minutes: int = Field(default=15, ge=1, le=1440)
+    index_max_age_minutes: int = Field(default=60, ge=1, le=10080)
+    idempotency_hours: int = Field(default=24, ge=1, le=720)
+    wait_for_steady: bool = False
+    steady_timeout_seconds: int = Field(default=600, ge=10, le=3600)
+
+
 class Settings(_Strict):
     """Everything a deployment can tune. Per-run overrides travel in the run request instead."""
 
@@ -84,6 +98,7 @@ class Settings(_Strict):
     lambda_memory_mb: int = Field(default=512, ge=128, le=10240)
     retry: RetrySettings = RetrySettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    image_push: ImagePushSettings = ImagePushSettings()
     failure_threshold_percent: float = Field(default=0.0, ge=0.0, le=100.0)
     ledger_ttl_days: int = Field(default=30, ge=1, le=3650)
     log_retention_days: int = 30

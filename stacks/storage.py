@@ -50,13 +50,23 @@ class Storage(Construct):
                 s3.LifecycleRule(id="abort-uploads", abort_incomplete_multipart_upload_after=Duration.days(1)),
             ],
         )
-        self.ledger = dynamodb.Table(
+        self.ledger = self._table("Ledger", "run_id", "target_id", "expires_at", removal)
+        # The image-push trigger: which services run which repository (kept fresh by the indexer), and
+        # Powertools Idempotency records so a push delivered twice restarts a service once.
+        self.image_index = self._table("ImageIndex", "repository", "service_arn", "expires_at", removal)
+        self.idempotency = self._table("Idempotency", "id", None, "expiration", removal)
+
+    def _table(
+        self, construct_id: str, partition: str, sort: str | None, ttl: str, removal: RemovalPolicy
+    ) -> dynamodb.Table:
+        """Every table of ours: on demand, encrypted, point-in-time recovery, a TTL attribute."""
+        return dynamodb.Table(
             self,
-            "Ledger",
-            partition_key=dynamodb.Attribute(name="run_id", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="target_id", type=dynamodb.AttributeType.STRING),
+            construct_id,
+            partition_key=dynamodb.Attribute(name=partition, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=sort, type=dynamodb.AttributeType.STRING) if sort else None,
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            time_to_live_attribute="expires_at",
+            time_to_live_attribute=ttl,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),

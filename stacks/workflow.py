@@ -145,6 +145,7 @@ class Workflow(Construct):
                 {
                     "run": sfn.JsonPath.object_at("$.run"),
                     "failure_threshold_percent": sfn.JsonPath.number_at("$.failure_threshold_percent"),
+                    "notes": sfn.JsonPath.object_at("$.notes"),
                 }
             ),
             result_selector={"summary.$": "$.Payload"},

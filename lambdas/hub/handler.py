@@ -25,7 +25,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     with log_context(execution_name=execution_name):
         try:
             result = run_hub(
-                event.get("request"), execution_name, cfg, client("s3"), Ledger(client("dynamodb"), cfg.ledger_table)
+                event.get("request"),
+                execution_name,
+                cfg,
+                client("s3"),
+                Ledger(client("dynamodb"), cfg.ledger_table),
+                client,
             )
         except Exception as exc:
             # No spoke will start: the HubFailed alarm pages on this.

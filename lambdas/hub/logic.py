@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -85,10 +86,18 @@ def discover_targets(request: RunRequest, ctx: SourceContext) -> list[Target]:
     return targets
 
 
-def run_hub(raw_request: Any, execution_name: str, cfg: Config, s3: Any, ledger: Ledger) -> HubResult:
+def run_hub(
+    raw_request: Any,
+    execution_name: str,
+    cfg: Config,
+    s3: Any,
+    ledger: Ledger,
+    clients: Callable[[str], Any] | None = None,
+) -> HubResult:
     """Validate, discover, then write: the manifest first, the ledger rows second."""
     request, run_id = validate_request(raw_request, execution_name)
-    targets = discover_targets(request, SourceContext(s3=s3))
+    context = SourceContext(s3=s3, clients=clients)
+    targets = discover_targets(request, context)
     key = manifest_key(run_id)
     body = json.dumps([t.model_dump(mode="json") for t in targets], separators=(",", ":"))
     s3.put_object(Bucket=cfg.bucket, Key=key, Body=body.encode(), ContentType="application/json")
@@ -103,4 +112,5 @@ def run_hub(raw_request: Any, execution_name: str, cfg: Config, s3: Any, ledger:
             if request.failure_threshold_percent is not None
             else cfg.failure_threshold_percent
         ),
+        notes={"source": str(request.source.get("type")), **context.notes},
     )

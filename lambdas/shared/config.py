@@ -14,6 +14,14 @@ class Config:
     default_max_concurrency: int
     failure_threshold_percent: float
     ledger_ttl_days: int
+    # The image-push trigger (empty where a deployment does not use it).
+    image_index_table: str = ""
+    idempotency_table: str = ""
+    ecs_clusters: tuple[str, ...] = ()
+    index_max_age_minutes: int = 60
+    idempotency_hours: int = 24
+    wait_for_steady: bool = False
+    steady_timeout_seconds: int = 600
 
 
 @cache
@@ -26,4 +34,11 @@ def config() -> Config:
         default_max_concurrency=int(env["DEFAULT_MAX_CONCURRENCY"]),
         failure_threshold_percent=float(env["FAILURE_THRESHOLD_PERCENT"]),
         ledger_ttl_days=int(env["LEDGER_TTL_DAYS"]),
+        image_index_table=env.get("IMAGE_INDEX_TABLE", ""),
+        idempotency_table=env.get("IDEMPOTENCY_TABLE", ""),
+        ecs_clusters=tuple(c for c in env.get("ECS_CLUSTERS", "").split(",") if c),
+        index_max_age_minutes=int(env.get("INDEX_MAX_AGE_MINUTES", "60")),
+        idempotency_hours=int(env.get("IDEMPOTENCY_HOURS", "24")),
+        wait_for_steady=env.get("WAIT_FOR_STEADY", "false") == "true",
+        steady_timeout_seconds=int(env.get("STEADY_TIMEOUT_SECONDS", "600")),
     )

@@ -94,6 +94,8 @@ class HubResult(_Model):
     count: int
     max_concurrency: int
     failure_threshold_percent: float
+    # How the targets were found (source, index or live scan, skipped services): shown in the summary.
+    notes: dict[str, Any] = Field(default_factory=dict)
 
 
 class SpokeInput(_Model):
@@ -164,6 +166,7 @@ class Summary(_Model):
     durations: DurationStats
     failed_targets: list[FailedTarget]
     report: ManifestLocation | None = None
+    notes: dict[str, Any] = Field(default_factory=dict)
 
 
 def field_problems(err: ValidationError, prefix: str = "") -> list[str]:

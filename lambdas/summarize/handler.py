@@ -22,7 +22,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     run = RunContext.model_validate(event["run"])
     threshold = float(event.get("failure_threshold_percent", cfg.failure_threshold_percent))
     with log_context(run_id=run.run_id):
-        summary = run_summarize(run, threshold, Ledger(client("dynamodb"), cfg.ledger_table), client("s3"), cfg.bucket)
+        ledger = Ledger(client("dynamodb"), cfg.ledger_table)
+        summary = run_summarize(run, threshold, ledger, client("s3"), cfg.bucket, event.get("notes"))
         emit_run_metrics(summary)
         logger.info(
             "run summarized",

@@ -18,12 +18,14 @@ def report_key(run_id: str) -> str:
     return f"reports/{run_id}.json"
 
 
-def run_summarize(run: RunContext, threshold: float, ledger: Ledger, s3: Any, bucket: str) -> Summary:
+def run_summarize(
+    run: RunContext, threshold: float, ledger: Ledger, s3: Any, bucket: str, notes: dict[str, Any] | None = None
+) -> Summary:
     aggregate = RunAggregate()
     for page in ledger.pages(run.run_id):
         aggregate.add_all(page)
     report = ManifestLocation(bucket=bucket, key=report_key(run.run_id))
-    summary = aggregate.summary(run, threshold, report)
+    summary = aggregate.summary(run, threshold, report).model_copy(update={"notes": notes or {}})
     s3.put_object(
         Bucket=bucket,
         Key=report.key,

@@ -32,7 +32,7 @@ def test_every_adaptation_is_documented_in_the_readme():
 def test_in_process_lambda_runs_the_synthesized_asset(engine, stack):
     # GIVEN the engine's functions WHEN inspected THEN each runs a handler file staged by synth
     functions = engine.runtime.functions
-    assert len(functions) == 3
+    assert len(functions) == 4
     for fn in functions:
         assert fn.asset_dir.is_relative_to(stack.outdir)
         module_file = fn.asset_dir / (fn.handler_path.rpartition(".")[0].replace(".", "/") + ".py")

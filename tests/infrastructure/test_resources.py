@@ -17,10 +17,15 @@ from .conftest import only, resources
 ROOT = Path(__file__).parents[2]
 
 
-def test_three_functions_from_one_factory(template):
+def test_every_function_from_one_factory(template):
     functions = resources(template, "AWS::Lambda::Function")
     handlers = sorted(f["Properties"]["Handler"] for f in functions.values())
-    assert handlers == ["hub.handler.handler", "spoke.handler.handler", "summarize.handler.handler"]
+    assert handlers == [
+        "hub.handler.handler",
+        "indexer.handler.handler",
+        "spoke.handler.handler",
+        "summarize.handler.handler",
+    ]
     for fn in functions.values():
         props = fn["Properties"]
         assert props["Runtime"] == "python3.14"
@@ -36,7 +41,7 @@ def test_three_functions_from_one_factory(template):
 
 def test_log_groups_have_retention(template):
     groups = resources(template, "AWS::Logs::LogGroup")
-    assert len(groups) == 4  # three functions and the state machine
+    assert len(groups) == 5  # four functions and the state machine
     assert {g["Properties"]["RetentionInDays"] for g in groups.values()} == {30}
 
 
@@ -61,8 +66,7 @@ def test_bucket_is_encrypted_private_tls_only_and_access_logged(template):
 
 
 def test_ledger_table_keys_ttl_and_recovery(template):
-    _, table = only(template, "AWS::DynamoDB::Table")
-    props = table["Properties"]
+    props = template["Resources"][template["Outputs"]["LedgerTableName"]["Value"]["Ref"]]["Properties"]
     assert props["KeySchema"] == [
         {"AttributeName": "run_id", "KeyType": "HASH"},
         {"AttributeName": "target_id", "KeyType": "RANGE"},
@@ -131,6 +135,7 @@ def test_bad_setting_fails_synth_naming_the_key():
 
 
 LOGS = ("logs:CreateLogStream", "logs:PutLogEvents")
+ECS_SCAN = ("ecs:ListClusters", "ecs:ListServices", "ecs:DescribeServices", "ecs:DescribeTaskDefinition")
 
 
 def _actions_by_handler(template):
@@ -152,9 +157,26 @@ def _actions_by_handler(template):
 
 def test_each_function_gets_exactly_the_calls_its_code_makes(template):
     assert _actions_by_handler(template) == {
-        "hub": {"dynamodb:BatchWriteItem", "s3:PutObject", "s3:GetObject", *LOGS},
-        "spoke": {"dynamodb:PutItem", "dynamodb:UpdateItem", *LOGS},
+        "hub": {
+            "dynamodb:BatchWriteItem",
+            "s3:PutObject",
+            "s3:GetObject",
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+            *ECS_SCAN,
+            *LOGS,
+        },
+        "spoke": {
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:GetItem",
+            "dynamodb:DeleteItem",
+            "ecs:UpdateService",
+            "ecs:DescribeServices",
+            *LOGS,
+        },
         "summarize": {"dynamodb:Query", "s3:PutObject", *LOGS},
+        "indexer": {"dynamodb:BatchWriteItem", *ECS_SCAN, *LOGS},
     }
 
 

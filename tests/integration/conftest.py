@@ -13,9 +13,12 @@ from moto import mock_aws
 import shared.aws
 import shared.config
 from shared.ledger import Ledger
+from spoke.operations.ecs_restart import _restart_once
 
 BUCKET = "hubspoke-test"
 TABLE = "ledger-test"
+INDEX_TABLE = "image-index-test"
+IDEMPOTENCY_TABLE = "idempotency-test"
 
 
 @dataclass
@@ -33,8 +36,11 @@ class Aws:
 
 @pytest.fixture
 def aws(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
-    (table,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"]
-    props = table["Properties"]
+    tables = {k: r["Properties"] for k, r in template["Resources"].items() if r["Type"] == "AWS::DynamoDB::Table"}
+    ledger_id = template["Outputs"]["LedgerTableName"]["Value"]["Ref"]
+    index_id = next(k for k in tables if k.startswith("StorageImageIndex"))
+    idempotency_id = next(k for k in tables if k.startswith("StorageIdempotency"))
+    names = {ledger_id: TABLE, index_id: INDEX_TABLE, idempotency_id: IDEMPOTENCY_TABLE}
     monkeypatch.setenv("LEDGER_TABLE", TABLE)
     monkeypatch.setenv("BUCKET_NAME", BUCKET)
     monkeypatch.setenv("DEFAULT_MAX_CONCURRENCY", "10")
@@ -42,16 +48,21 @@ def aws(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[A
     monkeypatch.setenv("LEDGER_TTL_DAYS", "30")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "HubSpoke")
+    monkeypatch.setenv("IMAGE_INDEX_TABLE", INDEX_TABLE)
+    monkeypatch.setenv("IDEMPOTENCY_TABLE", IDEMPOTENCY_TABLE)
     shared.config.config.cache_clear()
     shared.aws.client.cache_clear()
+    _restart_once.cache_clear()
     with mock_aws():
         dynamodb = boto3.client("dynamodb")
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=props["KeySchema"],
-            AttributeDefinitions=props["AttributeDefinitions"],
-            BillingMode=props["BillingMode"],
-        )
+        for logical_id, name in names.items():
+            props = tables[logical_id]
+            dynamodb.create_table(
+                TableName=name,
+                KeySchema=props["KeySchema"],
+                AttributeDefinitions=props["AttributeDefinitions"],
+                BillingMode=props["BillingMode"],
+            )
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         yield Aws(s3=s3, dynamodb=dynamodb, ledger=Ledger(dynamodb, TABLE))

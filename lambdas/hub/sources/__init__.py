@@ -3,19 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
 
-from hub.sources import s3_manifest, static
+from hub.sources import image_users, s3_manifest, static
 
 
 @dataclass(frozen=True)
 class SourceContext:
-    """What a source may use; passed in so tests can give fakes or moto clients."""
+    """What a source may use; passed in so tests can give fakes or moto clients.
+
+    `notes` is where a source says how it discovered (the run summary shows them).
+    """
 
     s3: Any
+    clients: Callable[[str], Any] | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ecs(self) -> Any:
+        assert self.clients is not None
+        return self.clients("ecs")
+
+    @property
+    def dynamodb(self) -> Any:
+        assert self.clients is not None
+        return self.clients("dynamodb")
 
 
 @dataclass(frozen=True)
@@ -33,5 +48,6 @@ SOURCES: dict[str, Source] = {
     for s in (
         Source(static.NAME, static.Spec, static.discover, static.origin),
         Source(s3_manifest.NAME, s3_manifest.Spec, s3_manifest.discover, s3_manifest.origin),
+        Source(image_users.NAME, image_users.Spec, image_users.discover, image_users.origin),
     )
 }

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from shared.models import OperationResult, SpokeInput
-from spoke.operations import noop
+from spoke.operations import ecs_restart, noop
 
 
 @dataclass(frozen=True)
@@ -20,4 +20,10 @@ class Operation:
     run: Callable[[Any, SpokeInput], OperationResult]
 
 
-OPERATIONS: dict[str, Operation] = {op.name: op for op in (Operation(noop.NAME, noop.Params, noop.run),)}
+OPERATIONS: dict[str, Operation] = {
+    op.name: op
+    for op in (
+        Operation(noop.NAME, noop.Params, noop.run),
+        Operation(ecs_restart.NAME, ecs_restart.Params, ecs_restart.run),
+    )
+}

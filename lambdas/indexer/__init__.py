@@ -1,0 +1,1 @@
+"""The indexer: rebuilds the image index (repository -> ECS services) on a schedule."""

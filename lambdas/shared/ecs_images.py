@@ -1,0 +1,186 @@
+"""Which ECS services run which container images: a paginated scan of the clusters, and the image index
+(the seed's "ConfigMap cache") the hub reads instead of scanning on every push."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+META_REPOSITORY = "#meta"  # the index's bookkeeping row: when the last full scan started
+META_KEY = "#last-scan"
+_DESCRIBE_BATCH = 10  # DescribeServices takes at most 10 services
+# registry/repository[:tag][@digest]; the registry part has a dot or a port, as Docker resolves it.
+_IMAGE = re.compile(
+    r"^(?:(?P<registry>[^/]+[.:][^/]*)/)?(?P<repository>[^:@]+)(?::(?P<tag>[^@]+))?(?:@(?P<digest>.+))?$"
+)
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    registry: str | None
+    repository: str
+    tag: str | None
+    digest: str | None
+
+    @classmethod
+    def parse(cls, image: str) -> ImageRef:
+        match = _IMAGE.match(image)
+        if match is None:
+            return cls(None, image, None, None)
+        tag = match["tag"] or (None if match["digest"] else "latest")
+        return cls(match["registry"], match["repository"], tag, match["digest"])
+
+
+@dataclass(frozen=True)
+class ServiceImages:
+    cluster: str  # cluster ARN
+    service_arn: str
+    service: str  # service name
+    status: str
+    task_definition: str
+    images: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Push:
+    """What was pushed: repository, tag, digest, and the registry (account) and region."""
+
+    repository: str
+    tag: str | None
+    digest: str | None
+    registry: str | None = None
+    region: str | None = None
+
+    def matches(self, image: str) -> bool:
+        """The image is this repository, and the pushed tag (mutable tags too) or the pushed digest."""
+        ref = ImageRef.parse(image)
+        if ref.repository != self.repository:
+            return False
+        if self.registry and ref.registry and not ref.registry.startswith(f"{self.registry}.dkr.ecr."):
+            return False
+        if self.region and ref.registry and f".dkr.ecr.{self.region}." not in ref.registry:
+            return False
+        return (self.digest is not None and ref.digest == self.digest) or (self.tag is not None and ref.tag == self.tag)
+
+
+def _pages(ecs: Any, operation: str, key: str, **kwargs: Any) -> Iterator[str]:
+    paginator = ecs.get_paginator(operation)
+    for page in paginator.paginate(**kwargs):
+        yield from page.get(key, [])
+
+
+def scan(ecs: Any, clusters: Iterable[str] = ()) -> Iterator[ServiceImages]:
+    """Every service of the given clusters (all clusters when none) with its containers' images.
+
+    One ListServices call per 100 services, one DescribeServices per 10, one DescribeTaskDefinition per
+    distinct task definition: never one call per service where a batch call exists.
+    """
+    task_images: dict[str, list[str]] = {}
+    for cluster in list(clusters) or list(_pages(ecs, "list_clusters", "clusterArns")):
+        arns = list(_pages(ecs, "list_services", "serviceArns", cluster=cluster, PaginationConfig={"PageSize": 100}))
+        for start in range(0, len(arns), _DESCRIBE_BATCH):
+            described = ecs.describe_services(cluster=cluster, services=arns[start : start + _DESCRIBE_BATCH])
+            for service in described.get("services", []):
+                task_def = service["taskDefinition"]
+                if task_def not in task_images:
+                    definition = ecs.describe_task_definition(taskDefinition=task_def)["taskDefinition"]
+                    task_images[task_def] = [c["image"] for c in definition.get("containerDefinitions", [])]
+                yield ServiceImages(
+                    cluster=service["clusterArn"],
+                    service_arn=service["serviceArn"],
+                    service=service["serviceName"],
+                    status=service["status"],
+                    task_definition=task_def,
+                    images=task_images[task_def],
+                )
+
+
+class ImageIndex:
+    """DynamoDB rows (repository, service_arn) for every container image of every scanned service."""
+
+    def __init__(self, dynamodb: Any, table: str) -> None:
+        self._db = dynamodb
+        self._table = table
+
+    def rebuild(self, services: Iterable[ServiceImages], ttl_seconds: int) -> int:
+        """Write one row per (repository, service) and the scan time; rows of an older scan expire."""
+        started = int(time.time())
+        count = 0
+        batch: list[dict[str, Any]] = []
+        for svc in services:
+            for repository in {ImageRef.parse(image).repository for image in svc.images}:
+                batch.append(
+                    {
+                        "PutRequest": {
+                            "Item": {
+                                "repository": {"S": repository},
+                                "service_arn": {"S": svc.service_arn},
+                                "cluster": {"S": svc.cluster},
+                                "service": {"S": svc.service},
+                                "status": {"S": svc.status},
+                                "images": {"L": [{"S": i} for i in svc.images]},
+                                "scanned_at": {"N": str(started)},
+                                "expires_at": {"N": str(started + ttl_seconds)},
+                            }
+                        }
+                    }
+                )
+                count += 1
+                if len(batch) == 25:
+                    self._write(batch)
+                    batch = []
+        batch.append(
+            {
+                "PutRequest": {
+                    "Item": {
+                        "repository": {"S": META_REPOSITORY},
+                        "service_arn": {"S": META_KEY},
+                        "scanned_at": {"N": str(started)},
+                    }
+                }
+            }
+        )
+        self._write(batch)
+        return count
+
+    def _write(self, batch: list[dict[str, Any]]) -> None:
+        pending: dict[str, Any] = {self._table: batch}
+        while pending:
+            pending = self._db.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+
+    def last_scan(self) -> int | None:
+        item = self._db.get_item(
+            TableName=self._table,
+            Key={"repository": {"S": META_REPOSITORY}, "service_arn": {"S": META_KEY}},
+            ConsistentRead=True,
+        ).get("Item")
+        return int(item["scanned_at"]["N"]) if item else None
+
+    def services(self, repository: str) -> Iterator[ServiceImages]:
+        """The services of the last scan whose images use `repository`."""
+        last = self.last_scan() or 0
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "repository = :r",
+            "ExpressionAttributeValues": {":r": {"S": repository}},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._db.query(**kwargs)
+            for item in page.get("Items", []):
+                if int(item["scanned_at"]["N"]) < last:
+                    continue  # a service gone since the last scan
+                yield ServiceImages(
+                    cluster=item["cluster"]["S"],
+                    service_arn=item["service_arn"]["S"],
+                    service=item["service"]["S"],
+                    status=item["status"]["S"],
+                    task_definition="",
+                    images=[i["S"] for i in item["images"]["L"]],
+                )
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -1,0 +1,125 @@
+"""`ecs-restart`: force a new deployment of one ECS service (the image-push redeploy scenario).
+
+Idempotent per (image digest, service) through Powertools Idempotency on DynamoDB: an event delivered
+twice restarts a service once; the second time the target is `unchanged`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared import clock
+from shared.aws import client
+from shared.config import config
+from shared.errors import RateLimitError, TargetError, TransientError
+from shared.models import OperationResult, SpokeInput
+
+NAME = "ecs-restart"
+POLL_SECONDS = 10
+_TARGET_ERRORS = {
+    "ServiceNotFoundException": "the service no longer exists",
+    "ServiceNotActiveException": "the service is not active (deleted or draining)",
+    "ClusterNotFoundException": "the cluster no longer exists",
+    "AccessDeniedException": "HubSpoke may not update services in this cluster (see image_push.clusters)",
+    "InvalidParameterException": "ECS refused the update",
+}
+_THROTTLES = {"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"}
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    wait_for_steady: bool | None = None  # default: setting image_push.wait_for_steady
+    steady_timeout_seconds: int | None = Field(default=None, ge=10, le=3600)
+
+
+def _ecs_error(err: ClientError, what: str) -> Exception:
+    code = err.response.get("Error", {}).get("Code", "")
+    message = err.response.get("Error", {}).get("Message", "")
+    if code in _TARGET_ERRORS:
+        return TargetError(f"{what}: {_TARGET_ERRORS[code]} ({code}: {message})")
+    if code in _THROTTLES:
+        return RateLimitError(f"{what}: ECS throttled the call ({code})")
+    return TransientError(f"{what}: {code or 'error'}: {message}")
+
+
+@cache
+def _restart_once(table: str, hours: int) -> Any:
+    """The restart, made idempotent on (digest, service); built once per container."""
+    persistence = DynamoDBPersistenceLayer(table_name=table, boto3_client=client("dynamodb"))
+    idempotency = IdempotencyConfig(expires_after_seconds=hours * 3600)
+
+    @idempotent_function(  # type: ignore[untyped-decorator]
+        data_keyword_argument="key", persistence_store=persistence, config=idempotency
+    )
+    def restart(key: dict[str, str], attempt_token: str) -> dict[str, str]:
+        try:
+            response = client("ecs").update_service(
+                cluster=key["cluster"], service=key["service"], forceNewDeployment=True
+            )
+        except ClientError as err:
+            raise _ecs_error(err, f"restarting {key['service']}") from None
+        deployments = response["service"].get("deployments", [])
+        primary = next((d for d in deployments if d.get("status") == "PRIMARY"), deployments[0] if deployments else {})
+        return {"deployment_id": primary.get("id", ""), "token": attempt_token}
+
+    return restart
+
+
+def run(params: Params, item: SpokeInput) -> OperationResult:
+    cfg = config()
+    target = item.target.model_dump()
+    cluster, service = str(target.get("cluster", "")), str(target.get("service", ""))
+    if not cluster or not service:
+        raise TargetError("the target has no 'cluster' and 'service' (use the image-users source)")
+    key = {"digest": str(target.get("digest") or target.get("image", "")), "cluster": cluster, "service": service}
+    token = uuid.uuid4().hex
+    try:
+        outcome = _restart_once(cfg.idempotency_table, cfg.idempotency_hours)(key=key, attempt_token=token)
+    except IdempotencyAlreadyInProgressError:
+        raise RateLimitError(f"a restart of {service} for this image is already in progress") from None
+    deployment_id = outcome["deployment_id"]
+    detail = {"cluster": cluster, "service": service, "deployment_id": deployment_id}
+    if outcome["token"] != token:
+        # An earlier delivery of the same push already restarted this service.
+        return OperationResult(status="unchanged", detail={**detail, "duplicate_delivery": True})
+    wait = cfg.wait_for_steady if params.wait_for_steady is None else params.wait_for_steady
+    if wait:
+        detail["rollout"] = _wait_for_steady(
+            cluster, service, deployment_id, params.steady_timeout_seconds or cfg.steady_timeout_seconds
+        )
+    return OperationResult(status="succeeded", detail=detail)
+
+
+def _wait_for_steady(cluster: str, service: str, deployment_id: str, timeout_seconds: int) -> str:
+    """Poll the deployment's rollout state until COMPLETED; FAILED or too slow fails the target."""
+    waited = 0
+    while True:
+        try:
+            described = client("ecs").describe_services(cluster=cluster, services=[service])["services"]
+        except ClientError as err:
+            raise _ecs_error(err, f"watching {service}") from None
+        deployment = next(
+            (d for s in described for d in s.get("deployments", []) if d.get("id") == deployment_id), None
+        )
+        state = str((deployment or {}).get("rolloutState", "COMPLETED"))  # no rollout tracking: nothing to wait for
+        if state == "COMPLETED":
+            return state
+        if state == "FAILED":
+            reason = (deployment or {}).get("rolloutStateReason", "")
+            raise TargetError(f"deployment {deployment_id} of {service} failed: {reason}")
+        if waited >= timeout_seconds:
+            raise TargetError(f"deployment {deployment_id} of {service} not steady after {timeout_seconds} s")
+        clock.sleep(POLL_SECONDS)
+        waited += POLL_SECONDS
