@@ -7,7 +7,17 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from hubspoke.engine import RunResult
-from stacks.alarms import NAMESPACE, SERVICE, STATES_NAMESPACE, AlarmSpec, MetricRef, breaches, evaluate
+from stacks.alarms import (
+    EVENTS_NAMESPACE,
+    NAMESPACE,
+    SERVICE,
+    SQS_NAMESPACE,
+    STATES_NAMESPACE,
+    AlarmSpec,
+    MetricRef,
+    breaches,
+    evaluate,
+)
 
 _STATUS_METRICS = {"ExecutionsFailed": "FAILED", "ExecutionsTimedOut": "TIMED_OUT", "ExecutionsAborted": "ABORTED"}
 _SYMBOL = {"GreaterThanThreshold": ">", "GreaterThanOrEqualToThreshold": ">="}
@@ -52,6 +62,8 @@ def _emf_values(emf: list[dict[str, Any]], ref: MetricRef) -> list[float]:
 
 
 def _value(ref: MetricRef, result: RunResult) -> float | None:
+    if ref.namespace in (EVENTS_NAMESPACE, SQS_NAMESPACE):
+        return None  # a local run is started directly: no delivery, no dead letters
     if ref.namespace == STATES_NAMESPACE:
         if ref.name in _STATUS_METRICS:
             return 1.0 if result.status == _STATUS_METRICS[ref.name] else 0.0

@@ -16,6 +16,8 @@ from stacks.settings import MonitoringSettings
 NAMESPACE = "HubSpoke"
 SERVICE = "hubspoke"  # the one dimension alarm metrics carry (Powertools' service)
 STATES_NAMESPACE = "AWS/States"
+EVENTS_NAMESPACE = "AWS/Events"
+SQS_NAMESPACE = "AWS/SQS"
 
 Comparison = Literal["GreaterThanOrEqualToThreshold", "GreaterThanThreshold"]
 

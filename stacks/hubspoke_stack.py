@@ -31,6 +31,7 @@ class HubSpokeStack(Stack):
             settings=settings,
             state_machine=self.workflow.state_machine,
             functions=self.functions,
+            triggers=self.triggers,
         )
         Tags.of(self).add("project", "hubspoke")
 

@@ -11,9 +11,19 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.alarms import NAMESPACE, SERVICE, STATES_NAMESPACE, AlarmSpec, MetricRef, alarm_specs
+from stacks.alarms import (
+    EVENTS_NAMESPACE,
+    NAMESPACE,
+    SERVICE,
+    SQS_NAMESPACE,
+    STATES_NAMESPACE,
+    AlarmSpec,
+    MetricRef,
+    alarm_specs,
+)
 from stacks.functions import Functions
 from stacks.settings import Settings
+from stacks.triggers import Triggers
 
 _COMPARISON = {
     "GreaterThanOrEqualToThreshold": cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -30,9 +40,11 @@ class Monitoring(Construct):
         settings: Settings,
         state_machine: sfn.StateMachine,
         functions: Functions,
+        triggers: Triggers,
     ) -> None:
         super().__init__(scope, construct_id)
         self._state_machine = state_machine
+        self._triggers = triggers
         self.topic = sns.Topic(
             self,
             "AlarmTopic",
@@ -65,6 +77,10 @@ class Monitoring(Construct):
     def _ref(self, ref: MetricRef, period: Duration) -> cloudwatch.Metric:
         if ref.namespace == STATES_NAMESPACE:
             dimensions = {"StateMachineArn": self._state_machine.state_machine_arn}
+        elif ref.namespace == EVENTS_NAMESPACE:
+            dimensions = {"RuleName": self._triggers.image_push_rule.rule_name}
+        elif ref.namespace == SQS_NAMESPACE:
+            dimensions = {"QueueName": self._triggers.dead_letters.queue_name}
         else:
             dimensions = {"service": SERVICE}
         return cloudwatch.Metric(
@@ -143,6 +159,10 @@ class Monitoring(Construct):
             ),
         )
         dashboard.add_widgets(
-            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms.values()), width=24),
+            cloudwatch.GraphWidget(
+                title="Trigger dead-letter queue depth",
+                left=[self._triggers.dead_letters.metric_approximate_number_of_messages_visible(period=period)],
+            ),
+            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms.values()), width=18),
         )
         return dashboard

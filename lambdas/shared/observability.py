@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
@@ -13,6 +14,10 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 SERVICE = "hubspoke"
 # The stack sets POWERTOOLS_METRICS_NAMESPACE; the default keeps metrics valid wherever the module is imported.
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "HubSpoke")
+
+# The invocation's Lambda context, for utilities deep in an operation that need it (Idempotency uses
+# the remaining time to expire an in-progress record of an invocation that died).
+lambda_context: ContextVar[Any] = ContextVar("lambda_context", default=None)
 
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)

@@ -11,7 +11,7 @@ from shared.aws import client
 from shared.config import config
 from shared.ledger import Ledger
 from shared.models import SpokeInput
-from shared.observability import emit_metric, log_context, logger, tracer
+from shared.observability import emit_metric, lambda_context, log_context, logger, tracer
 from spoke.logic import run_spoke
 
 
@@ -20,6 +20,7 @@ from spoke.logic import run_spoke
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Event: {"run": ..., "target": ..., "retry_count": n} (built by the Map's ItemSelector)."""
     item = SpokeInput.model_validate(event)
+    lambda_context.set(context)
     with log_context(run_id=item.run.run_id, target_id=item.target.id, attempt=item.attempt):
         try:
             cfg = config()

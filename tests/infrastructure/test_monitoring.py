@@ -40,7 +40,9 @@ def test_alarm_matches_its_spec(alarms, template, name):
         assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (ref.namespace, ref.name, ref.statistic)
         assert alarm["Period"] == spec.period_minutes * 60
         (dimension,) = alarm["Dimensions"]
-        expected = "StateMachineArn" if ref.namespace == STATES_NAMESPACE else "service"
+        expected = {STATES_NAMESPACE: "StateMachineArn", "AWS/Events": "RuleName", "AWS/SQS": "QueueName"}.get(
+            ref.namespace, "service"
+        )
         assert dimension["Name"] == expected
     else:
         queries = {q["Id"]: q for q in alarm["Metrics"]}

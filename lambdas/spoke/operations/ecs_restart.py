@@ -24,6 +24,7 @@ from shared.aws import client
 from shared.config import config
 from shared.errors import RateLimitError, TargetError, TransientError
 from shared.models import OperationResult, SpokeInput
+from shared.observability import lambda_context
 
 NAME = "ecs-restart"
 POLL_SECONDS = 10
@@ -70,10 +71,15 @@ def _restart_once(table: str, hours: int) -> Any:
             )
         except ClientError as err:
             raise _ecs_error(err, f"restarting {key['service']}") from None
+        status = response["service"].get("status", "ACTIVE")
+        if status != "ACTIVE":
+            # ECS refuses inactive services with ServiceNotActiveException; say the same if it did not.
+            raise TargetError(f"restarting {key['service']}: {_TARGET_ERRORS['ServiceNotActiveException']} ({status})")
         deployments = response["service"].get("deployments", [])
         primary = next((d for d in deployments if d.get("status") == "PRIMARY"), deployments[0] if deployments else {})
         return {"deployment_id": primary.get("id", ""), "token": attempt_token}
 
+    restart.idempotency_config = idempotency
     return restart
 
 
@@ -85,8 +91,11 @@ def run(params: Params, item: SpokeInput) -> OperationResult:
         raise TargetError("the target has no 'cluster' and 'service' (use the image-users source)")
     key = {"digest": str(target.get("digest") or target.get("image", "")), "cluster": cluster, "service": service}
     token = uuid.uuid4().hex
+    restart = _restart_once(cfg.idempotency_table, cfg.idempotency_hours)
+    if lambda_context.get() is not None:
+        restart.idempotency_config.register_lambda_context(lambda_context.get())
     try:
-        outcome = _restart_once(cfg.idempotency_table, cfg.idempotency_hours)(key=key, attempt_token=token)
+        outcome = restart(key=key, attempt_token=token)
     except IdempotencyAlreadyInProgressError:
         raise RateLimitError(f"a restart of {service} for this image is already in progress") from None
     deployment_id = outcome["deployment_id"]

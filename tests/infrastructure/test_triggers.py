@@ -1,0 +1,87 @@
+"""The image-push trigger as synthesized: the rule's pattern against real-shaped ECR events, its input
+transformer, retry policy and dead-letter queue; the indexer's schedule."""
+
+from __future__ import annotations
+
+import pytest
+
+from hubspoke.trigger import matches, rules_targeting, transform
+from tests.conftest import load_event
+
+from .conftest import only, resources
+
+
+@pytest.fixture(scope="module")
+def rule(stack):
+    (machine,) = stack.resources("AWS::StepFunctions::StateMachine")
+    (found,) = rules_targeting(stack, machine)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        ("ecr_push_web.json", True),
+        ("ecr_push_prefixed.json", True),
+        ("ecr_push_other_repository.json", False),
+        ("ecr_delete_web.json", False),
+        ("ecr_push_failed.json", False),
+    ],
+)
+def test_pattern_matches_only_successful_pushes_to_watched_repositories(rule, event, expected):
+    assert matches(rule, load_event(event)) is expected
+
+
+def test_input_transformer_builds_an_ecs_restart_run(rule):
+    event = load_event("ecr_push_web.json")
+    request = transform(rule["Targets"][0], event)
+    assert request == {
+        "run_id": f"push-{event['id']}",
+        "operation": "ecs-restart",
+        "params": {},
+        "source": {
+            "type": "image-users",
+            "repository": "web",
+            "tag": "1.4",
+            "digest": event["detail"]["image-digest"],
+            "registry": "123456789012",
+            "region": "us-east-1",
+        },
+    }
+
+
+def test_target_retries_and_has_an_encrypted_dead_letter_queue(rule, template):
+    (target,) = rule["Targets"]
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 8, "MaximumEventAgeInSeconds": 7200}
+    queue_id = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+    assert template["Resources"][queue_id]["Properties"]["SqsManagedSseEnabled"] is True
+
+
+def test_indexer_runs_on_a_schedule(template):
+    schedules = [
+        r["Properties"]
+        for r in resources(template, "AWS::Events::Rule").values()
+        if "ScheduleExpression" in r["Properties"]
+    ]
+    (schedule,) = schedules
+    assert schedule["ScheduleExpression"] == "rate(15 minutes)"
+    assert "DeadLetterConfig" in schedule["Targets"][0]
+
+
+def test_spoke_may_update_services_only(template):
+    _, _ = only(template, "AWS::SQS::Queue")
+    spoke_role = next(
+        f["Properties"]["Role"]["Fn::GetAtt"][0]
+        for f in resources(template, "AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"].startswith("spoke.")
+    )
+    statements = [
+        st
+        for p in resources(template, "AWS::IAM::Policy").values()
+        if {"Ref": spoke_role} in p["Properties"]["Roles"]
+        for st in p["Properties"]["PolicyDocument"]["Statement"]
+        if "ecs:UpdateService" in st["Action"]
+    ]
+    (statement,) = statements
+    resource = statement["Resource"]
+    assert ":service/" in str(resource)  # services, never clusters or *

@@ -1,0 +1,128 @@
+"""Image discovery on moto ECS: pagination over 100+ services in several clusters, the batch calls, the
+image matching rules, and the index (fresh vs stale)."""
+
+from __future__ import annotations
+
+import math
+
+import boto3
+import pytest
+
+from hub.handler import handler as hub
+from hubspoke.world import World, load_world
+from shared.ecs_images import ImageIndex, Push, scan
+
+from .conftest import INDEX_TABLE
+
+REG = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+DIGEST = "sha256:" + "ab" * 32
+
+
+def fleet() -> World:
+    # 130 services in one cluster (more than one ListServices page), 20 in each of two others.
+    clusters = []
+    for name, n in (("big", 130), ("eu", 20), ("us", 20)):
+        services = []
+        for i in range(n):
+            image = f"{REG}/web:1.4" if i % 10 == 0 else f"{REG}/api:2.0"
+            services.append({"name": f"{name}-{i:03d}", "image": image})
+        clusters.append({"name": name, "services": services})
+    return World.model_validate({"clusters": clusters})
+
+
+@pytest.fixture
+def ecs(aws):
+    client = boto3.client("ecs")
+    load_world(client, fleet())
+    return client
+
+
+def count_calls(client) -> dict[str, int]:
+    calls: dict[str, int] = {}
+
+    def hook(event_name: str, **_: object) -> None:
+        operation = event_name.rsplit(".", 1)[-1]
+        calls[operation] = calls.get(operation, 0) + 1
+
+    client.meta.events.register("before-call.ecs.*", hook)
+    return calls
+
+
+def test_scan_pages_through_every_cluster_with_batch_calls(ecs):
+    calls = count_calls(ecs)
+    services = list(scan(ecs))
+    assert len(services) == 170
+    assert len({s.service_arn for s in services}) == 170
+    assert calls["DescribeServices"] == math.ceil(130 / 10) + 2 * math.ceil(20 / 10)
+    # One ListServices per cluster here: moto 5.2.5 returns every service in one page (it ignores
+    # maxResults), so the paginator's second page for the 130-service cluster is not exercised locally.
+    assert calls["ListServices"] == 3
+    assert calls["DescribeTaskDefinition"] == 170  # one task definition per service here, each described once
+
+
+def test_scan_of_configured_clusters_only(ecs):
+    assert {s.cluster.rsplit("/", 1)[-1] for s in scan(ecs, ["eu"])} == {"eu"}
+
+
+@pytest.mark.parametrize(
+    ("image", "push", "expected"),
+    [
+        (f"{REG}/web:1.4", Push("web", "1.4", None), True),
+        (f"{REG}/web:1.3", Push("web", "1.4", None), False),
+        (f"{REG}/web@{DIGEST}", Push("web", "1.4", DIGEST), True),
+        (f"{REG}/web:latest", Push("web", "latest", DIGEST), True),
+        (f"{REG}/web", Push("web", "latest", None), True),  # no tag means latest
+        (f"{REG}/webapp:1.4", Push("web", "1.4", None), False),
+        ("999999999999.dkr.ecr.us-east-1.amazonaws.com/web:1.4", Push("web", "1.4", None, "123456789012"), False),
+        (f"{REG}/web:1.4", Push("web", "1.4", None, "123456789012", "eu-west-1"), False),
+    ],
+)
+def test_image_matching(image, push, expected):
+    assert push.matches(image) is expected
+
+
+def request(tag: str = "1.4") -> dict:
+    return {
+        "operation": "ecs-restart",
+        "source": {
+            "type": "image-users",
+            "repository": "web",
+            "tag": tag,
+            "digest": DIGEST,
+            "registry": "123456789012",
+            "region": "us-east-1",
+        },
+    }
+
+
+def test_hub_scans_live_when_the_index_is_empty(ecs, context):
+    out = hub({"request": request(), "execution_name": "push-1"}, context)
+    assert out["count"] == 17
+    assert out["notes"]["discovery"].startswith("scanned ECS live: the index is empty")
+
+
+def test_hub_uses_a_fresh_index(ecs, aws, context):
+    ImageIndex(aws.dynamodb, INDEX_TABLE).rebuild(scan(ecs), ttl_seconds=3600)
+    out = hub({"request": request(), "execution_name": "push-2"}, context)
+    assert out["count"] == 17
+    assert out["notes"]["discovery"].startswith("image index, scanned 0 minutes ago")
+
+
+def test_hub_scans_live_when_the_index_is_stale(ecs, aws, context):
+    ImageIndex(aws.dynamodb, INDEX_TABLE).rebuild(scan(ecs), ttl_seconds=3600)
+    aws.dynamodb.update_item(
+        TableName=INDEX_TABLE,
+        Key={"repository": {"S": "#meta"}, "service_arn": {"S": "#last-scan"}},
+        UpdateExpression="SET scanned_at = :t",
+        ExpressionAttributeValues={":t": {"N": "1"}},
+    )
+    out = hub({"request": request(), "execution_name": "push-3"}, context)
+    assert out["count"] == 17
+    assert "scanned ECS live: the index is" in out["notes"]["discovery"]
+
+
+def test_inactive_services_are_skipped(ecs, context):
+    ecs.delete_service(cluster="eu", service="eu-000", force=True)
+    out = hub({"request": request(), "execution_name": "push-4"}, context)
+    assert out["count"] == 16
+    assert out["notes"]["skipped"] == ["eu-000 (INACTIVE)"]
