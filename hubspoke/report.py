@@ -63,6 +63,7 @@ def build_summary(result: RunResult, ledger: list[dict[str, Any]], time_scale: f
         },
         "spoke_invocations": result.spoke_invocations,
         "report": report.get("report"),
+        "notes": report.get("notes", {}),
     }
 
 
@@ -100,6 +101,9 @@ def render_summary(console: Console, summary: dict[str, Any]) -> None:
     for name, value in rows:
         table.add_row(name, str(value))
     console.print(table)
+    for key, value in (summary.get("notes") or {}).items():
+        if key != "source":
+            console.print(f"[dim]{key}:[/] {', '.join(value) if isinstance(value, list) else value}")
     if summary["error"] and summary["error"] != "RunFailed":
         console.print(f"[bold red]{summary['error']}[/]: {summary['cause']}")
     alarms = summary.get("alarms") or []

@@ -126,3 +126,26 @@ def test_inactive_services_are_skipped(ecs, context):
     out = hub({"request": request(), "execution_name": "push-4"}, context)
     assert out["count"] == 16
     assert out["notes"]["skipped"] == ["eu-000 (INACTIVE)"]
+
+
+def test_a_thousand_services_across_clusters(aws):
+    # GIVEN 1,050 services in 5 clusters, one in seven running web:1.4
+    ecs = boto3.client("ecs")
+    clusters = [
+        {
+            "name": f"c{c}",
+            "services": [
+                {"name": f"s{c}-{i:03d}", "image": f"{REG}/web:1.4" if i % 7 == 0 else f"{REG}/api:2.0"}
+                for i in range(210)
+            ],
+        }
+        for c in range(5)
+    ]
+    load_world(ecs, World.model_validate({"clusters": clusters}))
+    calls = count_calls(ecs)
+    # WHEN scanned THEN every service is found with batch calls, and the right ones match
+    services = list(scan(ecs))
+    assert len(services) == 1050
+    assert calls["DescribeServices"] == 5 * 21
+    matching = [s for s in services if any(Push("web", "1.4", None).matches(i) for i in s.images)]
+    assert len(matching) == 5 * 30
