@@ -146,6 +146,7 @@ class Workflow(Construct):
                     "run": sfn.JsonPath.object_at("$.run"),
                     "failure_threshold_percent": sfn.JsonPath.number_at("$.failure_threshold_percent"),
                     "notes": sfn.JsonPath.object_at("$.notes"),
+                    "execution_started_at": sfn.JsonPath.string_at("$$.Execution.StartTime"),
                 }
             ),
             result_selector={"summary.$": "$.Payload"},

@@ -24,7 +24,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     with log_context(run_id=run.run_id):
         ledger = Ledger(client("dynamodb"), cfg.ledger_table)
         summary = run_summarize(run, threshold, ledger, client("s3"), cfg.bucket, event.get("notes"))
-        emit_run_metrics(summary)
+        emit_run_metrics(summary, event.get("execution_started_at"))
         logger.info(
             "run summarized",
             extra={"outcome": summary.outcome, "total": summary.total, "failed": summary.failed, "lost": summary.lost},

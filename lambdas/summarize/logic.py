@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -40,8 +41,11 @@ def compact(summary: Summary) -> Summary:
     return summary.model_copy(update={"failed_targets": summary.failed_targets[:MAX_FAILED_IN_STATE]})
 
 
-def emit_run_metrics(summary: Summary) -> None:
+def emit_run_metrics(summary: Summary, started_at: str | None = None) -> None:
     """Per-run metrics (dimension service only, so one alarm covers every operation)."""
+    if started_at:
+        started = datetime.fromisoformat(started_at.replace("Z", "+00:00"))
+        emit_metric("RunDuration", (datetime.now(UTC) - started).total_seconds() * 1000, MetricUnit.Milliseconds)
     emit_metric("RunTargets", summary.total)
     emit_metric("SpokesSucceeded", summary.succeeded + summary.unchanged + summary.skipped)
     emit_metric("SpokesFailed", summary.failed)

@@ -60,3 +60,22 @@ def test_a_hub_failing_on_bad_input_fires_the_hub_alarm(engine):
 def test_a_clean_run_fires_nothing(engine):
     result = run(engine, "clean", 20, {})
     assert set(states(result).values()) == {"OK"}
+
+
+def test_a_run_emits_hub_spoke_and_run_metrics(engine):
+    result = run(engine, "metrics", 10, {"rate_limit_ids": ["t001"], "fail_ids": ["t002"]})
+    names = {m["Name"] for doc in result.emf for m in doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert names >= {
+        "HubDuration",
+        "HubFailed",
+        "SpokeSucceeded",
+        "SpokeDuration",
+        "SpokeRetries",
+        "SpokeAttemptFailed",
+        "RunTargets",
+        "SpokesSucceeded",
+        "SpokesFailed",
+        "RunFailureRate",
+        "SpokeFailures",
+        "RunDuration",
+    }

@@ -86,3 +86,18 @@ def test_events_that_do_not_match_start_nothing(scenario):
     for name in ("ecr_push_other_repository.json", "ecr_delete_web.json", "ecr_push_failed.json"):
         assert not matches(rule, load_event(name)), name
     assert engine.runtime.function(engine.spoke_function).stats.invocations == 0
+
+
+BAD_EVENTS = json.loads((Path(__file__).parents[1] / "events" / "bad_ecr_events.json").read_text())
+
+
+@pytest.mark.parametrize("case", BAD_EVENTS, ids=[c["name"] for c in BAD_EVENTS])
+def test_malformed_events_start_nothing_or_fail_at_the_hub(scenario, case):
+    engine, rule = scenario
+    if case["field"] is None:
+        assert not matches(rule, case["event"])
+        return
+    result = engine.run(transform(rule["Targets"][0], case["event"]), execution_name="bad-event")
+    assert (result.status, result.error) == ("FAILED", "InvalidRunRequest")
+    assert case["field"] in result.cause
+    assert engine.runtime.function(engine.spoke_function).stats.invocations == 0
