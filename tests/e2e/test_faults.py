@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import pytest
@@ -20,14 +19,7 @@ def ids(n: int) -> list[str]:
 
 
 def request(engine: LocalEngine, run_id: str, targets: list[str], params: dict | None = None, **extra) -> dict:
-    source = engine.put_input(f"inputs/{run_id}.json", json.dumps([{"id": t} for t in targets]).encode())
-    return {
-        "run_id": run_id,
-        "operation": "noop",
-        "params": params or {},
-        "source": {"type": "s3-manifest", **source},
-        **extra,
-    }
+    return engine.manifest_request(run_id, [{"id": t} for t in targets], params, **extra)
 
 
 def test_permanent_failures_and_rate_limits_lose_nothing(engine):

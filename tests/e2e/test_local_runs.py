@@ -12,15 +12,7 @@ pytestmark = pytest.mark.e2e
 
 
 def request(engine: LocalEngine, run_id: str, n: int, params: dict | None = None, **extra) -> dict:
-    targets = [{"id": f"t{i:03d}"} for i in range(n)]
-    source = engine.put_input(f"inputs/{run_id}.json", json.dumps(targets).encode())
-    return {
-        "run_id": run_id,
-        "operation": "noop",
-        "params": params or {},
-        "source": {"type": "s3-manifest", **source},
-        **extra,
-    }
+    return engine.manifest_request(run_id, [{"id": f"t{i:03d}"} for i in range(n)], params, **extra)
 
 
 FAULTS = {
