@@ -82,6 +82,12 @@ def local_run(
     time_scale: Annotated[float, typer.Option("--time-scale", min=0.0001, max=10, help=_SCALE_HELP)] = 0.01,
     summary_json: Annotated[Path | None, typer.Option("--summary-json", help="Also write the summary as JSON.")] = None,
     run_id: Annotated[str | None, typer.Option("--run-id", help="Run id (default: generated).")] = None,
+    wave_size: Annotated[
+        int | None, typer.Option("--wave-size", min=1, help="Run the targets in waves of N (one Map per wave).")
+    ] = None,
+    wave_pause: Annotated[
+        int, typer.Option("--wave-pause", min=0, max=86400, help="Seconds (simulated) between waves.")
+    ] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Synthesize the stack and run its state machine on moto, with the handlers in-process."""
@@ -120,6 +126,8 @@ def local_run(
             request["max_concurrency"] = max_concurrency
         if failure_threshold is not None:
             request["failure_threshold_percent"] = failure_threshold
+        if wave_size is not None:
+            request.update(wave_size=wave_size, wave_pause_seconds=wave_pause)
         result = _run_with_progress(engine, request, quiet)
         summary = build_summary(result, engine.ledger(run_id), time_scale)
     summary["alarms"] = [a.as_dict() for a in evaluate_alarms(alarm_specs(settings.monitoring), result)]

@@ -64,6 +64,7 @@ def build_summary(result: RunResult, ledger: list[dict[str, Any]], time_scale: f
         "spoke_invocations": result.spoke_invocations,
         "report": report.get("report"),
         "notes": report.get("notes", {}),
+        "waves_run": report.get("waves_run", 0),
     }
 
 
@@ -89,6 +90,7 @@ def render_summary(console: Console, summary: dict[str, Any]) -> None:
             else "-",
         ),
         ("peak concurrency", summary["peak_concurrency"]),
+        ("waves", summary["waves_run"]),
         (
             "duration",
             f"{summary['durations']['simulated_seconds']:.1f} s simulated, "

@@ -125,7 +125,7 @@ class Workflow(Construct):
         spokes = sfn.DistributedMap(
             self,
             "Spokes",
-            item_reader=sfn.S3JsonItemReader(bucket=storage.bucket, key=sfn.JsonPath.string_at("$.manifest.key")),
+            item_reader=sfn.S3JsonItemReader(bucket=storage.bucket, key=sfn.JsonPath.string_at("$.wave.key")),
             max_concurrency_path="$.max_concurrency",
             item_selector={
                 "run": sfn.JsonPath.object_at("$.run"),
@@ -147,6 +147,7 @@ class Workflow(Construct):
                     "failure_threshold_percent": sfn.JsonPath.number_at("$.failure_threshold_percent"),
                     "notes": sfn.JsonPath.object_at("$.notes"),
                     "execution_started_at": sfn.JsonPath.string_at("$$.Execution.StartTime"),
+                    "waves_run": sfn.JsonPath.number_at("$.progress.wave"),
                 }
             ),
             result_selector={"summary.$": "$.Payload"},
@@ -175,9 +176,34 @@ class Workflow(Construct):
             )
         )
         summarize.next(outcome)
+        # Waves: one Distributed Map per wave manifest, a Wait between waves (no Lambda sleeps). The wave
+        # counter lives in $.progress.wave (the hub starts it at 0); a run without waves has one wave.
+        select_wave = sfn.Pass(
+            self,
+            "SelectWave",
+            parameters={
+                "key": sfn.JsonPath.array_get_item(
+                    sfn.JsonPath.list_at("$.waves.keys"), sfn.JsonPath.number_at("$.progress.wave")
+                )
+            },
+            result_path="$.wave",
+        )
+        advance_wave = sfn.Pass(
+            self,
+            "AdvanceWave",
+            parameters={"wave": sfn.JsonPath.math_add(sfn.JsonPath.number_at("$.progress.wave"), 1)},
+            result_path="$.progress",
+        )
+        pause = sfn.Wait(self, "WavePause", time=sfn.WaitTime.seconds_path("$.waves.pause_seconds"))
+        more_waves = (
+            sfn.Choice(self, "MoreWaves")
+            .when(sfn.Condition.number_less_than_json_path("$.progress.wave", "$.waves.count"), pause.next(select_wave))
+            .otherwise(summarize)
+        )
+        select_wave.next(spokes).next(advance_wave).next(more_waves)
         any_targets = (
             sfn.Choice(self, "AnyTargets")
-            .when(sfn.Condition.number_greater_than("$.count", 0), spokes.next(summarize))
+            .when(sfn.Condition.number_greater_than("$.count", 0), select_wave)
             .otherwise(summarize)
         )
 

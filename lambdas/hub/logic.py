@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -15,11 +16,13 @@ from shared.errors import InvalidRunRequest
 from shared.ledger import Ledger
 from shared.models import (
     MAX_TARGET_BYTES,
+    MAX_WAVES,
     HubResult,
     ManifestLocation,
     RunContext,
     RunRequest,
     Target,
+    Waves,
     field_problems,
     parse_run_request,
 )
@@ -30,6 +33,10 @@ MAX_PROBLEMS = 20  # one bad manifest can have thousands; name the first ones
 
 def manifest_key(run_id: str) -> str:
     return f"runs/{run_id}/manifest.json"
+
+
+def wave_key(run_id: str, index: int) -> str:
+    return f"runs/{run_id}/wave-{index:04d}.json"
 
 
 def validate_request(raw: Any, execution_name: str) -> tuple[RunRequest, str]:
@@ -98,13 +105,24 @@ def run_hub(
     request, run_id = validate_request(raw_request, execution_name)
     context = SourceContext(s3=s3, clients=clients)
     targets = discover_targets(request, context)
+    size = request.wave_size or max(len(targets), 1)
+    wave_count = math.ceil(len(targets) / size)
+    if wave_count > MAX_WAVES:
+        raise InvalidRunRequest(
+            [f"wave_size: {len(targets)} targets in waves of {size} make {wave_count} waves; at most {MAX_WAVES}"]
+        )
+    items = [t.model_dump(mode="json") for t in targets]
     key = manifest_key(run_id)
-    body = json.dumps([t.model_dump(mode="json") for t in targets], separators=(",", ":"))
-    s3.put_object(Bucket=cfg.bucket, Key=key, Body=body.encode(), ContentType="application/json")
+    _put_json(s3, cfg.bucket, key, items)
+    keys = []
+    for index in range(wave_count):
+        keys.append(wave_key(run_id, index))
+        _put_json(s3, cfg.bucket, keys[-1], items[index * size : (index + 1) * size])
     ledger.seed_pending(run_id, targets, cfg.ledger_ttl_days)
     return HubResult(
         run=RunContext(run_id=run_id, operation=request.operation, params=request.params),
         manifest=ManifestLocation(bucket=cfg.bucket, key=key),
+        waves=Waves(keys=keys, count=wave_count, size=size, pause_seconds=request.wave_pause_seconds),
         count=len(targets),
         max_concurrency=request.max_concurrency or cfg.default_max_concurrency,
         failure_threshold_percent=(
@@ -114,3 +132,8 @@ def run_hub(
         ),
         notes={"source": str(request.source.get("type")), **context.notes},
     )
+
+
+def _put_json(s3: Any, bucket: str, key: str, items: list[Any]) -> None:
+    body = json.dumps(items, separators=(",", ":")).encode()
+    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")

@@ -18,6 +18,7 @@ MAX_TARGET_ID_LENGTH = 256
 # Each target travels in a Map item; keep it far below the 256 KB state limit.
 MAX_TARGET_BYTES = 8 * 1024
 MAX_CONCURRENCY = 10000
+MAX_WAVES = 1000  # wave manifest keys travel in the state: keep the list far below 256 KB
 # Params travel with every spoke's input; keep them far below the 256 KB state limit.
 MAX_PARAMS_BYTES = 32 * 1024
 OPERATION_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
@@ -60,6 +61,9 @@ class RunRequest(_Model):
     source: dict[str, Any]
     max_concurrency: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY, strict=True)
     failure_threshold_percent: float | None = Field(default=None, ge=0.0, le=100.0, allow_inf_nan=False)
+    # Waves: run the targets in slices of wave_size, one Distributed Map each, wave_pause_seconds apart.
+    wave_size: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY * 10, strict=True)
+    wave_pause_seconds: int = Field(default=0, ge=0, le=86400, strict=True)
 
     @field_validator("params")
     @classmethod
@@ -86,11 +90,22 @@ class ManifestLocation(_Model):
     key: str
 
 
+class Waves(_Model):
+    """The run's waves: one manifest each, run one after another with a pause between."""
+
+    keys: list[str]
+    count: int
+    size: int
+    pause_seconds: int
+
+
 class HubResult(_Model):
     """The hub's output: the state the rest of the workflow runs on (kept small on purpose)."""
 
     run: RunContext
     manifest: ManifestLocation
+    waves: Waves
+    progress: dict[str, int] = Field(default_factory=lambda: {"wave": 0})
     count: int
     max_concurrency: int
     failure_threshold_percent: float
@@ -167,6 +182,7 @@ class Summary(_Model):
     failed_targets: list[FailedTarget]
     report: ManifestLocation | None = None
     notes: dict[str, Any] = Field(default_factory=dict)
+    waves_run: int = 0
 
 
 def field_problems(err: ValidationError, prefix: str = "") -> list[str]:

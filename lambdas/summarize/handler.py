@@ -23,7 +23,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     threshold = float(event.get("failure_threshold_percent", cfg.failure_threshold_percent))
     with log_context(run_id=run.run_id):
         ledger = Ledger(client("dynamodb"), cfg.ledger_table)
-        summary = run_summarize(run, threshold, ledger, client("s3"), cfg.bucket, event.get("notes"))
+        summary = run_summarize(
+            run, threshold, ledger, client("s3"), cfg.bucket, event.get("notes"), int(event.get("waves_run", 0))
+        )
         emit_run_metrics(summary, event.get("execution_started_at"))
         logger.info(
             "run summarized",

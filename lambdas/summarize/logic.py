@@ -20,13 +20,21 @@ def report_key(run_id: str) -> str:
 
 
 def run_summarize(
-    run: RunContext, threshold: float, ledger: Ledger, s3: Any, bucket: str, notes: dict[str, Any] | None = None
+    run: RunContext,
+    threshold: float,
+    ledger: Ledger,
+    s3: Any,
+    bucket: str,
+    notes: dict[str, Any] | None = None,
+    waves_run: int = 0,
 ) -> Summary:
     aggregate = RunAggregate()
     for page in ledger.pages(run.run_id):
         aggregate.add_all(page)
     report = ManifestLocation(bucket=bucket, key=report_key(run.run_id))
-    summary = aggregate.summary(run, threshold, report).model_copy(update={"notes": notes or {}})
+    summary = aggregate.summary(run, threshold, report).model_copy(
+        update={"notes": notes or {}, "waves_run": waves_run}
+    )
     s3.put_object(
         Bucket=bucket,
         Key=report.key,

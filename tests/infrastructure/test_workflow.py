@@ -16,9 +16,18 @@ def test_flow_is_hub_map_summarize_outcome(definition, states):
     assert definition["StartAt"] == "Hub"
     assert states["Hub"]["Next"] == "AnyTargets"
     choice = states["AnyTargets"]
-    assert choice["Choices"] == [{"Variable": "$.count", "NumericGreaterThan": 0, "Next": "Spokes"}]
+    assert choice["Choices"] == [{"Variable": "$.count", "NumericGreaterThan": 0, "Next": "SelectWave"}]
     assert choice["Default"] == "Summarize"  # zero targets: straight to the summary
-    assert states["Spokes"]["Next"] == "Summarize"
+    assert choice["Choices"][0]["Next"] == "SelectWave"
+    assert states["SelectWave"]["Next"] == "Spokes"
+    assert states["Spokes"]["Next"] == "AdvanceWave"
+    assert states["AdvanceWave"]["Next"] == "MoreWaves"
+    more = states["MoreWaves"]
+    assert more["Choices"] == [
+        {"Variable": "$.progress.wave", "NumericLessThanPath": "$.waves.count", "Next": "WavePause"}
+    ]
+    assert more["Default"] == "Summarize"
+    assert states["WavePause"] == {"Type": "Wait", "SecondsPath": "$.waves.pause_seconds", "Next": "SelectWave"}
     assert states["Summarize"]["Next"] == "RunOutcome"
     outcome = states["RunOutcome"]
     assert outcome["Choices"][0]["Variable"] == "$.summary.outcome"
@@ -34,7 +43,7 @@ def test_distributed_map_reads_the_hubs_manifest(states):
     reader = spokes["ItemReader"]
     assert reader["Resource"] == "arn:aws:states:::s3:getObject"
     assert reader["ReaderConfig"] == {"InputType": "JSON"}
-    assert reader["Parameters"]["Key.$"] == "$.manifest.key"
+    assert reader["Parameters"]["Key.$"] == "$.wave.key"  # the current wave's manifest
     assert spokes["ItemSelector"] == {"run.$": "$.run", "target.$": "$$.Map.Item.Value"}
     assert spokes["MaxConcurrencyPath"] == "$.max_concurrency"
     assert "MaxConcurrency" not in spokes  # exclusive with the path; the hub returns the effective value
