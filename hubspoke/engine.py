@@ -58,6 +58,11 @@ ADAPTATIONS: dict[str, str] = {
         "about 990 items (e.g. 1,000 targets at MaxConcurrency 1) dies with RecursionError and the run "
         "hangs; the engine runs the same steps in a loop."
     ),
+    "serialized-moto": (
+        "moto's backends are not thread-safe: a ledger query deep-copying items while a spoke writes one "
+        "failed with 'dictionary changed size during iteration'. The engine lets one request into moto at a "
+        "time (a reentrant lock around moto's request dispatch); Python runs one thread at a time anyway."
+    ),
     "cached-jsonpath": (
         "JSONPath expressions are parsed once and reused (moto builds a new parser for every lookup, "
         "a fifth of the CPU per spoke); results are unchanged."
@@ -228,6 +233,20 @@ class SimulatedTaskTime:
                 return True
 
 
+_MOTO_LOCK = threading.RLock()
+
+
+def _serialized(call: Callable[..., Any]) -> Callable[..., Any]:
+    """One request at a time into moto (adaptation `serialized-moto`)."""
+
+    @functools.wraps(call)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with _MOTO_LOCK:
+            return call(*args, **kwargs)
+
+    return locked
+
+
 def _lambda_clock_module(runtime: InProcessRuntime) -> Any:
     """lambdas/shared/clock.py as the handlers will import it (from the asset, unless already loaded)."""
     asset = str(runtime.functions[0].asset_dir)
@@ -238,6 +257,7 @@ def _lambda_clock_module(runtime: InProcessRuntime) -> Any:
 
 def _interpreter_patches(stack: ExitStack, runtime: InProcessRuntime, scale: float) -> None:
     """Install the adaptations to moto's interpreter (see ADAPTATIONS)."""
+    from moto.core import botocore_stubber
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
     from moto.stepfunctions.parser.asl.component.state.exec import execute_state
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
@@ -280,6 +300,9 @@ def _interpreter_patches(stack: ExitStack, runtime: InProcessRuntime, scale: flo
             self._job_pool.close_job(job)
 
     stack.enter_context(_patched(map_worker.DistributedItemProcessorWorker, "_eval_pool", iterative_eval_pool))
+    stack.enter_context(
+        _patched(botocore_stubber.BotocoreStubber, "__call__", _serialized(botocore_stubber.BotocoreStubber.__call__))
+    )
     stack.enter_context(_patched(lambda_eval_utils, "_invoke_lambda_function", invoke_integration))
     stack.enter_context(_patched(lambda_eval_utils, "exec_lambda_function", exec_function))
     scaled_time = SimpleNamespace(sleep=lambda seconds: time.sleep(seconds * scale))

@@ -153,3 +153,35 @@ def test_hub_keeps_a_real_time_timeout(stack, tmp_path):
         result = eng.run(run_request(eng, "slow-hub", ["a"], {}))
     # THEN it is not timed out: in-process work is real time, only the spokes' simulated work is scaled
     assert (result.status, result.summary["succeeded"]) == ("SUCCEEDED", 1)
+
+
+def test_serialized_moto_lets_one_request_in_at_a_time(engine, monkeypatch):
+    # GIVEN a moto DynamoDB query that takes a while (a large ledger page, say)
+    import threading
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    spans: dict[str, tuple[float, float]] = {}
+    original_query, original_describe = DynamoDBBackend.query, DynamoDBBackend.describe_table
+
+    def slow_query(self, *args, **kwargs):
+        start = time.monotonic()
+        time.sleep(0.3)
+        result = original_query(self, *args, **kwargs)
+        spans["query"] = (start, time.monotonic())
+        return result
+
+    def timed_describe(self, *args, **kwargs):
+        spans["describe"] = (time.monotonic(), time.monotonic())
+        return original_describe(self, *args, **kwargs)
+
+    monkeypatch.setattr(DynamoDBBackend, "query", slow_query)
+    monkeypatch.setattr(DynamoDBBackend, "describe_table", timed_describe)
+    reader = threading.Thread(target=lambda: engine.ledger("nothing"))
+    reader.start()
+    time.sleep(0.05)
+    # WHEN another thread calls moto meanwhile
+    engine.dynamodb.describe_table(TableName=engine.table_name)
+    reader.join()
+    # THEN it got in only after the query was done (moto's backends are not thread-safe)
+    assert spans["describe"][0] >= spans["query"][1]
