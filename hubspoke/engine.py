@@ -59,9 +59,9 @@ ADAPTATIONS: dict[str, str] = {
         "hangs; the engine runs the same steps in a loop."
     ),
     "serialized-moto": (
-        "moto's backends are not thread-safe: a ledger query deep-copying items while a spoke writes one "
-        "failed with 'dictionary changed size during iteration'. The engine lets one request into moto at a "
-        "time (a reentrant lock around moto's request dispatch); Python runs one thread at a time anyway."
+        "moto's backends are not thread-safe: a ledger query deep-copying items while a spoke wrote one "
+        "failed with 'dictionary changed size during iteration'. The engine lets a table-iterating read "
+        "(Query, Scan) into moto only alone; other requests still run side by side."
     ),
     "cached-jsonpath": (
         "JSONPath expressions are parsed once and reused (moto builds a new parser for every lookup, "
@@ -233,18 +233,49 @@ class SimulatedTaskTime:
                 return True
 
 
-_MOTO_LOCK = threading.RLock()
+class _ReadWriteGate:
+    """Many requests at once, except that a read that iterates a table (Query, Scan) runs alone."""
+
+    ITERATING = (".Query", ".Scan")
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._shared = 0
+        self._exclusive = False
+
+    @contextmanager
+    def enter(self, event_name: str) -> Iterator[None]:
+        exclusive = event_name.endswith(self.ITERATING)
+        with self._cond:
+            while self._exclusive or (exclusive and self._shared):
+                self._cond.wait()
+            if exclusive:
+                self._exclusive = True
+            else:
+                self._shared += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                if exclusive:
+                    self._exclusive = False
+                else:
+                    self._shared -= 1
+                self._cond.notify_all()
+
+
+_MOTO_GATE = _ReadWriteGate()
 
 
 def _serialized(call: Callable[..., Any]) -> Callable[..., Any]:
-    """One request at a time into moto (adaptation `serialized-moto`)."""
+    """Keep table-iterating reads apart from everything else in moto (adaptation `serialized-moto`)."""
 
     @functools.wraps(call)
-    def locked(*args: Any, **kwargs: Any) -> Any:
-        with _MOTO_LOCK:
-            return call(*args, **kwargs)
+    def gated(self: Any, event_name: str, *args: Any, **kwargs: Any) -> Any:
+        with _MOTO_GATE.enter(event_name):
+            return call(self, event_name, *args, **kwargs)
 
-    return locked
+    return gated
 
 
 def _lambda_clock_module(runtime: InProcessRuntime) -> Any:

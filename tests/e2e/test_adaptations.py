@@ -155,7 +155,7 @@ def test_hub_keeps_a_real_time_timeout(stack, tmp_path):
     assert (result.status, result.summary["succeeded"]) == ("SUCCEEDED", 1)
 
 
-def test_serialized_moto_lets_one_request_in_at_a_time(engine, monkeypatch):
+def test_serialized_moto_runs_table_reads_alone(engine, monkeypatch):
     # GIVEN a moto DynamoDB query that takes a while (a large ledger page, say)
     import threading
 
