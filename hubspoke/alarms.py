@@ -9,7 +9,6 @@ from typing import Any
 from hubspoke.engine import RunResult
 from stacks.alarms import (
     EVENTS_NAMESPACE,
-    NAMESPACE,
     SERVICE,
     SQS_NAMESPACE,
     STATES_NAMESPACE,
@@ -51,7 +50,7 @@ def _emf_values(emf: list[dict[str, Any]], ref: MetricRef) -> list[float]:
     values: list[float] = []
     for doc in emf:
         for directive in doc.get("_aws", {}).get("CloudWatchMetrics", []):
-            if directive.get("Namespace") != NAMESPACE or directive.get("Dimensions") != [["service"]]:
+            if directive.get("Namespace") != ref.namespace or directive.get("Dimensions") != [["service"]]:
                 continue
             if doc.get("service") != SERVICE:
                 continue

@@ -53,6 +53,11 @@ ADAPTATIONS: dict[str, str] = {
         "bucket, table and function ARNs."
     ),
     "named-executions": "Executions are always started with a name (moto's ARN ends in ':None' without one).",
+    "lambda-timeout": (
+        "A handler cannot be killed in-process, so its scaled sleeps stop at the function's own timeout "
+        "(simulated) and raise Sandbox.Timedout, as Lambda stops a function; a spoke past its task timeout "
+        "can then never write a late success."
+    ),
     "iterative-map-worker": (
         "moto's Distributed Map worker recurses once per item it processes, so a worker with more than "
         "about 990 items (e.g. 1,000 targets at MaxConcurrency 1) dies with RecursionError and the run "
@@ -152,6 +157,12 @@ def _patched(obj: Any, name: str, value: Any) -> Iterator[None]:
         setattr(obj, name, original)
 
 
+class LambdaTimedOut(Exception):  # noqa: N818 - shaped as Lambda's own error type below
+    """The handler ran past its function's timeout; Lambda would have stopped it here."""
+
+    error_type = "Sandbox.Timedout"
+
+
 class SimulatedTaskTime:
     """Measures tasks on the simulated clock, for Task TimeoutSeconds (adaptation `scaled-timeout`).
 
@@ -166,7 +177,9 @@ class SimulatedTaskTime:
     def __init__(self, scale: float) -> None:
         self.scale = scale
         self._lock = threading.Lock()
-        self._slept: dict[int, tuple[float, float | None]] = {}  # thread id -> (slept so far, sleep start)
+        # thread -> (slept so far, sleep start); thread -> (invocation start, Lambda timeout in simulated s)
+        self._slept: dict[threading.Thread, tuple[float, float | None]] = {}
+        self._invocations: dict[threading.Thread, tuple[float, float]] = {}
         self._local = threading.local()
         outer = self
 
@@ -194,28 +207,43 @@ class SimulatedTaskTime:
                 try:
                     super().run()
                 finally:
-                    # Thread ids are reused: forget this one's sleeping when it ends.
                     with outer._lock:
-                        outer._slept.pop(threading.get_ident(), None)
+                        outer._invocations.pop(self, None)
 
         self.deadline_event = DeadlineEvent
         self.tracked_thread = TrackedThread
 
-    def sleep(self, real_seconds: float) -> None:
-        ident = threading.get_ident()
+    def start_invocation(self, timeout_simulated_seconds: float) -> None:
+        """Called by the runtime in the invoking thread: the Lambda's own timeout applies from now."""
         with self._lock:
-            slept, _ = self._slept.get(ident, (0.0, None))
-            self._slept[ident] = (slept, time.monotonic())
+            self._invocations[threading.current_thread()] = (time.monotonic(), timeout_simulated_seconds)
+
+    def sleep(self, real_seconds: float) -> None:
+        """A handler's scaled sleep; past its Lambda timeout it ends there, as Lambda would end it."""
+        thread = threading.current_thread()
+        with self._lock:
+            slept, _ = self._slept.get(thread, (0.0, None))
+            self._slept[thread] = (slept, time.monotonic())
+            invocation = self._invocations.get(thread)
+        cut_short = False
+        if invocation is not None:
+            started, limit = invocation
+            used, _ = self._simulated(thread, time.monotonic() - started)
+            allowed = max(limit - used, 0.0) * self.scale
+            if real_seconds > allowed:
+                real_seconds, cut_short = allowed, True
         try:
             time.sleep(real_seconds)
         finally:
             with self._lock:
-                slept, started = self._slept[ident]
-                self._slept[ident] = (slept + time.monotonic() - (started or time.monotonic()), None)
+                slept, started_sleep = self._slept.get(thread, (0.0, None))
+                self._slept[thread] = (slept + time.monotonic() - (started_sleep or time.monotonic()), None)
+        if cut_short:
+            raise LambdaTimedOut(f"Task timed out after {invocation[1] if invocation else 0:.2f} seconds")
 
-    def _simulated(self, ident: int | None, real_elapsed: float) -> tuple[float, bool]:
+    def _simulated(self, thread: threading.Thread | None, real_elapsed: float) -> tuple[float, bool]:
         with self._lock:
-            slept, started = self._slept.get(ident or 0, (0.0, None))
+            slept, started = self._slept.get(thread, (0.0, None)) if thread else (0.0, None)
         sleeping = started is not None
         if sleeping:
             slept += time.monotonic() - (started or 0.0)
@@ -223,14 +251,18 @@ class SimulatedTaskTime:
 
     def _wait(self, event: threading.Event, worker: threading.Thread, timeout: float) -> bool:
         begun = time.monotonic()
-        while True:
-            simulated, sleeping = self._simulated(worker.ident, time.monotonic() - begun)
-            remaining = timeout - simulated
-            if remaining <= 0:
-                return event.is_set()
-            step = remaining * self.scale if sleeping else min(remaining, self.POLL_SECONDS)
-            if threading.Event.wait(event, max(step, 0.001)):
-                return True
+        try:
+            while True:
+                simulated, sleeping = self._simulated(worker, time.monotonic() - begun)
+                remaining = timeout - simulated
+                if remaining <= 0:
+                    return event.is_set()
+                step = remaining * self.scale if sleeping else min(remaining, self.POLL_SECONDS)
+                if threading.Event.wait(event, max(step, 0.001)):
+                    return True
+        finally:
+            with self._lock:
+                self._slept.pop(worker, None)
 
 
 class _ReadWriteGate:
@@ -341,6 +373,7 @@ def _interpreter_patches(stack: ExitStack, runtime: InProcessRuntime, scale: flo
     stack.enter_context(_patched(wait_function.WaitFunction, "_wait_interval", scaled_wait))
     # Task timeouts: the deadline event measures a task on the simulated clock (see SimulatedTaskTime).
     task_time = SimulatedTaskTime(scale)
+    runtime.on_invoke = lambda fn: task_time.start_invocation(fn.timeout_seconds / scale)
     stack.enter_context(_patched(execute_state, "threading", SimpleNamespace(Event=task_time.deadline_event)))
     stack.enter_context(_patched(execute_state, "Thread", task_time.tracked_thread))
     clock = _lambda_clock_module(runtime)

@@ -84,6 +84,8 @@ class InProcessRuntime:
         self._lock = threading.Lock()
         self._local = threading.local()
         self.fault_hook = fault_hook
+        # Called in the invoking thread before the handler runs (the engine starts the Lambda timeout).
+        self.on_invoke: Callable[[LocalFunction], None] | None = None
 
     def register(self, fn: LocalFunction) -> None:
         self._functions[fn.arn] = fn
@@ -129,6 +131,8 @@ class InProcessRuntime:
                     fn.stats.errors += 1
                 return _error_response(exc, context)
         handler = self._load(fn)
+        if self.on_invoke is not None:
+            self.on_invoke(fn)
         with self._lock:
             fn.stats.invocations += 1
             fn.stats.active += 1
@@ -163,7 +167,7 @@ def _error_response(exc: Exception, context: LambdaContext) -> dict[str, Any]:
         "FunctionError": "Unhandled",
         "Payload": {
             "errorMessage": str(exc),
-            "errorType": type(exc).__name__,
+            "errorType": getattr(exc, "error_type", type(exc).__name__),
             "requestId": context.aws_request_id,
             "stackTrace": traceback.format_tb(exc.__traceback__)[-5:],
         },

@@ -13,7 +13,6 @@ from typing import Literal
 
 from stacks.settings import MonitoringSettings
 
-NAMESPACE = "HubSpoke"
 SERVICE = "hubspoke"  # the one dimension alarm metrics carry (Powertools' service)
 STATES_NAMESPACE = "AWS/States"
 EVENTS_NAMESPACE = "AWS/Events"
@@ -79,9 +78,10 @@ def breaches(spec: AlarmSpec, value: float) -> bool:
 def alarm_specs(monitoring: MonitoringSettings) -> list[AlarmSpec]:
     """Every alarm of the workflow, thresholds and periods from settings."""
     period = monitoring.period_minutes
+    namespace = monitoring.namespace
 
     def ours(name: str, statistic: Literal["Sum", "Maximum"] = "Sum") -> dict[str, MetricRef]:
-        return {"m": MetricRef(NAMESPACE, name, statistic)}
+        return {"m": MetricRef(namespace, name, statistic)}
 
     def states(name: str, statistic: Literal["Sum", "Maximum"] = "Sum") -> dict[str, MetricRef]:
         return {"m": MetricRef(STATES_NAMESPACE, name, statistic)}
@@ -142,7 +142,7 @@ def alarm_specs(monitoring: MonitoringSettings) -> list[AlarmSpec]:
             f"DEGRADED: more than {monitoring.spoke_failure_rate_percent:g} % of spokes failed. Look at "
             "failures by error type on the dashboard and the failed targets in the run report; rate limits "
             "call for lower MaxConcurrency or waves.",
-            {"failed": MetricRef(NAMESPACE, "SpokesFailed", "Sum"), "total": MetricRef(NAMESPACE, "RunTargets", "Sum")},
+            {"failed": MetricRef(namespace, "SpokesFailed", "Sum"), "total": MetricRef(namespace, "RunTargets", "Sum")},
             "100 * failed / total",
             monitoring.spoke_failure_rate_percent,
             "GreaterThanThreshold",

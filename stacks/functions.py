@@ -18,7 +18,6 @@ from stacks.storage import INPUT_PREFIX, MANIFEST_PREFIX, REPORT_PREFIX, Storage
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.X86_64
-METRICS_NAMESPACE = "HubSpoke"
 # Lambda's own timeout is a backstop a little after the Step Functions task timeout, which is the authority.
 LAMBDA_TIMEOUT_MARGIN_SECONDS = 10
 
@@ -54,7 +53,7 @@ class Functions(Construct):
             "FAILURE_THRESHOLD_PERCENT": str(settings.failure_threshold_percent),
             "LEDGER_TTL_DAYS": str(settings.ledger_ttl_days),
             "POWERTOOLS_SERVICE_NAME": "hubspoke",
-            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            "POWERTOOLS_METRICS_NAMESPACE": settings.monitoring.namespace,
             "POWERTOOLS_LOG_LEVEL": "INFO",
             "IMAGE_INDEX_TABLE": storage.image_index.table_name,
             "IDEMPOTENCY_TABLE": storage.idempotency.table_name,

@@ -13,7 +13,6 @@ from constructs import Construct
 
 from stacks.alarms import (
     EVENTS_NAMESPACE,
-    NAMESPACE,
     SERVICE,
     SQS_NAMESPACE,
     STATES_NAMESPACE,
@@ -104,10 +103,11 @@ class Monitoring(Construct):
 
     def _dashboard(self, settings: Settings, functions: Functions) -> cloudwatch.Dashboard:
         period = Duration.minutes(settings.monitoring.period_minutes)
+        namespace = settings.monitoring.namespace
 
         def ours(name: str, statistic: str = "Sum", **dims: str) -> cloudwatch.Metric:
             return cloudwatch.Metric(
-                namespace=NAMESPACE,
+                namespace=namespace,
                 metric_name=name,
                 statistic=statistic,
                 period=period,
@@ -121,13 +121,13 @@ class Monitoring(Construct):
             period=period,
         )
         failures_by_error = cloudwatch.MathExpression(
-            expression=f"SEARCH('{{{NAMESPACE},error,service}} MetricName=\"SpokeFailures\"', 'Sum', "
+            expression=f"SEARCH('{{{namespace},error,service}} MetricName=\"SpokeFailures\"', 'Sum', "
             f"{int(period.to_seconds())})",
             label="failures by error type",
             period=period,
         )
         retries = cloudwatch.MathExpression(
-            expression=f"SEARCH('{{{NAMESPACE},operation,service}} MetricName=\"SpokeRetries\"', 'Sum', "
+            expression=f"SEARCH('{{{namespace},operation,service}} MetricName=\"SpokeRetries\"', 'Sum', "
             f"{int(period.to_seconds())})",
             label="retried attempts",
             period=period,

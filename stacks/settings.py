@@ -66,6 +66,7 @@ class RetrySettings(_Strict):
 class MonitoringSettings(_Strict):
     """Alarm thresholds and where alarms go."""
 
+    namespace: str = Field(default="HubSpoke", pattern=r"^[A-Za-z0-9._/#:-]{1,255}$")
     period_minutes: int = Field(default=5, ge=1, le=1440)
     spoke_failure_rate_percent: float = Field(default=10.0, ge=0.0, le=100.0)
     max_run_minutes: int = Field(default=240, ge=1, le=525600)

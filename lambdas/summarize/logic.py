@@ -59,6 +59,8 @@ def emit_run_metrics(summary: Summary, started_at: str | None = None) -> None:
     emit_metric("SpokesFailed", summary.failed)
     emit_metric("RunLost", summary.lost)
     emit_metric("RunFailureRate", summary.failure_rate, MetricUnit.Percent)
-    emit_metric("SpokeTimeouts", summary.failures_by_error.get("States.Timeout", 0))
+    # A spoke past its task timeout fails States.Timeout; past its Lambda timeout, Sandbox.Timedout.
+    timeouts = sum(summary.failures_by_error.get(e, 0) for e in ("States.Timeout", "Sandbox.Timedout"))
+    emit_metric("SpokeTimeouts", timeouts)
     for error, count in summary.failures_by_error.items():
         emit_metric("SpokeFailures", count, error=error)

@@ -84,7 +84,8 @@ def test_scaled_timeout_fails_a_stuck_spoke_and_the_rest_finish(fast_engine):
     # THEN it is recorded as failed with States.Timeout and the others finish
     assert (result.summary["failed"], result.summary["succeeded"]) == (1, 3)
     (failed,) = result.summary["failed_targets"]
-    assert failed["error"] == "States.Timeout"
+    # The task timeout (300 s) fires first; were its waiter late, the Lambda's own (310 s) would.
+    assert failed["error"] in {"States.Timeout", "Sandbox.Timedout"}
     # AND a late success from the timed-out spoke never overwrites the recorded failure
     fast_engine._drain()
     rows = {r["target_id"]: r["status"] for r in fast_engine.ledger("stuck")}
@@ -185,3 +186,20 @@ def test_serialized_moto_runs_table_reads_alone(engine, monkeypatch):
     reader.join()
     # THEN it got in only after the query was done (moto's backends are not thread-safe)
     assert spans["describe"][0] >= spans["query"][1]
+
+
+def test_a_handler_cannot_outlive_its_lambda_timeout(stack, tmp_path):
+    # GIVEN a spoke sleeping 1,000 s against its Lambda's 310 s timeout, invoked directly (no task timeout)
+    with LocalEngine(stack, time_scale=0.001, log_path=tmp_path / "l.log") as eng:
+        eng.run(run_request(eng, "seed", ["slow"], {}))
+        started = time.monotonic()
+        event = {
+            "run": {"run_id": "seed", "operation": "noop", "params": {"slow_ids": ["slow"], "slow_ms": 1_000_000}},
+            "target": {"id": "slow"},
+            "retry_count": 0,
+        }
+        response = eng.runtime.invoke(eng.spoke_function, json.dumps(event))
+        real = time.monotonic() - started
+    # THEN it is stopped at 310 simulated seconds (0.31 s here), as Lambda would stop it
+    assert response["Payload"]["errorType"] == "Sandbox.Timedout"
+    assert 0.3 <= real < 0.9

@@ -91,7 +91,11 @@ def tuned_template(tmp_path_factory):
         "spoke_timeout_seconds": 120,
         "failure_threshold_percent": 5,
         "retry": {"transient": {"interval_seconds": 10, "backoff_rate": 3.0, "max_attempts": 2}},
-        "monitoring": {"spoke_failure_rate_percent": 25, "alarm_email": "oncall@example.com"},
+        "monitoring": {
+            "spoke_failure_rate_percent": 25,
+            "alarm_email": "oncall@example.com",
+            "namespace": "Platform/HubSpoke",
+        },
     }
     return synthesize(tmp_path_factory.mktemp("tuned"), overrides).template
 
@@ -116,6 +120,11 @@ def test_monitoring_settings_flow_into_alarms_and_the_topic(tuned_template):
         for a in resources(tuned_template, "AWS::CloudWatch::Alarm").values()
     }
     assert alarms["HubSpoke-SpokeFailureRate"]["Threshold"] == 25
+    assert alarms["HubSpoke-HubFailed"]["Namespace"] == "Platform/HubSpoke"
+    envs = [
+        f["Properties"]["Environment"]["Variables"] for f in resources(tuned_template, "AWS::Lambda::Function").values()
+    ]
+    assert {e["POWERTOOLS_METRICS_NAMESPACE"] for e in envs} == {"Platform/HubSpoke"}
     (subscription,) = resources(tuned_template, "AWS::SNS::Subscription").values()
     assert (subscription["Properties"]["Protocol"], subscription["Properties"]["Endpoint"]) == (
         "email",
