@@ -96,24 +96,11 @@ def local_run(
     if run_id is not None and not RUN_ID_RE.fullmatch(run_id):
         raise _bad_input("--run-id: 1-80 characters: letters, digits, '.', '_' or '-', starting with a letter or digit")
     run_id = run_id or f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    # Run logs and the synth cache; HUBSPOKE_HOME moves them (tests share one synth cache this way).
-    state_dir = Path(os.environ.get("HUBSPOKE_HOME", ".hubspoke"))
-    run_dir = state_dir / "runs" / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
-
     from hubspoke.alarms import evaluate_alarms
     from hubspoke.engine import LocalEngine
-    from hubspoke.synth import project_context, synthesize_cached
     from stacks.alarms import alarm_specs
-    from stacks.settings import CONTEXT_KEY, SettingsError, load_settings
 
-    with err_console.status("Synthesizing the stack (cdk synth, in-process) ..."):
-        try:
-            settings = load_settings(project_context().get(CONTEXT_KEY))
-            stack = synthesize_cached(state_dir / "synth")
-        except SettingsError as err:
-            raise _bad_input(str(err)) from None
-
+    settings, stack, run_dir = _prepare(run_id)
     with LocalEngine(stack, time_scale=time_scale, log_path=run_dir / "lambda.log") as engine:
         source = engine.put_input(f"inputs/{run_id}/targets.{fmt}", body)
         request: dict[str, Any] = {
@@ -154,7 +141,6 @@ def local_event(
     from pydantic import ValidationError
 
     from hubspoke.engine import LocalEngine
-    from hubspoke.synth import synthesize_cached
     from hubspoke.trigger import matches, rules_targeting, transform
     from hubspoke.world import World, load_world
 
@@ -163,12 +149,8 @@ def local_event(
         fleet = World.model_validate(_json_file(world, "--world"))
     except ValidationError as err:
         raise _bad_input(f"--world: {err.errors()[0]['loc']}: {err.errors()[0]['msg']}") from None
-    state_dir = Path(os.environ.get("HUBSPOKE_HOME", ".hubspoke"))
-    with err_console.status("Synthesizing the stack (cdk synth, in-process) ..."):
-        stack = synthesize_cached(state_dir / "synth")
+    _, stack, run_dir = _prepare(f"event-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}")
     (machine_id,) = stack.resources("AWS::StepFunctions::StateMachine")
-    run_dir = state_dir / "runs" / f"event-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    run_dir.mkdir(parents=True, exist_ok=True)
     with LocalEngine(stack, time_scale=time_scale, log_path=run_dir / "lambda.log") as engine:
         services = load_world(engine.ecs, fleet)
         if fleet.index:
@@ -197,6 +179,26 @@ def local_event(
     if summary_json is not None:
         summary_json.write_text(json.dumps(summaries if deliveries > 1 else summaries[0], indent=2) + "\n")
     raise typer.Exit(EXIT_OK if summaries[-1]["outcome"] == "succeeded" else EXIT_FAILED)
+
+
+def _prepare(run_name: str) -> tuple[Any, Any, Path]:
+    """Settings, the synthesized stack (cached) and the run's log folder; bad settings exit 2.
+
+    HUBSPOKE_HOME moves the run logs and the synth cache (tests share one synth cache this way).
+    """
+    from hubspoke.synth import project_context, synthesize_cached
+    from stacks.settings import CONTEXT_KEY, SettingsError, load_settings
+
+    state_dir = Path(os.environ.get("HUBSPOKE_HOME", ".hubspoke"))
+    run_dir = state_dir / "runs" / run_name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with err_console.status("Synthesizing the stack (cdk synth, in-process) ..."):
+        try:
+            settings = load_settings(project_context().get(CONTEXT_KEY))
+            stack = synthesize_cached(state_dir / "synth")
+        except SettingsError as err:
+            raise _bad_input(str(err)) from None
+    return settings, stack, run_dir
 
 
 def _json_file(path: Path, name: str) -> Any:

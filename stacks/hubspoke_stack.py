@@ -35,27 +35,22 @@ class HubSpokeStack(Stack):
         )
         Tags.of(self).add("project", "hubspoke")
 
-        CfnOutput(
-            self,
-            "StateMachineArn",
-            value=self.workflow.state_machine.state_machine_arn,
-            description="Start a run: aws stepfunctions start-execution --state-machine-arn <this>",
-        )
-        CfnOutput(
-            self,
-            "BucketName",
-            value=self.storage.bucket.bucket_name,
-            description="Manifests under runs/, reports under reports/, your target lists under inputs/",
-        )
-        CfnOutput(
-            self,
-            "AlarmTopicArn",
-            value=self.monitoring.topic.topic_arn,
-            description="Subscribe to HubSpoke alarms (and their OK transitions)",
-        )
-        CfnOutput(
-            self,
-            "LedgerTableName",
-            value=self.storage.ledger.table_name,
-            description="The run ledger: one row per (run_id, target_id)",
-        )
+        for name, value, description in (
+            (
+                "StateMachineArn",
+                self.workflow.state_machine.state_machine_arn,
+                "Start a run: aws stepfunctions start-execution --state-machine-arn <this>",
+            ),
+            (
+                "BucketName",
+                self.storage.bucket.bucket_name,
+                "Manifests under runs/, reports under reports/, your target lists under inputs/",
+            ),
+            (
+                "AlarmTopicArn",
+                self.monitoring.topic.topic_arn,
+                "Subscribe to HubSpoke alarms (and their OK transitions)",
+            ),
+            ("LedgerTableName", self.storage.ledger.table_name, "The run ledger: one row per (run_id, target_id)"),
+        ):
+            CfnOutput(self, name, value=value, description=description)
