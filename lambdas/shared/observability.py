@@ -9,7 +9,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 SERVICE = "hubspoke"
 # The stack sets POWERTOOLS_METRICS_NAMESPACE; the default keeps metrics valid wherever the module is imported.
@@ -23,16 +23,24 @@ logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
 
 
-def emit_metric(name: str, value: float, unit: MetricUnit = MetricUnit.Count, **dimensions: str) -> None:
-    """One EMF metric, written at once, with dimension service (alarms read these) plus any given.
+def emit_metrics(values: dict[str, tuple[float, MetricUnit]], **dimensions: str) -> None:
+    """Metrics sharing one dimension set, written at once as one EMF document (dimension service plus any
+    given; alarms read those with service only).
 
-    Powertools' single_metric keeps no shared state, so concurrent invocations in one process (the local
-    engine) never mix their metrics, as a shared Metrics instance would.
+    A fresh EphemeralMetrics per call keeps no shared state, so concurrent invocations in one process (the
+    local engine) never mix their metrics, as a shared Metrics instance would.
     """
-    with single_metric(
-        name=name, unit=unit, value=value, namespace=NAMESPACE, default_dimensions={"service": SERVICE, **dimensions}
-    ):
-        pass
+    metrics = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
+    for dimension, dimension_value in dimensions.items():
+        metrics.add_dimension(name=dimension, value=dimension_value)
+    for name, (value, unit) in values.items():
+        metrics.add_metric(name=name, unit=unit, value=value)
+    metrics.flush_metrics()
+
+
+def emit_metric(name: str, value: float, unit: MetricUnit = MetricUnit.Count, **dimensions: str) -> None:
+    """One metric (see emit_metrics)."""
+    emit_metrics({name: (value, unit)}, **dimensions)
 
 
 @contextmanager

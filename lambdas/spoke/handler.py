@@ -11,7 +11,7 @@ from shared.aws import client
 from shared.config import config
 from shared.ledger import Ledger
 from shared.models import SpokeInput
-from shared.observability import emit_metric, lambda_context, log_context, logger, tracer
+from shared.observability import emit_metric, emit_metrics, lambda_context, log_context, logger, tracer
 from spoke.logic import run_spoke
 
 
@@ -30,9 +30,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             emit_metric("SpokeAttemptFailed", 1, operation=item.run.operation, error=error)
             logger.warning("spoke attempt failed", extra={"error": error, "cause": str(exc)})
             raise
-        emit_metric("SpokeSucceeded", 1, operation=item.run.operation)
-        emit_metric("SpokeDuration", result.duration_ms, MetricUnit.Milliseconds, operation=item.run.operation)
+        outcome = {
+            "SpokeSucceeded": (1.0, MetricUnit.Count),
+            "SpokeDuration": (float(result.duration_ms), MetricUnit.Milliseconds),
+        }
         if item.retry_count:
-            emit_metric("SpokeRetries", item.retry_count, operation=item.run.operation)
+            outcome["SpokeRetries"] = (float(item.retry_count), MetricUnit.Count)
+        emit_metrics(outcome, operation=item.run.operation)
         logger.info("spoke finished", extra={"status": result.status, "duration_ms": result.duration_ms})
     return result.model_dump(mode="json")

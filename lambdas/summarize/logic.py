@@ -9,7 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from shared.ledger import Ledger
 from shared.models import ManifestLocation, RunContext, Summary
-from shared.observability import emit_metric
+from shared.observability import emit_metric, emit_metrics
 from summarize.aggregate import RunAggregate
 
 MAX_FAILED_IN_STATE = 20  # the state payload stays small; the report in S3 lists every failed target
@@ -54,13 +54,17 @@ def emit_run_metrics(summary: Summary, started_at: str | None = None) -> None:
     if started_at:
         started = datetime.fromisoformat(started_at.replace("Z", "+00:00"))
         emit_metric("RunDuration", (datetime.now(UTC) - started).total_seconds() * 1000, MetricUnit.Milliseconds)
-    emit_metric("RunTargets", summary.total)
-    emit_metric("SpokesSucceeded", summary.succeeded + summary.unchanged + summary.skipped)
-    emit_metric("SpokesFailed", summary.failed)
-    emit_metric("RunLost", summary.lost)
-    emit_metric("RunFailureRate", summary.failure_rate, MetricUnit.Percent)
     # A spoke past its task timeout fails States.Timeout; past its Lambda timeout, Sandbox.Timedout.
     timeouts = sum(summary.failures_by_error.get(e, 0) for e in ("States.Timeout", "Sandbox.Timedout"))
-    emit_metric("SpokeTimeouts", timeouts)
+    emit_metrics(
+        {
+            "RunTargets": (summary.total, MetricUnit.Count),
+            "SpokesSucceeded": (summary.succeeded + summary.unchanged + summary.skipped, MetricUnit.Count),
+            "SpokesFailed": (summary.failed, MetricUnit.Count),
+            "RunLost": (summary.lost, MetricUnit.Count),
+            "RunFailureRate": (summary.failure_rate, MetricUnit.Percent),
+            "SpokeTimeouts": (timeouts, MetricUnit.Count),
+        }
+    )
     for error, count in summary.failures_by_error.items():
         emit_metric("SpokeFailures", count, error=error)
