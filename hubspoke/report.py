@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from hubspoke.alarms import AlarmState
 from hubspoke.engine import RunResult
 
 MAX_FAILED_SHOWN = 25
@@ -114,7 +115,7 @@ def render_summary(console: Console, summary: dict[str, Any]) -> None:
         console.print(f"[bold]Alarms this run would fire:[/] {len(firing)} of {len(alarms)}")
         for alarm in alarms:
             style = "bold red" if alarm["state"] == "ALARM" else "green"
-            console.print(f"  [{style}]{_describe_alarm(alarm)}[/]")
+            console.print(f"  [{style}]{AlarmState(**alarm).describe()}[/]")
     failed = summary["failed_targets"]
     if failed:
         ft = Table(title=f"Failed targets ({len(failed)})")
@@ -126,8 +127,3 @@ def render_summary(console: Console, summary: dict[str, Any]) -> None:
         if len(failed) > MAX_FAILED_SHOWN:
             console.print(f"... and {len(failed) - MAX_FAILED_SHOWN} more (see --summary-json)")
 
-
-def _describe_alarm(alarm: dict[str, Any]) -> str:
-    from hubspoke.alarms import AlarmState
-
-    return AlarmState(**alarm).describe()
