@@ -36,8 +36,6 @@ def _bad_input(message: str) -> typer.Exit:
 
 def _targets_source(targets: int | None, targets_file: Path | None) -> tuple[bytes, str]:
     """The target list as an object to upload, and its format."""
-    if (targets is None) == (targets_file is None):
-        raise _bad_input("give exactly one of --targets N or --targets-file PATH")
     if targets is not None:
         width = max(4, len(str(targets)))
         body = json.dumps([{"id": f"target-{i:0{width}d}"} for i in range(1, targets + 1)])
@@ -63,6 +61,10 @@ def _params(params_json: str) -> dict[str, Any]:
 _TARGETS_FILE_HELP = "JSON array of objects with 'id', or CSV with an 'id' column."
 _THRESHOLD_HELP = "Fail the run when the failed percentage exceeds this (default: cdk.json)."
 _SCALE_HELP = "Real seconds per simulated second (retries, waits, sleep_ms, timeouts)."
+_SOURCE_HELP = 'A discovery source instead of a target list, e.g. \'{"type": "github-org", "org": "acme"}\'.'
+_GITHUB_URL_HELP = "GitHub API URL for this run (a local github-server, GitHub Enterprise); token from $GITHUB_TOKEN."
+GITHUB_FILE_SYNC = "github-file-sync"
+GITHUB_TOKEN_ENV = "GITHUB_TOKEN"  # noqa: S105 - the variable's name, not a token
 
 
 @local.command("run")
@@ -88,11 +90,17 @@ def local_run(
     wave_pause: Annotated[
         int, typer.Option("--wave-pause", min=0, max=86400, help="Seconds (simulated) between waves.")
     ] = 0,
+    source_json: Annotated[str | None, typer.Option("--source-json", help=_SOURCE_HELP)] = None,
+    github_url: Annotated[str | None, typer.Option("--github-url", help=_GITHUB_URL_HELP)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Synthesize the stack and run its state machine on moto, with the handlers in-process."""
-    body, fmt = _targets_source(targets, targets_file)
+    if sum(x is not None for x in (targets, targets_file, source_json)) != 1:
+        raise _bad_input("give exactly one of --targets N, --targets-file PATH or --source-json JSON")
+    source_spec = _source(source_json) if source_json is not None else None
+    body, fmt = _targets_source(targets, targets_file) if source_spec is None else (b"", "json")
     params = _params(params_json)
+    overrides, github_token = _github(github_url, operation, source_spec)
     if run_id is not None and not RUN_ID_RE.fullmatch(run_id):
         raise _bad_input("--run-id: 1-80 characters: letters, digits, '.', '_' or '-', starting with a letter or digit")
     run_id = run_id or f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
@@ -100,15 +108,13 @@ def local_run(
     from hubspoke.engine import LocalEngine
     from stacks.alarms import alarm_specs
 
-    settings, stack, run_dir = _prepare(run_id)
-    with LocalEngine(stack, time_scale=time_scale, log_path=run_dir / "lambda.log") as engine:
-        source = engine.put_input(f"inputs/{run_id}/targets.{fmt}", body)
-        request: dict[str, Any] = {
-            "run_id": run_id,
-            "operation": operation,
-            "params": params,
-            "source": {"type": "s3-manifest", "format": fmt, **source},
-        }
+    settings, stack, run_dir = _prepare(run_id, overrides)
+    engine_options: dict[str, Any] = {"github_token": github_token}
+    with LocalEngine(stack, time_scale=time_scale, log_path=run_dir / "lambda.log", **engine_options) as engine:
+        if source_spec is None:
+            uploaded = engine.put_input(f"inputs/{run_id}/targets.{fmt}", body)
+            source_spec = {"type": "s3-manifest", "format": fmt, **uploaded}
+        request: dict[str, Any] = {"run_id": run_id, "operation": operation, "params": params, "source": source_spec}
         if max_concurrency is not None:
             request["max_concurrency"] = max_concurrency
         if failure_threshold is not None:
@@ -116,10 +122,15 @@ def local_run(
         if wave_size is not None:
             request.update(wave_size=wave_size, wave_pause_seconds=wave_pause)
         result = _run_with_progress(engine, request, quiet)
-        summary = build_summary(result, engine.ledger(run_id), time_scale)
+        rows = engine.ledger(run_id)
+        summary = build_summary(result, rows, time_scale)
+        if operation == GITHUB_FILE_SYNC:
+            summary["pull_requests"] = _pull_requests(rows)
     summary["alarms"] = [a.as_dict() for a in evaluate_alarms(alarm_specs(settings.monitoring), result)]
 
     render_summary(out_console, summary)
+    if "pull_requests" in summary:
+        _render_pull_requests(summary["pull_requests"])
     err_console.print(f"[dim]Lambda logs: {run_dir / 'lambda.log'}[/]")
     if summary_json is not None:
         summary_json.write_text(json.dumps(summary, indent=2) + "\n")
@@ -181,7 +192,74 @@ def local_event(
     raise typer.Exit(EXIT_OK if summaries[-1]["outcome"] == "succeeded" else EXIT_FAILED)
 
 
-def _prepare(run_name: str) -> tuple[Any, Any, Path]:
+def _source(source_json: str) -> dict[str, Any]:
+    try:
+        source = json.loads(source_json)
+    except json.JSONDecodeError as err:
+        raise _bad_input(f"--source-json: not valid JSON ({err.msg} at position {err.pos})") from None
+    if not isinstance(source, dict) or not isinstance(source.get("type"), str):
+        raise _bad_input('--source-json: a JSON object with a "type", e.g. {"type": "github-org", "org": "acme"}')
+    return source
+
+
+def _github(
+    github_url: str | None, operation: str, source: dict[str, Any] | None
+) -> tuple[dict[str, Any] | None, str | None]:
+    """Settings overrides for --github-url, and the token for the local Secrets Manager (from GITHUB_TOKEN)."""
+    from urllib.parse import urlsplit
+
+    from hubspoke.synth import project_context
+    from stacks.settings import CONTEXT_KEY
+
+    overrides = None
+    if github_url is not None:
+        if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", github_url):
+            raise _bad_input(
+                "--github-url: an http(s) URL, e.g. http://127.0.0.1:8765 or https://ghe.example.com/api/v3"
+            )
+        current = project_context().get(CONTEXT_KEY, {}).get("github", {})
+        overrides = {"github": {**current, "api_url": github_url.rstrip("/")}}
+    uses_github = operation == GITHUB_FILE_SYNC or (source or {}).get("type") == "github-org"
+    token = os.environ.get(GITHUB_TOKEN_ENV, "").strip()
+    if not uses_github:
+        return overrides, None
+    if token:
+        return overrides, token
+    if github_url is not None and urlsplit(github_url).hostname in ("127.0.0.1", "localhost", "::1"):
+        return overrides, "local-demo-token"  # a local server started without --token-env takes any token
+    raise _bad_input(
+        f"{GITHUB_TOKEN_ENV}: set it to a GitHub token for this run (it goes to the local Secrets Manager only), "
+        "or point --github-url at a local server (hubspoke local github-server)"
+    )
+
+
+def _pull_requests(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    found = []
+    for row in rows:
+        detail = json.loads(row["detail"]) if isinstance(row.get("detail"), str) else {}
+        found.append(
+            {
+                "repository": row["target_id"],
+                "status": row["status"],
+                "pull_request": detail.get("pull_request"),
+                "url": detail.get("pr_url"),
+                "error": row.get("error_type"),
+            }
+        )
+    return sorted(found, key=lambda r: r["repository"])
+
+
+def _render_pull_requests(pulls: list[dict[str, Any]]) -> None:
+    opened = sum(p["pull_request"] == "opened" for p in pulls)
+    reused = sum(p["pull_request"] == "reused" for p in pulls)
+    unchanged = sum(p["status"] == "unchanged" for p in pulls)
+    out_console.print(
+        f"Pull requests: {opened} opened, {reused} reused ({unchanged} of all targets unchanged), "
+        f"{sum(p['status'] == 'failed' for p in pulls)} repositories failed"
+    )
+
+
+def _prepare(run_name: str, overrides: dict[str, Any] | None = None) -> tuple[Any, Any, Path]:
     """Settings, the synthesized stack (cached) and the run's log folder; bad settings exit 2.
 
     HUBSPOKE_HOME moves the run logs and the synth cache (tests share one synth cache this way).
@@ -194,8 +272,8 @@ def _prepare(run_name: str) -> tuple[Any, Any, Path]:
     run_dir.mkdir(parents=True, exist_ok=True)
     with err_console.status("Synthesizing the stack (cdk synth, in-process) ..."):
         try:
-            settings = load_settings(project_context().get(CONTEXT_KEY))
-            stack = synthesize_cached(state_dir / "synth")
+            settings = load_settings(project_context(overrides).get(CONTEXT_KEY))
+            stack = synthesize_cached(state_dir / "synth", overrides)
         except SettingsError as err:
             raise _bad_input(str(err)) from None
     return settings, stack, run_dir

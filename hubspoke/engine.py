@@ -407,6 +407,7 @@ class LocalEngine:
         time_scale: float = 0.01,
         log_path: Path | None = None,
         fault_hook: FaultHook | None = None,
+        github_token: str | None = None,
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be > 0")
@@ -414,6 +415,8 @@ class LocalEngine:
         self.time_scale = time_scale
         self.log_path = log_path
         self.runtime = InProcessRuntime(fault_hook=fault_hook)
+        # Stored in moto's Secrets Manager under the stack's token secret name, as an operator would.
+        self._github_token = github_token
         self._exit = ExitStack()
         self._clients: dict[str, Any] = {}
         self.table_name = ""
@@ -543,6 +546,10 @@ class LocalEngine:
         )
         stack.enter_context(_environment(env))
         self._reset_handler_caches()
+        if self._github_token is not None:
+            boto3.client("secretsmanager", region_name=REGION).create_secret(
+                Name=env["GITHUB_TOKEN_SECRET"], SecretString=self._github_token
+            )
 
         terminal = sys.stdout
         log = stack.enter_context(self.log_path.open("a", encoding="utf-8")) if self.log_path else None
@@ -582,10 +589,16 @@ class LocalEngine:
             ("shared.config", "config"),
             ("shared.aws", "client"),
             ("spoke.operations.ecs_restart", "_restart_once"),
+            ("shared.github", "github_config"),
+            ("shared.github", "_pool"),
         ):
             module = sys.modules.get(module_name)
             if module is not None:
                 getattr(module, attr).cache_clear()
+        # Powertools Parameters caches secrets in its default providers, per process: a new container.
+        from aws_lambda_powertools.utilities import parameters
+
+        parameters.clear_caches()  # type: ignore[no-untyped-call]
 
     # -- clients ----------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from stacks.bundling import python_asset
 from stacks.common import acknowledge, cfn, depend_on_policy_only, log_retention, logical_id, removal_policy
 from stacks.settings import Settings
 from stacks.storage import INPUT_PREFIX, MANIFEST_PREFIX, REPORT_PREFIX, Storage
@@ -20,6 +21,8 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.X86_64
 # Lambda's own timeout is a backstop a little after the Step Functions task timeout, which is the authority.
 LAMBDA_TIMEOUT_MARGIN_SECONDS = 10
+# The gate makes one API call (GET /rate_limit); a minute is generous.
+GATE_TIMEOUT_SECONDS = 60
 
 
 def _default_policy(role: iam.IRole | None) -> CfnResource:
@@ -35,12 +38,13 @@ def powertools_layer_parameter() -> str:
 
 
 class Functions(Construct):
-    """Hub, spoke and summarize functions over one code asset (lambdas/), no bundling, no Docker."""
+    """Hub, spoke, gate, summarize and indexer functions over one code asset (lambdas/ bundled without Docker)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, storage: Storage) -> None:
         super().__init__(scope, construct_id)
         self._settings = settings
-        self._code = lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=["**/__pycache__", "**/*.pyc", "**/.mypy_cache"])
+        # lambdas/ plus its pinned pure-Python requirements (the GitHub client), bundled with pip, no Docker.
+        self._code = python_asset(LAMBDAS_DIR, RUNTIME)
         self._layer = lambda_.LayerVersion.from_layer_version_arn(
             self,
             "PowertoolsLayer",
@@ -62,6 +66,11 @@ class Functions(Construct):
             "IDEMPOTENCY_HOURS": str(settings.image_push.idempotency_hours),
             "WAIT_FOR_STEADY": "true" if settings.image_push.wait_for_steady else "false",
             "STEADY_TIMEOUT_SECONDS": str(settings.image_push.steady_timeout_seconds),
+            "GITHUB_API_URL": settings.github.api_url,
+            "GITHUB_TOKEN_SECRET": settings.github.token_secret_name,
+            "GITHUB_MAX_CONCURRENCY": str(settings.github.max_concurrency),
+            "GITHUB_INLINE_RETRY_AFTER_MAX": str(settings.github.inline_retry_after_max_seconds),
+            "GITHUB_REQUEST_TIMEOUT": str(settings.github.request_timeout_seconds),
         }
         bucket, ledger = storage.bucket, storage.ledger
 
@@ -108,8 +117,23 @@ class Functions(Construct):
         self.summarize.add_to_role_policy(
             iam.PolicyStatement(actions=["s3:PutObject"], resources=[bucket.arn_for_objects(f"{REPORT_PREFIX}*")])
         )
+        self.gate = self._function(
+            "Gate",
+            "gate.handler.handler",
+            GATE_TIMEOUT_SECONDS,
+            "Reads the operation's API budget before a wave; says how long the state machine should wait.",
+        )
+        self._github_grants(settings)
         self._image_push_grants(storage, settings)
         self._acknowledge_prefixes(storage, settings)
+
+    def _github_grants(self, settings: Settings) -> None:
+        """The GitHub token's secret, readable by the functions that call GitHub (github-org, file sync, gate)."""
+        # Secrets Manager appends six random characters to a secret's ARN; '??????' matches exactly those.
+        name = settings.github.token_secret_name
+        arn = f"arn:{Aws.PARTITION}:secretsmanager:{Aws.REGION}:{Aws.ACCOUNT_ID}:secret:{name}-??????"
+        for function in (self.hub, self.spoke, self.gate):
+            function.add_to_role_policy(iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[arn]))
 
     def _image_push_grants(self, storage: Storage, settings: Settings) -> None:
         """The image-push scenario: the indexer scans ECS, the hub reads the index (or scans live), the spoke

@@ -87,6 +87,22 @@ class ImagePushSettings(_Strict):
     steady_timeout_seconds: int = Field(default=600, ge=10, le=3600)
 
 
+class GitHubSettings(_Strict):
+    """Where the GitHub operations and the github-org source talk to, and how gently."""
+
+    # https://api.github.com, or GitHub Enterprise Server's https://HOST/api/v3. A deployment setting, never a
+    # run parameter: whoever can start a run must not be able to send the token somewhere else.
+    api_url: str = Field(default="https://api.github.com", pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
+    # A Secrets Manager secret whose SecretString is the token (a fine-grained PAT or an installation token).
+    token_secret_name: str = Field(default="hubspoke/github-token", pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+    # GitHub asks for serial mutations: a run of a GitHub operation without max_concurrency gets this.
+    max_concurrency: int = Field(default=2, ge=1, le=100)
+    # A secondary-limit answer with retry-after up to this many seconds is waited out in the spoke (once or
+    # twice per request); longer ones become RateLimitError for the state machine's Retry.
+    inline_retry_after_max_seconds: int = Field(default=10, ge=0, le=60)
+    request_timeout_seconds: int = Field(default=20, ge=1, le=120)
+
+
 class Settings(_Strict):
     """Everything a deployment can tune. Per-run overrides travel in the run request instead."""
 
@@ -100,6 +116,7 @@ class Settings(_Strict):
     retry: RetrySettings = RetrySettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     image_push: ImagePushSettings = ImagePushSettings()
+    github: GitHubSettings = GitHubSettings()
     failure_threshold_percent: float = Field(default=0.0, ge=0.0, le=100.0)
     ledger_ttl_days: int = Field(default=30, ge=1, le=3650)
     log_retention_days: int = 30

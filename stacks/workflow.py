@@ -9,7 +9,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from stacks.common import acknowledge, cfn, depend_on_policy_only, log_retention, logical_id, removal_policy
-from stacks.functions import Functions
+from stacks.functions import GATE_TIMEOUT_SECONDS, Functions
 from stacks.settings import RetryPolicy, Settings
 from stacks.storage import Storage
 
@@ -126,7 +126,8 @@ class Workflow(Construct):
             self,
             "Spokes",
             item_reader=sfn.S3JsonItemReader(bucket=storage.bucket, key=sfn.JsonPath.string_at("$.wave.key")),
-            max_concurrency_path="$.max_concurrency",
+            # The wave's own concurrency: the run's, or lower when the gate found little budget left.
+            max_concurrency_path="$.wave.max_concurrency",
             item_selector={
                 "run": sfn.JsonPath.object_at("$.run"),
                 "target": sfn.JsonPath.object_at("$$.Map.Item.Value"),
@@ -184,10 +185,14 @@ class Workflow(Construct):
             parameters={
                 "key": sfn.JsonPath.array_get_item(
                     sfn.JsonPath.list_at("$.waves.keys"), sfn.JsonPath.number_at("$.progress.wave")
-                )
+                ),
+                "index": sfn.JsonPath.number_at("$.progress.wave"),
+                "max_concurrency": sfn.JsonPath.number_at("$.max_concurrency"),
+                "checks": 0,
             },
             result_path="$.wave",
         )
+        gate = self._gate(settings, functions, spokes)
         advance_wave = sfn.Pass(
             self,
             "AdvanceWave",
@@ -200,7 +205,8 @@ class Workflow(Construct):
             .when(sfn.Condition.number_less_than_json_path("$.progress.wave", "$.waves.count"), pause.next(select_wave))
             .otherwise(summarize)
         )
-        select_wave.next(spokes).next(advance_wave).next(more_waves)
+        select_wave.next(gate)
+        spokes.next(advance_wave).next(more_waves)
         any_targets = (
             sfn.Choice(self, "AnyTargets")
             .when(sfn.Condition.number_greater_than("$.count", 0), select_wave)
@@ -226,6 +232,43 @@ class Workflow(Construct):
         depend_on_policy_only(self.state_machine, self.state_machine.role)
         self._acknowledge(storage, functions)
 
+    def _gate(self, settings: Settings, functions: Functions, spokes: sfn.DistributedMap) -> sfn.Choice:
+        """Check before spawning: when the operation has an API budget and the wave needs more than is left,
+        wait in a Wait state until the reset (no Lambda sleeps), then check again."""
+        check = tasks.LambdaInvoke(
+            self,
+            "CheckBudget",
+            lambda_function=functions.gate,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "run": sfn.JsonPath.object_at("$.run"),
+                    "wave": sfn.JsonPath.object_at("$.wave"),
+                    "waves": sfn.JsonPath.object_at("$.waves"),
+                    "count": sfn.JsonPath.number_at("$.count"),
+                }
+            ),
+            payload_response_only=True,
+            result_path="$.wave",
+            retry_on_service_exceptions=False,
+            task_timeout=sfn.Timeout.duration(Duration.seconds(GATE_TIMEOUT_SECONDS)),
+        )
+        _add_retry(check, LAMBDA_SERVICE_ERRORS, settings.retry.lambda_service)
+        _add_retry(check, [RATE_LIMIT_ERROR], settings.retry.rate_limit)
+        _add_retry(check, [TRANSIENT_ERROR], settings.retry.transient)
+        # The check is advice: if it cannot be made, the wave goes and each spoke's Retry handles limits.
+        check.add_catch(spokes, errors=[sfn.Errors.ALL], result_path="$.gate_error")
+        wait = sfn.Wait(self, "WaitForBudget", time=sfn.WaitTime.seconds_path("$.wave.wait_seconds"))
+        check.next(
+            sfn.Choice(self, "BudgetAllows")
+            .when(sfn.Condition.number_greater_than("$.wave.wait_seconds", 0), wait.next(check))
+            .otherwise(spokes)
+        )
+        return (
+            sfn.Choice(self, "NeedsBudgetCheck")
+            .when(sfn.Condition.boolean_equals("$.budget_check", True), check)
+            .otherwise(spokes)
+        )
+
     def _acknowledge(self, storage: Storage, functions: Functions) -> None:
         """The state machine role's wildcards all come from CDK's own grants; each is named and explained."""
         machine = self.state_machine
@@ -236,7 +279,7 @@ class Workflow(Construct):
             "Tracing is enabled: xray:PutTraceSegments, PutTelemetryRecords, GetSamplingRules and "
             "GetSamplingTargets support no resource-level permissions (X-Ray IAM reference).",
         )
-        for function in (functions.hub, functions.spoke, functions.summarize):
+        for function in (functions.hub, functions.spoke, functions.gate, functions.summarize):
             acknowledge(
                 policy,
                 f"AwsSolutions-IAM5[Resource::<{logical_id(function)}.Arn>:*]",

@@ -124,7 +124,8 @@ def run_hub(
         manifest=ManifestLocation(bucket=cfg.bucket, key=key),
         waves=Waves(keys=keys, count=wave_count, size=size, pause_seconds=request.wave_pause_seconds),
         count=len(targets),
-        max_concurrency=request.max_concurrency or cfg.default_max_concurrency,
+        max_concurrency=request.max_concurrency or _default_concurrency(request.operation, cfg),
+        budget_check=OPERATIONS[request.operation].budget is not None,
         failure_threshold_percent=(
             request.failure_threshold_percent
             if request.failure_threshold_percent is not None
@@ -132,6 +133,12 @@ def run_hub(
         ),
         notes={"source": str(request.source.get("type")), **context.notes},
     )
+
+
+def _default_concurrency(operation: str, cfg: Config) -> int:
+    """The operation's own default (GitHub mutations: a small one), else the deployment's."""
+    default = OPERATIONS[operation].default_max_concurrency
+    return default() if default is not None else cfg.default_max_concurrency
 
 
 def _put_json(s3: Any, bucket: str, key: str, items: list[Any]) -> None:

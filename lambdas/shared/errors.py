@@ -30,6 +30,26 @@ class TargetError(HubSpokeError):
     """The operation cannot succeed on this target: recorded as failed, never retried."""
 
 
+class ProtectedBranchError(TargetError):
+    """A branch rule (protection or ruleset) refuses the change."""
+
+
+class ArchivedRepositoryError(TargetError):
+    """The repository is archived, so read-only."""
+
+
+class PermissionDeniedError(TargetError):
+    """The credentials may read the target but not change it."""
+
+
+class TargetNotFoundError(TargetError):
+    """The target is gone, or not visible to the credentials."""
+
+
+class CredentialsError(TargetError):
+    """The credentials are missing or were rejected; every target will fail the same way."""
+
+
 # Names the state machine matches; the tests check the workflow and these stay in step.
 RETRYABLE_ERRORS = (RateLimitError.__name__, TransientError.__name__)
 LAMBDA_SERVICE_ERRORS = (

@@ -108,6 +108,8 @@ class HubResult(_Model):
     progress: dict[str, int] = Field(default_factory=lambda: {"wave": 0})
     count: int
     max_concurrency: int
+    # True when the operation has an API budget: the state machine checks it before each wave (Gate).
+    budget_check: bool = False
     failure_threshold_percent: float
     # How the targets were found (source, index or live scan, skipped services): shown in the summary.
     notes: dict[str, Any] = Field(default_factory=dict)

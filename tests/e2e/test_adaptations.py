@@ -32,11 +32,14 @@ def test_every_adaptation_is_documented_in_the_readme():
 def test_in_process_lambda_runs_the_synthesized_asset(engine, stack):
     # GIVEN the engine's functions WHEN inspected THEN each runs a handler file staged by synth
     functions = engine.runtime.functions
-    assert len(functions) == 4
+    assert len(functions) == 5
     for fn in functions:
         assert fn.asset_dir.is_relative_to(stack.outdir)
         module_file = fn.asset_dir / (fn.handler_path.rpartition(".")[0].replace(".", "/") + ".py")
         assert module_file.exists()
+        # The pinned requirements were bundled into the asset (pip, no Docker), so the handlers import them there.
+        assert (fn.asset_dir / "gidgethub" / "abc.py").exists()
+        assert (fn.asset_dir / "uritemplate").is_dir()
 
 
 def test_in_process_lambda_errors_keep_lambdas_error_shape(engine):

@@ -75,7 +75,7 @@ def test_targets_file_json_and_csv(cli, tmp_path, name, body):
     [
         (["--targets", "3", "--params-json", "{oops"], "--params-json: not valid JSON"),
         (["--targets", "3", "--params-json", "[1]"], "--params-json: must be a JSON object"),
-        ([], "exactly one of --targets N or --targets-file PATH"),
+        ([], "exactly one of --targets N, --targets-file PATH or --source-json JSON"),
         (["--targets", "3", "--targets-file", "x.json"], "exactly one of"),
         (["--targets-file", "missing.json"], "--targets-file: cannot read"),
         (["--targets", "3", "--run-id", "../escape"], "--run-id"),

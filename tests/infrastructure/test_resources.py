@@ -21,6 +21,7 @@ def test_every_function_from_one_factory(template):
     functions = resources(template, "AWS::Lambda::Function")
     handlers = sorted(f["Properties"]["Handler"] for f in functions.values())
     assert handlers == [
+        "gate.handler.handler",
         "hub.handler.handler",
         "indexer.handler.handler",
         "spoke.handler.handler",
@@ -31,7 +32,8 @@ def test_every_function_from_one_factory(template):
         assert props["Runtime"] == "python3.14"
         assert props["TracingConfig"] == {"Mode": "Active"}
         assert props["MemorySize"] == 512
-        assert props["Timeout"] == 310  # the task timeout (300) is the authority; Lambda's is a backstop
+        # The task timeout (300; the gate's 60) is the authority; Lambda's is a backstop 10 s later.
+        assert props["Timeout"] == (70 if props["Handler"].startswith("gate.") else 310)
         assert props["LoggingConfig"]["LogGroup"]["Ref"] in template["Resources"]
         (layer,) = props["Layers"]
         assert (
@@ -41,7 +43,7 @@ def test_every_function_from_one_factory(template):
 
 def test_log_groups_have_retention(template):
     groups = resources(template, "AWS::Logs::LogGroup")
-    assert len(groups) == 5  # four functions and the state machine
+    assert len(groups) == 6  # five functions and the state machine
     assert {g["Properties"]["RetentionInDays"] for g in groups.values()} == {30}
 
 
@@ -164,6 +166,9 @@ def _actions_by_handler(template):
     return {h: {a for a in acts if not a.startswith("xray:")} for h, acts in granted.items()}
 
 
+SECRET = "secretsmanager:GetSecretValue"
+
+
 def test_each_function_gets_exactly_the_calls_its_code_makes(template):
     assert _actions_by_handler(template) == {
         "hub": {
@@ -174,6 +179,7 @@ def test_each_function_gets_exactly_the_calls_its_code_makes(template):
             "dynamodb:Query",
             *ECS_SCAN,
             *LOGS,
+            SECRET,
         },
         "spoke": {
             "dynamodb:PutItem",
@@ -183,7 +189,9 @@ def test_each_function_gets_exactly_the_calls_its_code_makes(template):
             "ecs:UpdateService",
             "ecs:DescribeServices",
             *LOGS,
+            SECRET,
         },
+        "gate": {SECRET, *LOGS},
         "summarize": {"dynamodb:Query", "s3:PutObject", *LOGS},
         "indexer": {"dynamodb:BatchWriteItem", *ECS_SCAN, *LOGS},
     }
@@ -202,3 +210,15 @@ def test_functions_log_only_to_their_own_log_group(template):
             if "logs:PutLogEvents" in st["Action"]
         ]
         assert [st["Resource"] for st in statements] == [{"Fn::GetAtt": [group, "Arn"]}], name
+
+
+def test_only_the_github_callers_read_the_token_secret_and_only_that_secret(template):
+    readers = []
+    for policy in resources(template, "AWS::IAM::Policy").values():
+        for st in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if SECRET in st["Action"]:
+                assert st["Action"] == SECRET
+                arn = "".join(p if isinstance(p, str) else "<ref>" for p in st["Resource"]["Fn::Join"][1])
+                assert arn.endswith(":secret:hubspoke/github-token-??????"), arn
+                readers.append(policy["Properties"]["Roles"][0]["Ref"])
+    assert sorted(r.removeprefix("Functions").split("Role")[0] for r in readers) == ["Gate", "Hub", "Spoke"]

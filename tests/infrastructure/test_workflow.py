@@ -19,7 +19,11 @@ def test_flow_is_hub_map_summarize_outcome(definition, states):
     assert choice["Choices"] == [{"Variable": "$.count", "NumericGreaterThan": 0, "Next": "SelectWave"}]
     assert choice["Default"] == "Summarize"  # zero targets: straight to the summary
     assert choice["Choices"][0]["Next"] == "SelectWave"
-    assert states["SelectWave"]["Next"] == "Spokes"
+    assert states["SelectWave"]["Next"] == "NeedsBudgetCheck"
+    assert states["NeedsBudgetCheck"]["Choices"] == [
+        {"Variable": "$.budget_check", "BooleanEquals": True, "Next": "CheckBudget"}
+    ]
+    assert states["NeedsBudgetCheck"]["Default"] == "Spokes"
     assert states["Spokes"]["Next"] == "AdvanceWave"
     assert states["AdvanceWave"]["Next"] == "MoreWaves"
     more = states["MoreWaves"]
@@ -45,7 +49,7 @@ def test_distributed_map_reads_the_hubs_manifest(states):
     assert reader["ReaderConfig"] == {"InputType": "JSON"}
     assert reader["Parameters"]["Key.$"] == "$.wave.key"  # the current wave's manifest
     assert spokes["ItemSelector"] == {"run.$": "$.run", "target.$": "$$.Map.Item.Value"}
-    assert spokes["MaxConcurrencyPath"] == "$.max_concurrency"
+    assert spokes["MaxConcurrencyPath"] == "$.wave.max_concurrency"  # the run's, or what the gate allows
     assert "MaxConcurrency" not in spokes  # exclusive with the path; the hub returns the effective value
     assert spokes["ResultPath"] is None  # results live in the ledger, never in the state
 
@@ -89,7 +93,7 @@ def test_every_spoke_failure_is_caught_and_recorded(states):
 
 def test_every_task_has_a_timeout(states):
     tasks = {name: s for name, s in states.items() if s["Type"] == "Task"}
-    assert set(tasks) == {"Hub", "Spoke", "RecordFailure", "Summarize"}
+    assert set(tasks) == {"Hub", "CheckBudget", "Spoke", "RecordFailure", "Summarize"}
     for name, task in tasks.items():
         assert isinstance(task.get("TimeoutSeconds"), int), name
 
@@ -116,3 +120,22 @@ def test_state_machine_is_standard_logged_and_traced(template):
 
 def test_outputs(template):
     assert set(template["Outputs"]) >= {"StateMachineArn", "BucketName", "LedgerTableName"}
+
+
+def test_rate_limit_gate_waits_in_a_wait_state_then_checks_again(states):
+    """Check before spawning: the gate Lambda says how long; a Wait state waits (no Lambda sleeps)."""
+    select = states["SelectWave"]["Parameters"]
+    assert select["max_concurrency.$"] == "$.max_concurrency"
+    assert select["index.$"] == "$.progress.wave"
+    assert select["checks"] == 0
+    check = states["CheckBudget"]
+    assert check["TimeoutSeconds"] == 60
+    assert check["ResultPath"] == "$.wave"
+    assert check["Next"] == "BudgetAllows"
+    assert [r["ErrorEquals"] for r in check["Retry"]] == [LAMBDA_SERVICE, ["RateLimitError"], ["TransientError"]]
+    # Advice, not a wall: when the budget cannot be read, the wave goes and the spokes' Retry handles limits.
+    assert check["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.gate_error", "Next": "Spokes"}]
+    allows = states["BudgetAllows"]
+    assert allows["Choices"] == [{"Variable": "$.wave.wait_seconds", "NumericGreaterThan": 0, "Next": "WaitForBudget"}]
+    assert allows["Default"] == "Spokes"
+    assert states["WaitForBudget"] == {"Type": "Wait", "SecondsPath": "$.wave.wait_seconds", "Next": "CheckBudget"}

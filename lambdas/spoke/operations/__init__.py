@@ -8,8 +8,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from shared.budget import Budget
+from shared.github import rate_budget
 from shared.models import OperationResult, SpokeInput
-from spoke.operations import ecs_restart, noop
+from spoke.operations import ecs_restart, github_file_sync, noop
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,11 @@ class Operation:
     params: type[BaseModel]
     # Runs on one target. Raise RateLimitError/TransientError to be retried, TargetError to fail.
     run: Callable[[Any, SpokeInput], OperationResult]
+    # Spokes at once when the run does not say (None: the deployment's max_concurrency).
+    default_max_concurrency: Callable[[], int] | None = None
+    # The rate-limit gate: the API budget left, and what one target costs of it (None: no gate).
+    budget: Callable[[], Budget] | None = None
+    requests_per_target: Callable[[Any], int] | None = None
 
 
 OPERATIONS: dict[str, Operation] = {
@@ -25,5 +32,13 @@ OPERATIONS: dict[str, Operation] = {
     for op in (
         Operation(noop.NAME, noop.Params, noop.run),
         Operation(ecs_restart.NAME, ecs_restart.Params, ecs_restart.run),
+        Operation(
+            github_file_sync.NAME,
+            github_file_sync.Params,
+            github_file_sync.run,
+            default_max_concurrency=github_file_sync.default_max_concurrency,
+            budget=rate_budget,
+            requests_per_target=github_file_sync.requests_per_target,
+        ),
     )
 }
