@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from hubspoke.cli_github import github_server
+from hubspoke.console import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, err_console, out_console
+from hubspoke.console import bad_input as _bad_input
 from hubspoke.report import build_summary, render_summary
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 INVALID_INPUT_ERRORS = ("InvalidRunRequest",)
 # Same rule as the hub's (lambdas/shared/models.py); checked here too because the id names a local folder.
 RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
@@ -25,13 +26,6 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="Run one oper
 local = typer.Typer(no_args_is_help=True, help="Run on the embedded local engine (moto, in-process).")
 app.add_typer(local, name="local")
 
-err_console = Console(stderr=True)
-out_console = Console()
-
-
-def _bad_input(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(EXIT_BAD_INPUT)
 
 
 def _targets_source(targets: int | None, targets_file: Path | None) -> tuple[bytes, str]:
@@ -332,6 +326,10 @@ def _run_with_progress(engine: Any, request: dict[str, Any], quiet: bool, execut
             bar.update(task, description=label, total=p.total, completed=p.done, succeeded=p.succeeded, failed=p.failed)
 
         return engine.run(request, on_progress=update, execution_name=execution_name)
+
+
+# The local GitHub-compatible server for github-file-sync demos and tests (hubspoke/cli_github.py).
+local.command("github-server")(github_server)
 
 
 def main() -> None:

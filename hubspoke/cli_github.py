@@ -14,21 +14,12 @@ from types import FrameType
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from hubspoke.console import bad_input as _bad_input
+from hubspoke.console import out_console
 from hubspoke.github_server import GitHubServer, RepoSpec, load_world, org_world
 
-EXIT_BAD_INPUT = 2
 OWNER_RE = re.compile(r"[A-Za-z0-9_.-]+")
-# Own consoles rather than hubspoke.cli's: cli.py imports this module to register the command, so importing it back
-# at module level would be circular.
-err_console = Console(stderr=True)
-out_console = Console()
-
-
-def _bad_input(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(EXIT_BAD_INPUT)
 
 
 def token_from_env(name: str | None) -> str | None:

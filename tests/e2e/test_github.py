@@ -1,0 +1,287 @@
+"""github-file-sync and github-org end to end: the local engine against the local GitHub-compatible server.
+
+Real HTTP on loopback (the server in this process, the spokes calling it through gidgethub + urllib3), the
+state machine on moto's interpreter, the token in moto's Secrets Manager. Clocks are scaled, never slept.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import socket
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hubspoke.engine import LocalEngine
+from hubspoke.github_server import GitHubServer, RepoSpec, org_world
+from hubspoke.synth import SynthesizedStack, project_context, synthesize_cached
+
+pytestmark = pytest.mark.e2e
+SCALE = 0.01
+PARAMS = {
+    "files": [
+        {"path": ".github/CODEOWNERS", "content": "* @acme/platform\n"},
+        {"path": "SECURITY.md", "content": "# Security\n\nReport to security@acme.example\n"},
+    ],
+    "branch": "hubspoke/platform-files",
+    "title": "Add CODEOWNERS and SECURITY.md",
+    "body": "Opened by HubSpoke for every repository of acme.",
+    "labels": ["platform"],
+}
+ORG = {"type": "github-org", "org": "acme"}
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+
+
+@pytest.fixture(scope="session")
+def github_port() -> int:
+    """One port for the session's servers, so the stack (whose settings name the URL) is synthesized once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def github_overrides(url: str) -> dict[str, Any]:
+    """The settings override `hubspoke local run --github-url` makes (same dict, same synth cache entry)."""
+    return {"github": {**project_context()["hubspoke"]["github"], "api_url": url}}
+
+
+@pytest.fixture(scope="session")
+def github_stack(synth_cache: Path, github_port: int) -> SynthesizedStack:
+    return synthesize_cached(synth_cache, github_overrides(f"http://127.0.0.1:{github_port}"))
+
+
+@pytest.fixture
+def github(github_port: int) -> Iterator[Callable[..., GitHubServer]]:
+    """Start a fresh server (fresh repositories) on the session's port."""
+    started: list[GitHubServer] = []
+
+    def start(repos: list[RepoSpec], **options: Any) -> GitHubServer:
+        server = GitHubServer(repos, port=github_port, time_scale=SCALE, **options).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def token() -> str:
+    return f"ghp_{uuid.uuid4().hex}"
+
+
+def sync_request(run_id: str, source: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    return {"run_id": run_id, "operation": "github-file-sync", "params": PARAMS, "source": source or ORG, **extra}
+
+
+def pull_creations(server: GitHubServer) -> Counter[str]:
+    return Counter(
+        r.repo for r in server.requests if r.method == "POST" and r.path.endswith("/pulls") and r.status == 201
+    )
+
+
+def test_75_repositories_5_protected_then_a_rerun_opens_no_duplicates(cli, github, tmp_path):
+    # GIVEN an organization of 75 repositories, 5 of them with rules protecting every branch
+    server = github(org_world("acme", 75, protected=5))
+    protected = {s.full_name for s in org_world("acme", 75, protected=5) if s.protected}
+    args = ["--operation", "github-file-sync", "--params-json", json.dumps(PARAMS), "--source-json",
+            json.dumps(ORG), "--github-url", server.url]  # fmt: skip
+    # WHEN the CLI runs the file sync on the local engine
+    first = cli(*args, "--run-id", "sync-1", "--summary-json", "first.json")
+    # THEN 70 pull requests are opened, the 5 protected repositories fail with a cause a person understands
+    assert first.exit_code == 1, first.output
+    summary = json.loads((tmp_path / "first.json").read_text())
+    assert (summary["total"], summary["succeeded"], summary["failed"], summary["outcome"]) == (75, 70, 5, "failed")
+    assert summary["failures_by_error"] == {"ProtectedBranchError": 5}
+    assert {f["id"] for f in summary["failed_targets"]} == protected
+    for failure in summary["failed_targets"]:
+        assert failure["cause"].startswith("protected branch: creating branch hubspoke/platform-files:")
+        assert failure["attempts"] == 1  # a target error is not retried
+    opened = [p for p in summary["pull_requests"] if p["pull_request"] == "opened"]
+    assert len(opened) == 70
+    assert all(p["url"].startswith(f"{server.url}/acme/repo-") for p in opened)
+    assert pull_creations(server) == Counter({name: 1 for name in server.repo_names() if name not in protected})
+    some = opened[0]["repository"]
+    assert server.file(some, PARAMS["branch"], "SECURITY.md") == PARAMS["files"][1]["content"]
+    assert [label["name"] for label in server.pulls(some)[0]["labels"]] == ["platform"]
+    writes_before = sum(r.method in WRITES for r in server.requests)
+
+    # WHEN the same sync runs again
+    second = cli(*args, "--run-id", "sync-2", "--summary-json", "second.json")
+    # THEN nothing is written: every pull request is found and reused, no second one anywhere
+    assert second.exit_code == 1, second.output
+    again = json.loads((tmp_path / "second.json").read_text())
+    assert (again["unchanged"], again["succeeded"], again["failed"]) == (70, 0, 5)
+    assert Counter(p["pull_request"] for p in again["pull_requests"]) == Counter({"reused": 70, None: 5})
+    assert pull_creations(server) == Counter({name: 1 for name in server.repo_names() if name not in protected})
+    protected_writes = 5  # each protected repository is asked once more for its branch, and refuses again
+    assert sum(r.method in WRITES for r in server.requests) == writes_before + protected_writes
+
+
+def test_secondary_limits_on_a_fifth_of_writes_still_open_every_pull_request_once(github_stack, github, tmp_path):
+    # GIVEN 200 repositories and a server answering 20 % of writes with a secondary limit (retry-after: 1)
+    server = github(org_world("acme", 200), secondary_share=0.2, retry_after_seconds=1, seed=7)
+    with LocalEngine(github_stack, time_scale=SCALE, log_path=tmp_path / "lambda.log", github_token="t") as engine:
+        # WHEN the file sync runs over all of them, 10 at a time
+        result = engine.run(sync_request("secondary", max_concurrency=10))
+        rows = engine.ledger("secondary")
+    # THEN every repository got its pull request, exactly once
+    summary = result.summary
+    assert (summary["total"], summary["succeeded"], summary["failed"], summary["lost"]) == (200, 200, 0, 0)
+    assert pull_creations(server) == Counter(dict.fromkeys(server.repo_names(), 1))
+    assert all(len(server.pulls(name)) == 1 for name in server.repo_names())
+    # AND the limits really happened, were waited out, and no spoke needed more attempts than the policy has
+    limited = [r for r in server.requests if r.status == 403]
+    writes = [r for r in server.requests if r.method in WRITES]
+    assert 0.15 < len(limited) / len(writes) < 0.25
+    rate_limit_policy = project_context()["hubspoke"]["retry"]["rate_limit"]
+    assert max(int(row["attempts"]) for row in rows) <= 1 + rate_limit_policy["max_attempts"]
+
+
+def test_gate_waits_for_the_reset_before_any_spoke_starts(github_stack, github, tmp_path):
+    # GIVEN 5 repositories (2 files and a label each: 11 requests per repository at most) and only 10 requests
+    # left, resetting in 120 s (simulated; 1.2 s real at this scale: the server's clock runs scaled too)
+    server = github(org_world("acme", 5), rate_limit=1000)
+    with LocalEngine(github_stack, time_scale=SCALE, log_path=tmp_path / "lambda.log", github_token="t") as engine:
+        server.configure(rate_remaining=10, reset_in_seconds=120)
+        reset_at = server.rate_limit_state()["reset"]
+        # WHEN the sync runs
+        result = engine.run(sync_request("gated", max_concurrency=5))
+        history = engine.history(result.execution_arn)
+    assert result.summary["succeeded"] == 5
+    # THEN the gate read the budget, the state machine waited until the reset, then read it again
+    waits = [
+        e
+        for e in history
+        if e["type"] == "WaitStateEntered" and e["stateEnteredEventDetails"]["name"] == "WaitForBudget"
+    ]
+    assert len(waits) == 1
+    wave = json.loads(waits[0]["stateEnteredEventDetails"]["input"])["wave"]
+    assert wave["budget"]["remaining"] == 9  # the hub's one listing request came first
+    assert wave["budget"]["needed"] == 5 * 11
+    assert 60 <= wave["wait_seconds"] <= 122  # until the reset (on the server's clock) plus a second
+    checks = [r for r in server.requests if r.path == "/rate_limit"]
+    assert len(checks) == 2
+    assert checks[0].at < reset_at <= checks[1].at
+    # AND no repository was touched before the reset: every spoke request came after it
+    repo_requests = [r for r in server.requests if r.repo is not None]
+    assert len(repo_requests) >= 5 * 7
+    assert min(r.at for r in repo_requests) >= reset_at
+    # AND the Map started only after the wait
+    order = [e["type"] for e in history]
+    assert order.index("WaitStateExited") < order.index("MapRunStarted")
+
+
+def test_the_token_never_leaves_secrets_manager(github_stack, github, tmp_path, token):
+    # GIVEN a server that accepts only this token, and a run with a success, a failure and retried limits
+    server = github(org_world("acme", 6, protected=1), token=token, secondary_share=0.3, retry_after_seconds=1)
+    log = tmp_path / "lambda.log"
+    with LocalEngine(github_stack, time_scale=SCALE, log_path=log, github_token=token) as engine:
+        result = engine.run(sync_request("token-scan", max_concurrency=3))
+        history = json.dumps(engine.history(result.execution_arn), default=str)
+        ledger = json.dumps(engine.ledger("token-scan"))
+        objects = "".join(
+            engine.s3.get_object(Bucket="hubspoke-local", Key=k)["Body"].read().decode() for k in engine.objects("")
+        )
+        emf = json.dumps(result.emf)
+    # THEN the token was used (the server refuses anything else) ...
+    assert (result.summary["succeeded"], result.summary["failed"]) == (5, 1)
+    # ... and appears nowhere: logs, execution history (every state's input and output), ledger, S3, metrics
+    logs = log.read_text()
+    assert "spoke finished" in logs
+    assert any(r.status == 403 for r in server.requests)  # the scan covers retried attempts too
+    for name, text in (("logs", logs), ("history", history), ("ledger", ledger), ("s3", objects), ("emf", emf)):
+        assert token not in text, name
+        assert token[4:] not in text, name
+
+
+def test_a_rejected_token_is_bad_input_naming_the_source(github_stack, github, tmp_path, token):
+    github(org_world("acme", 3), token=token)
+    with LocalEngine(github_stack, time_scale=SCALE, log_path=tmp_path / "l.log", github_token="wrong") as engine:
+        result = engine.run(sync_request("bad-token"))
+    assert result.error == "InvalidRunRequest"
+    assert "source: listing the repositories of acme: the GitHub token was rejected (Bad credentials, 401)" in (
+        result.cause or ""
+    )
+
+
+def test_an_unknown_organization_is_bad_input(github_stack, github, tmp_path):
+    github(org_world("acme", 3))
+    with LocalEngine(github_stack, time_scale=SCALE, log_path=tmp_path / "l.log", github_token="t") as engine:
+        result = engine.run(sync_request("no-org", {"type": "github-org", "org": "nobody"}))
+    assert result.error == "InvalidRunRequest"
+    assert "source.org: no org 'nobody' visible to the token" in (result.cause or "")
+
+
+def test_target_errors_are_recorded_with_their_causes_and_not_retried(github_stack, github, tmp_path):
+    # GIVEN a static list: a good repository, an archived one, one the token cannot push to, one that is gone
+    github(
+        [
+            RepoSpec("acme/good"),
+            RepoSpec("acme/old", archived=True),
+            RepoSpec("acme/readonly", can_push=False),
+            RepoSpec("acme/same", files=({f["path"]: f["content"] for f in PARAMS["files"]})),
+        ]
+    )
+    targets = [{"id": name} for name in ("acme/good", "acme/old", "acme/readonly", "acme/gone", "acme/same")]
+    with LocalEngine(github_stack, time_scale=SCALE, log_path=tmp_path / "l.log", github_token="t") as engine:
+        result = engine.run(sync_request("errors", {"type": "static", "targets": targets}))
+        rows = {r["target_id"]: r for r in engine.ledger("errors")}
+    assert result.summary["failures_by_error"] == {
+        "ArchivedRepositoryError": 1,
+        "PermissionDeniedError": 1,
+        "TargetNotFoundError": 1,
+    }
+    assert rows["acme/good"]["status"] == "succeeded"
+    # A repository that already has the files needs no pull request at all.
+    assert rows["acme/same"]["status"] == "unchanged"
+    causes = {f["id"]: f["cause"] for f in result.summary["failed_targets"]}
+    assert "archived repository (read-only)" in causes["acme/old"]
+    assert "the token cannot push to acme/readonly" in causes["acme/readonly"]
+    assert "not found or not visible to the token: reading acme/gone" in causes["acme/gone"]
+    assert all(f["attempts"] == 1 for f in result.summary["failed_targets"])
+
+
+def test_waves_of_25_over_100_repositories_pause_between_waves(github_stack, github, tmp_path):
+    server = github(org_world("acme", 100))
+    with LocalEngine(github_stack, time_scale=SCALE, log_path=tmp_path / "l.log", github_token="t") as engine:
+        result = engine.run(sync_request("waves", max_concurrency=5, wave_size=25, wave_pause_seconds=30))
+        history = engine.history(result.execution_arn)
+    assert result.summary["succeeded"] == 100
+    assert result.summary["waves_run"] == 4
+    names = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    assert names.count("CheckBudget") == 4  # the budget is checked before every wave
+    assert names.count("WavePause") == 3
+    # AND the waves did not overlap, with the 30 s pause (server clock, simulated) between them
+    seen: dict[str, list[float]] = {}
+    for r in server.requests:
+        if r.repo is not None:
+            seen.setdefault(r.repo, []).append(r.at)
+    names = sorted(seen)  # the hub lists repositories in name order and cuts waves in that order
+    waves = [names[i : i + 25] for i in range(0, 100, 25)]
+    for earlier, later in itertools.pairwise(waves):
+        gap = min(min(seen[n]) for n in later) - max(max(seen[n]) for n in earlier)
+        assert gap >= 30, gap
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--github-url", "https://ghe.example.com/api/v3"], "GITHUB_TOKEN: set it to a GitHub token"),
+        (["--github-url", "ftp://x"], "--github-url: an http(s) URL"),
+        (["--source-json", "[1]"], '--source-json: a JSON object with a "type"'),
+        (["--source-json", "{"], "--source-json: not valid JSON"),
+        (["--targets", "3"], "exactly one of --targets N, --targets-file PATH or --source-json JSON"),
+    ],
+)
+def test_github_usage_errors_exit_2_before_anything_runs(cli, monkeypatch, args, message):
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    source = [] if "--source-json" in args else ["--source-json", json.dumps(ORG)]
+    result = cli("--operation", "github-file-sync", "--params-json", json.dumps(PARAMS), *source, *args)
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
