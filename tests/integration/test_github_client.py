@@ -1,0 +1,98 @@
+"""The GitHub client against the local GitHub-compatible server (real HTTP on loopback), and its token on moto."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+import shared.github
+from hubspoke.github_server import GitHubServer, RepoSpec
+from shared.errors import CredentialsError, RateLimitError, TransientError
+from shared.github import INLINE_RETRIES, GitHub, GitHubConfig, attempt, rate_budget, token
+
+SCALE = 0.001
+
+
+def config(url: str, inline_max: int = 10) -> GitHubConfig:
+    return GitHubConfig(url, "hubspoke/github-token", 2, inline_max, 5)
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[GitHubServer]:
+    monkeypatch.setenv("HUBSPOKE_TIME_SCALE", str(SCALE))  # the spoke's retry-after waits, scaled
+    with GitHubServer([RepoSpec("acme/a")], time_scale=SCALE) as srv:
+        yield srv
+
+
+def create_ref(server: GitHubServer, inline_max: int = 10) -> None:
+    gh = GitHub("t", config(server.url, inline_max))
+    body = {"ref": "refs/heads/x", "sha": server.branches("acme/a")["main"]}
+    asyncio.run(attempt("creating branch x", gh.post("/repos/acme/a/git/refs", data=body)))
+
+
+def test_a_short_secondary_limit_is_waited_out_in_the_spoke(server):
+    # GIVEN a server refusing every write with a secondary limit, retry-after: 2
+    server.configure(secondary_share=1.0, retry_after_seconds=2)
+    with pytest.raises(RateLimitError, match="secondary rate limit, retry after 2 s"):
+        create_ref(server)
+    writes = [r for r in server.requests if r.method == "POST"]
+    # THEN the spoke tried 1 + INLINE_RETRIES times, 2 s (simulated) apart, then handed over to Step Functions
+    assert [r.status for r in writes] == [403] * (1 + INLINE_RETRIES)
+    gaps = [b.at - a.at for a, b in itertools.pairwise(writes)]
+    assert all(gap >= 2 for gap in gaps), gaps
+
+
+def test_a_long_secondary_limit_goes_to_step_functions_at_once(server):
+    server.configure(secondary_share=1.0, retry_after_seconds=60)
+    with pytest.raises(RateLimitError, match="retry after 60 s"):
+        create_ref(server, inline_max=10)
+    assert sum(r.method == "POST" for r in server.requests) == 1  # no waiting in Lambda for a minute
+
+
+def test_an_exhausted_primary_limit_is_a_rate_limit_error_naming_the_reset(server):
+    server.configure(rate_remaining=0, reset_in_seconds=600)
+    with pytest.raises(RateLimitError, match=r"primary rate limit exhausted, resets at 20\d\d-"):
+        create_ref(server)
+
+
+def test_rate_budget_reads_core_on_the_servers_clock(server, monkeypatch):
+    server.configure(rate_remaining=42, reset_in_seconds=300)
+    monkeypatch.setattr(shared.github, "github_config", lambda: config(server.url))
+    monkeypatch.setattr(shared.github, "token", lambda name: "t")
+    budget = rate_budget()
+    assert (budget.remaining, budget.limit) == (42, 5000)
+    # Reset minus the server's Date (whole seconds, and the server's clock runs 1000x): close to 300.
+    assert 250 <= budget.reset_in_seconds <= 301
+    assert [r.path for r in server.requests] == ["/rate_limit"]
+
+
+def test_an_unreachable_server_is_transient():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once the socket closes
+    gh = GitHub("t", config(f"http://127.0.0.1:{port}"))
+    with pytest.raises(TransientError, match="GitHub unreachable"):
+        asyncio.run(attempt("reading acme/a", gh.getitem("/repos/acme/a")))
+
+
+@mock_aws
+def test_the_token_comes_from_secrets_manager_and_errors_never_quote_it():
+    from aws_lambda_powertools.utilities import parameters
+
+    parameters.clear_caches()
+    with pytest.raises(CredentialsError, match="cannot read the GitHub token from Secrets Manager secret 'gh'"):
+        token("gh")
+    client = boto3.client("secretsmanager", region_name="us-east-1")
+    client.create_secret(Name="gh", SecretString="  ghp_sekret\n")
+    parameters.clear_caches()
+    assert token("gh") == "ghp_sekret"
+    client.create_secret(Name="empty", SecretString=" ")
+    with pytest.raises(CredentialsError, match="holds no token") as err:
+        token("empty")
+    assert "ghp_" not in str(err.value)
