@@ -26,6 +26,7 @@ setup: $(BIN)/.installed node_modules/.installed
 ## The main job on the embedded local engine: 100 targets, 3 injected failures (under the 5 % threshold),
 ## 5 rate-limited twice and 1 transient error, all retried by the state machine's Retry policies.
 ## Then the image-push scenario: the 12 services running the pushed image restart once, even delivered twice.
+## Then GitHub file distribution: one pull request per repository on a local GitHub-compatible server, run twice.
 demo: setup
 	$(BIN)/hubspoke local run --targets 100 --max-concurrency 10 --failure-threshold 5 \
 	  --params-json '{"sleep_ms": 200, "fail_ids": ["target-0007", "target-0042", "target-0077"], "rate_limit_ids": ["target-0010", "target-0020", "target-0030", "target-0040", "target-0050"], "rate_limit_times": 2, "transient_ids": ["target-0099"], "transient_times": 1}' \
@@ -34,6 +35,9 @@ demo: setup
 	@echo "== Image push: an ECR push event through the synthesized rule, 40 services in 3 clusters, delivered twice =="
 	$(BIN)/hubspoke local event examples/ecr-push-web.json --world examples/world.json --deliveries 2 \
 	  --summary-json .hubspoke/demo-image-push.json
+	@echo
+	@echo "== GitHub file distribution: 75 repositories of a local GitHub-compatible server, 5 protected =="
+	BIN=$(BIN) bash examples/github-demo.sh
 
 lint: setup
 	$(BIN)/ruff check .

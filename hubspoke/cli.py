@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from hubspoke.cli_github import github_server
 from hubspoke.console import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, err_console, out_console
 from hubspoke.console import bad_input as _bad_input
-from hubspoke.report import build_summary, render_summary
+from hubspoke.report import budget_waits, build_summary, render_summary
 
 INVALID_INPUT_ERRORS = ("InvalidRunRequest",)
 # Same rule as the hub's (lambdas/shared/models.py); checked here too because the id names a local folder.
@@ -118,6 +118,7 @@ def local_run(
         result = _run_with_progress(engine, request, quiet)
         rows = engine.ledger(run_id)
         summary = build_summary(result, rows, time_scale)
+        summary["budget_waits"] = budget_waits(engine.history(result.execution_arn))
         if operation == GITHUB_FILE_SYNC:
             summary["pull_requests"] = _pull_requests(rows)
     summary["alarms"] = [a.as_dict() for a in evaluate_alarms(alarm_specs(settings.monitoring), result)]

@@ -69,6 +69,26 @@ def build_summary(result: RunResult, ledger: list[dict[str, Any]], time_scale: f
     }
 
 
+def budget_waits(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each time the rate-limit gate held a wave back: the WaitForBudget states of the execution history."""
+    waits = []
+    for event in history:
+        details = event.get("stateEnteredEventDetails") or {}
+        if event.get("type") == "WaitStateEntered" and details.get("name") == "WaitForBudget":
+            wave = json.loads(details.get("input") or "{}").get("wave", {})
+            budget = wave.get("budget", {})
+            waits.append(
+                {
+                    "wave": wave.get("index", 0),
+                    "wait_seconds": wave.get("wait_seconds"),
+                    "remaining": budget.get("remaining"),
+                    "needed": budget.get("needed"),
+                    "reason": budget.get("reason", ""),
+                }
+            )
+    return waits
+
+
 def render_summary(console: Console, summary: dict[str, Any]) -> None:
     """The summary table, then the failed targets."""
     ok = summary["outcome"] == "succeeded"
@@ -107,6 +127,8 @@ def render_summary(console: Console, summary: dict[str, Any]) -> None:
     for key, value in (summary.get("notes") or {}).items():
         if key != "source":
             console.print(f"[dim]{key}:[/] {', '.join(value) if isinstance(value, list) else value}")
+    for wait in summary.get("budget_waits") or []:
+        console.print(f"[dim]rate-limit gate, wave {wait['wave'] + 1}:[/] {wait['reason']}")
     if summary["error"] and summary["error"] != "RunFailed":
         console.print(f"[bold red]{summary['error']}[/]: {summary['cause']}")
     alarms = summary.get("alarms") or []

@@ -19,6 +19,7 @@ import pytest
 
 from hubspoke.engine import LocalEngine
 from hubspoke.github_server import GitHubServer, RepoSpec, org_world
+from hubspoke.report import budget_waits
 from hubspoke.synth import SynthesizedStack, project_context, synthesize_cached
 
 pytestmark = pytest.mark.e2e
@@ -172,6 +173,10 @@ def test_gate_waits_for_the_reset_before_any_spoke_starts(github_stack, github, 
     repo_requests = [r for r in server.requests if r.repo is not None]
     assert len(repo_requests) >= 5 * 7
     assert min(r.at for r in repo_requests) >= reset_at
+    # AND the CLI's summary reports the wait from the same history
+    (reported,) = budget_waits(history)
+    assert reported["wave"] == 0
+    assert reported["reason"].startswith("9 requests left, the wave needs 55: wait ")
     # AND the Map started only after the wait
     order = [e["type"] for e in history]
     assert order.index("WaitStateExited") < order.index("MapRunStarted")
