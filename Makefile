@@ -56,6 +56,7 @@ synth: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_local_engine.py
+	$(BIN)/python benchmarks/bench_github.py
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .hubspoke .pytest_cache .mypy_cache .ruff_cache

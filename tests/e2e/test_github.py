@@ -145,7 +145,7 @@ def test_secondary_limits_on_a_fifth_of_writes_still_open_every_pull_request_onc
 
 
 def test_gate_waits_for_the_reset_before_any_spoke_starts(github_stack, github, tmp_path):
-    # GIVEN 5 repositories (2 files and a label each: 11 requests per repository at most) and only 10 requests
+    # GIVEN 5 repositories (2 files and a label each: 14 requests per repository at most) and only 10 requests
     # left, resetting in 300 s (simulated; 3 s real at this scale: the server's clock runs scaled too, and the
     # first invocations' cold imports must not outlast the window on a busy machine)
     server = github(org_world("acme", 5), rate_limit=1000)
@@ -165,7 +165,7 @@ def test_gate_waits_for_the_reset_before_any_spoke_starts(github_stack, github, 
     assert len(waits) == 1
     wave = json.loads(waits[0]["stateEnteredEventDetails"]["input"])["wave"]
     assert wave["budget"]["remaining"] == 9  # the hub's one listing request came first
-    assert wave["budget"]["needed"] == 5 * 11
+    assert wave["budget"]["needed"] == 5 * 14
     assert 1 <= wave["wait_seconds"] <= 302  # until the reset (on the server's clock) plus a second
     checks = [r for r in server.requests if r.path == "/rate_limit"]
     assert len(checks) == 2
@@ -177,7 +177,7 @@ def test_gate_waits_for_the_reset_before_any_spoke_starts(github_stack, github, 
     # AND the CLI's summary reports the wait from the same history
     (reported,) = budget_waits(history)
     assert reported["wave"] == 0
-    assert reported["reason"].startswith("9 requests left, the wave needs 55: wait ")
+    assert reported["reason"].startswith("9 requests left, the wave needs 70: wait ")
     # AND the Map started only after the wait
     order = [e["type"] for e in history]
     assert order.index("WaitStateExited") < order.index("MapRunStarted")

@@ -122,7 +122,7 @@ def file_params(**overrides):
 
 def test_file_sync_params_accept_a_plain_request():
     params = Params.model_validate(file_params(labels=["platform"], draft=True))
-    assert requests_per_target(params) == 6 + 2 + 1
+    assert requests_per_target(params) == 7 + 3 + 1
     assert OPERATIONS["github-file-sync"].params is Params
 
 

@@ -71,8 +71,10 @@ class Params(BaseModel):
 
 
 def requests_per_target(params: Params) -> int:
-    """GitHub requests one target costs at most: repo, pulls, two refs, branch, two per file, PR, labels."""
-    return 6 + 2 * len(params.files) + (1 if params.labels else 0)
+    """GitHub requests one target costs at most: the repository, its open pull requests, the branch, each
+    file on the base, the base's head, the new branch, each file read and written on the branch, the pull
+    request (and a second look when it already exists), the labels."""
+    return 7 + 3 * len(params.files) + (1 if params.labels else 0)
 
 
 def default_max_concurrency() -> int:
