@@ -288,6 +288,7 @@ class GitHubServer:
         self._reset = math.ceil(self.now()) + rate_window_seconds
         self._secondary_share = secondary_share
         self._retry_after = retry_after_seconds
+        self._server_errors = 0
         self._latency_ms = latency_ms
         self._rng = random.Random(seed)
         self._host, self._port = host, port
@@ -367,8 +368,10 @@ class GitHubServer:
         rate_remaining: int | None = None,
         reset_in_seconds: float | None = None,
         latency_ms: int | None = None,
+        server_errors: int | None = None,
     ) -> None:
-        """Change behaviour while running; rate_remaining and reset_in_seconds set the current window."""
+        """Change behaviour while running; rate_remaining and reset_in_seconds set the current window;
+        server_errors answers that many next requests with 502, as GitHub does now and then."""
         if secondary_share is not None and not 0.0 <= secondary_share <= 1.0:
             raise ValueError("secondary_share must be between 0 and 1")
         with self._lock:
@@ -386,6 +389,8 @@ class GitHubServer:
                 self._reset = math.ceil(self.now() + reset_in_seconds)
             if latency_ms is not None:
                 self._latency_ms = max(0, latency_ms)
+            if server_errors is not None:
+                self._server_errors = max(0, server_errors)
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -526,6 +531,9 @@ class GitHubServer:
         if not self._authorized(headers):
             # No identity, so nothing is charged to the token's core window.
             raise _ApiError(401, MSG_BAD_CREDENTIALS)
+        if self._server_errors > 0:
+            self._server_errors -= 1
+            raise _ApiError(502, "Server Error")
         if not (method == "GET" and path == "/rate_limit"):
             if self._remaining <= 0:
                 raise _ApiError(403, MSG_PRIMARY.format(rid=rid))

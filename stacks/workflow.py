@@ -64,6 +64,10 @@ class Workflow(Construct):
             task_timeout=sfn.Timeout.duration(Duration.seconds(settings.hub_timeout_seconds)),
         )
         _add_retry(hub, LAMBDA_SERVICE_ERRORS, retry.lambda_service)
+        # Discovery may call a rate-limited or flaky API (github-org); the hub writes only after discovery and
+        # rewrites the same manifest and rows, so a retry is safe.
+        _add_retry(hub, [RATE_LIMIT_ERROR], retry.rate_limit)
+        _add_retry(hub, [TRANSIENT_ERROR], retry.transient)
 
         spoke = tasks.LambdaInvoke(
             self,

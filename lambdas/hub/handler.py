@@ -11,8 +11,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from hub.logic import run_hub
 from shared.aws import client
 from shared.config import config
+from shared.errors import RateLimitError, TransientError
 from shared.ledger import Ledger
 from shared.observability import emit_metric, log_context, logger, tracer
+
+RETRYABLE = (RateLimitError, TransientError)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -32,6 +35,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 Ledger(client("dynamodb"), cfg.ledger_table),
                 client,
             )
+        except RETRYABLE as exc:
+            # The state machine retries these (a rate-limited or flaky discovery API): not a page yet. If the
+            # retries run out, the execution fails and ExecutionsFailed pages.
+            logger.warning("hub attempt failed, to be retried", extra={"error": type(exc).__name__, "cause": str(exc)})
+            raise
         except Exception as exc:
             # No spoke will start: the HubFailed alarm pages on this.
             emit_metric("HubFailed", 1)

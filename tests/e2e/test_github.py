@@ -17,10 +17,13 @@ from typing import Any
 
 import pytest
 
+from hubspoke.alarms import evaluate_alarms
 from hubspoke.engine import LocalEngine
 from hubspoke.github_server import GitHubServer, RepoSpec, org_world
 from hubspoke.report import budget_waits
 from hubspoke.synth import SynthesizedStack, project_context, synthesize_cached
+from stacks.alarms import alarm_specs
+from stacks.settings import Settings
 
 pytestmark = pytest.mark.e2e
 SCALE = 0.01
@@ -291,3 +294,20 @@ def test_github_usage_errors_exit_2_before_anything_runs(cli, monkeypatch, args,
     result = cli("--operation", "github-file-sync", "--params-json", json.dumps(PARAMS), *source, *args)
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split())
+
+
+def test_a_flaky_discovery_is_retried_without_paging(github_stack, github, tmp_path):
+    # GIVEN GitHub answering the hub's listing with a 502 once
+    server = github(org_world("acme", 3))
+    with LocalEngine(github_stack, time_scale=SCALE, log_path=tmp_path / "l.log", github_token="t") as engine:
+        server.configure(server_errors=1)
+        result = engine.run(sync_request("hub-retry"))
+        history = engine.history(result.execution_arn)
+    # THEN the hub's TransientError was retried by the state machine (30 s later) and the run went on
+    failed = [e["taskFailedEventDetails"] for e in history if e["type"] == "TaskFailed"]
+    assert [f["error"] for f in failed] == ["TransientError"]
+    assert "listing the repositories of acme: Server Error (502)" in failed[0]["cause"]
+    assert result.summary["succeeded"] == 3
+    # AND nothing pages: a retried hub attempt is not a failed hub
+    alarms = {a.name: a.state for a in evaluate_alarms(alarm_specs(Settings().monitoring), result)}
+    assert (alarms["HubFailed"], alarms["ExecutionsFailed"]) == ("OK", "OK")

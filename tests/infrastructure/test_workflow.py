@@ -139,3 +139,9 @@ def test_rate_limit_gate_waits_in_a_wait_state_then_checks_again(states):
     assert allows["Choices"] == [{"Variable": "$.wave.wait_seconds", "NumericGreaterThan": 0, "Next": "WaitForBudget"}]
     assert allows["Default"] == "Spokes"
     assert states["WaitForBudget"] == {"Type": "Wait", "SecondsPath": "$.wave.wait_seconds", "Next": "CheckBudget"}
+
+
+def test_the_hub_retries_rate_limits_and_transient_errors_of_discovery(states):
+    errors = [r["ErrorEquals"] for r in states["Hub"]["Retry"]]
+    assert errors == [LAMBDA_SERVICE, ["RateLimitError"], ["TransientError"]]
+    assert states["Hub"]["Retry"][2]["IntervalSeconds"] == 30
