@@ -101,6 +101,7 @@ def test_75_repositories_5_protected_then_a_rerun_opens_no_duplicates(cli, githu
     assert first.exit_code == 1, first.output
     summary = json.loads((tmp_path / "first.json").read_text())
     assert (summary["total"], summary["succeeded"], summary["failed"], summary["outcome"]) == (75, 70, 5, "failed")
+    assert summary["peak_concurrency"] == 2  # github.max_concurrency: GitHub asks for serial mutations
     assert summary["failures_by_error"] == {"ProtectedBranchError": 5}
     assert {f["id"] for f in summary["failed_targets"]} == protected
     for failure in summary["failed_targets"]:
@@ -228,16 +229,19 @@ def test_an_unknown_organization_is_bad_input(github_stack, github, tmp_path):
 
 
 def test_target_errors_are_recorded_with_their_causes_and_not_retried(github_stack, github, tmp_path):
-    # GIVEN a static list: a good repository, an archived one, one the token cannot push to, one that is gone
-    github(
+    # GIVEN a static list: a good repository, an archived one, one the token cannot push to, one that is gone,
+    # one that already has the files, one with an outdated copy on a default branch called trunk
+    server = github(
         [
             RepoSpec("acme/good"),
             RepoSpec("acme/old", archived=True),
             RepoSpec("acme/readonly", can_push=False),
             RepoSpec("acme/same", files=({f["path"]: f["content"] for f in PARAMS["files"]})),
+            RepoSpec("acme/stale", default_branch="trunk", files={"SECURITY.md": "old text\n"}),
         ]
     )
-    targets = [{"id": name} for name in ("acme/good", "acme/old", "acme/readonly", "acme/gone", "acme/same")]
+    names = ("acme/good", "acme/old", "acme/readonly", "acme/gone", "acme/same", "acme/stale")
+    targets = [{"id": name} for name in names]
     with LocalEngine(github_stack, time_scale=SCALE, log_path=tmp_path / "l.log", github_token="t") as engine:
         result = engine.run(sync_request("errors", {"type": "static", "targets": targets}))
         rows = {r["target_id"]: r for r in engine.ledger("errors")}
@@ -247,6 +251,12 @@ def test_target_errors_are_recorded_with_their_causes_and_not_retried(github_sta
         "TargetNotFoundError": 1,
     }
     assert rows["acme/good"]["status"] == "succeeded"
+    # An existing file that differs is updated on the branch (with its blob sha); the PR targets the default branch.
+    assert rows["acme/stale"]["status"] == "succeeded"
+    assert server.file("acme/stale", PARAMS["branch"], "SECURITY.md") == PARAMS["files"][1]["content"]
+    assert server.file("acme/stale", "trunk", "SECURITY.md") == "old text\n"
+    (pull,) = server.pulls("acme/stale")
+    assert (pull["base"]["ref"], pull["head"]["ref"], pull["title"]) == ("trunk", PARAMS["branch"], PARAMS["title"])
     # A repository that already has the files needs no pull request at all.
     assert rows["acme/same"]["status"] == "unchanged"
     causes = {f["id"]: f["cause"] for f in result.summary["failed_targets"]}
