@@ -61,6 +61,10 @@ class RetrySettings(_Strict):
         interval_seconds=1, backoff_rate=2.0, max_attempts=5, max_delay_seconds=60, jitter="FULL"
     )
     transient: RetryPolicy = RetryPolicy(interval_seconds=30, backoff_rate=2.0, max_attempts=3)
+    # After its Retry attempts, a RateLimitError that says "retry after N s: ..." is waited out in a Wait state
+    # (N up to this, GitHub's primary window is an hour) and the target tried again, this many times at most.
+    rate_limit_max_wait_seconds: int = Field(default=3900, ge=1, le=86400)
+    rate_limit_max_waits: int = Field(default=3, ge=0, le=100)
 
 
 class MonitoringSettings(_Strict):

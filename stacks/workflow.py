@@ -10,7 +10,7 @@ from constructs import Construct
 
 from stacks.common import acknowledge, cfn, depend_on_policy_only, log_retention, logical_id, removal_policy
 from stacks.functions import GATE_TIMEOUT_SECONDS, Functions
-from stacks.settings import RetryPolicy, Settings
+from stacks.settings import RetryPolicy, RetrySettings, Settings
 from stacks.storage import Storage
 
 # Error names raised by lambdas/shared/errors.py; tests check the two stay in step.
@@ -124,6 +124,10 @@ class Workflow(Construct):
         unrecorded = sfn.Pass(self, "FailureNotRecorded")
         record_failure.add_catch(already_recorded, errors=["DynamoDB.ConditionalCheckFailedException"])
         record_failure.add_catch(unrecorded, errors=[sfn.Errors.ALL])
+        # First a rate limit that says how long to wait (a Wait state, then the target again), then the rest.
+        spoke.add_catch(
+            self._honour_retry_after(retry, spoke, record_failure), errors=[RATE_LIMIT_ERROR], result_path="$.error"
+        )
         spoke.add_catch(record_failure, errors=[sfn.Errors.ALL], result_path="$.error")
 
         spokes = sfn.DistributedMap(
@@ -135,6 +139,7 @@ class Workflow(Construct):
             item_selector={
                 "run": sfn.JsonPath.object_at("$.run"),
                 "target": sfn.JsonPath.object_at("$$.Map.Item.Value"),
+                "rate_limit": {"waits": 0},
             },
             result_path=sfn.JsonPath.DISCARD,
             map_execution_type=sfn.StateMachineType.STANDARD,
@@ -235,6 +240,59 @@ class Workflow(Construct):
         )
         depend_on_policy_only(self.state_machine, self.state_machine.role)
         self._acknowledge(storage, functions)
+
+    def _honour_retry_after(
+        self, retry: RetrySettings, spoke: tasks.LambdaInvoke, record_failure: sfn.IChainable
+    ) -> sfn.Pass:
+        """A RateLimitError whose message starts "retry after N s: " (lambdas/shared/github.py) that its Retry
+        attempts did not outlast: wait N s in a Wait state (a primary limit's reset can be an hour away; no
+        Lambda sleeps that long), then run the spoke again; at most `rate_limit_max_waits` times per target."""
+        message = "$.rate_limit.cause.errorMessage"
+        cause = sfn.Pass(
+            self,
+            "RateLimitCause",
+            parameters={
+                "cause": sfn.JsonPath.string_to_json(sfn.JsonPath.string_at("$.error.Cause")),
+                "waits": sfn.JsonPath.number_at("$.rate_limit.waits"),
+            },
+            result_path="$.rate_limit",
+        )
+        parse = sfn.Pass(
+            self,
+            "ParseRetryAfter",
+            parameters={
+                "cause": sfn.JsonPath.object_at("$.rate_limit.cause"),
+                "waits": sfn.JsonPath.math_add(sfn.JsonPath.number_at("$.rate_limit.waits"), 1),
+                # "retry after N s: ..." -> ["retry", "after", "N", ...] -> N
+                "seconds": sfn.JsonPath.string_to_json(
+                    sfn.JsonPath.array_get_item(sfn.JsonPath.string_split(sfn.JsonPath.string_at(message), " "), 2)
+                ),
+            },
+            result_path="$.rate_limit",
+        )
+        wait = sfn.Wait(self, "WaitForRateLimit", time=sfn.WaitTime.seconds_path("$.rate_limit.seconds"))
+        parse.next(
+            sfn.Choice(self, "WaitIsReasonable")
+            .when(
+                sfn.Condition.number_less_than_equals("$.rate_limit.seconds", retry.rate_limit_max_wait_seconds),
+                wait.next(spoke),
+            )
+            .otherwise(record_failure)
+        )
+        cause.next(
+            sfn.Choice(self, "HonourRetryAfter")
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.is_present(message),
+                    sfn.Condition.is_string(message),
+                    sfn.Condition.string_matches(message, "retry after * s: *"),
+                    sfn.Condition.number_less_than("$.rate_limit.waits", retry.rate_limit_max_waits),
+                ),
+                parse,
+            )
+            .otherwise(record_failure)
+        )
+        return cause
 
     def _gate(self, settings: Settings, functions: Functions, spokes: sfn.DistributedMap) -> sfn.Choice:
         """Check before spawning: when the operation has an API budget and the wave needs more than is left,

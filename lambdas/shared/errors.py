@@ -19,7 +19,11 @@ class InvalidRunRequest(HubSpokeError):  # noqa: N818 - the Step Functions error
 
 
 class RateLimitError(HubSpokeError):
-    """A downstream API said "slow down": retried with exponential backoff and full jitter."""
+    """A downstream API said "slow down": retried with exponential backoff and full jitter.
+
+    A message starting "retry after <integer> s: " (shared.github.retry_after_error) is also honoured after
+    the Retry attempts: the state machine waits that long in a Wait state, then tries the target again.
+    """
 
 
 class TransientError(HubSpokeError):

@@ -4,8 +4,10 @@ Why gidgethub (README "GitHub client"): 68 KB and ~25 ms to import, against PyGi
 cryptography and PyNaCl, platform wheels) and ~200 ms. Its HTTP is pluggable; we plug in urllib3, which the
 Lambda Python runtime already ships with boto3, so the asset gains only gidgethub and uritemplate.
 
-Waiting belongs to Step Functions, not to a Lambda: a secondary-limit answer whose `retry-after` is short is
-waited out here (twice per request at most), anything longer becomes RateLimitError for the Retry policy.
+Waiting belongs to Step Functions, not to a Lambda: a rate-limit answer whose wait is short (`retry-after`,
+or the primary limit's reset) is waited out here, twice per request at most; anything longer becomes a
+RateLimitError whose message starts "retry after N s: ", which the state machine honours with a Wait
+state before trying the target again (stacks/workflow.py, HonourRetryAfter).
 The token lives in Secrets Manager and is read through Powertools Parameters (cached); it is sent in the
 Authorization header and nowhere else: no message we raise or log contains it.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import math
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -118,18 +121,35 @@ class GitHub(gh_abc.GitHubAPI):
     async def handle_rate_limit_error(
         self, *, method: str, url: str, exception: gidgethub.HTTPException, attempt: int
     ) -> bool:
-        """Wait out a short secondary limit here; everything else goes to the caller (and Step Functions)."""
-        wait = secondary_retry_after(exception.status_code, exception.headers)
+        """Wait out a short rate limit here; everything else goes to the caller (and Step Functions)."""
+        wait = rate_limit_wait(exception.status_code, exception.headers)
         if wait is None or wait > self._inline_max or attempt > INLINE_RETRIES:
             return False
         await self.sleep(wait)
         return True
 
 
-def secondary_retry_after(status: int, headers: Mapping[str, str]) -> int | None:
-    """Seconds to wait for a secondary rate limit (403/429 with retry-after and budget left), else None."""
-    if status not in (403, 429) or headers.get("x-ratelimit-remaining") == "0":
+# GitHub: without a retry-after, wait at least a minute after a secondary rate limit.
+SECONDARY_DEFAULT_WAIT_SECONDS = 60
+
+
+def is_primary_limit(status: int, headers: Mapping[str, str]) -> bool:
+    return status in (403, 429) and headers.get("x-ratelimit-remaining") == "0"
+
+
+def rate_limit_wait(status: int, headers: Mapping[str, str]) -> int | None:
+    """Seconds until a rate-limited request may be sent again, or None when the answer is no rate limit.
+
+    Primary (403/429, x-ratelimit-remaining 0): until x-ratelimit-reset on the server's clock, plus a second.
+    Secondary (403/429 with retry-after): retry-after.
+    """
+    if status not in (403, 429):
         return None
+    if is_primary_limit(status, headers):
+        reset = headers.get("x-ratelimit-reset", "")
+        if not reset.isdigit():
+            return SECONDARY_DEFAULT_WAIT_SECONDS
+        return max(1, math.ceil(int(reset) - server_time(headers)) + 1)
     raw = headers.get("retry-after")
     if raw is None:
         return None
@@ -137,6 +157,11 @@ def secondary_retry_after(status: int, headers: Mapping[str, str]) -> int | None
         return max(0, int(raw))
     except ValueError:
         return None
+
+
+def retry_after_error(seconds: int, detail: str) -> RateLimitError:
+    """A RateLimitError the state machine waits out: its message starts "retry after <seconds> s: "."""
+    return RateLimitError(f"retry after {max(0, int(seconds))} s: {detail}")
 
 
 def server_time(headers: Mapping[str, str]) -> float:
@@ -165,15 +190,15 @@ def translate(err: Exception, doing: str) -> Exception:
     headers = err.headers
     message = _message(err)
     where = f"{doing}: {message} ({status})"
-    if isinstance(err, gidgethub.RateLimitExceeded) or (
-        status in (403, 429) and headers.get("x-ratelimit-remaining") == "0"
-    ):
-        reset = headers.get("x-ratelimit-reset")
-        when = datetime.fromtimestamp(int(reset), UTC).isoformat() if reset and reset.isdigit() else "unknown"
-        return RateLimitError(f"{doing}: primary rate limit exhausted, resets at {when} ({status})")
-    wait = secondary_retry_after(status, headers)
+    if isinstance(err, gidgethub.RateLimitExceeded) or is_primary_limit(status, headers):
+        reset = headers.get("x-ratelimit-reset", "")
+        when = datetime.fromtimestamp(int(reset), UTC).isoformat() if reset.isdigit() else "unknown"
+        wait = rate_limit_wait(403, {**headers, "x-ratelimit-remaining": "0"})
+        return retry_after_error(wait or 1, f"{doing}: primary rate limit exhausted, resets at {when} ({status})")
+    wait = rate_limit_wait(status, headers)
     if wait is not None or (status in (403, 429) and "secondary rate limit" in message.lower()):
-        return RateLimitError(f"{doing}: secondary rate limit, retry after {wait if wait is not None else '?'} s")
+        seconds = SECONDARY_DEFAULT_WAIT_SECONDS if wait is None else wait
+        return retry_after_error(seconds, f"{doing}: secondary rate limit ({status})")
     if status >= 500:
         return TransientError(where)
     if status == 401:

@@ -321,3 +321,23 @@ def test_a_flaky_discovery_is_retried_without_paging(github_stack, github, tmp_p
     # AND nothing pages: a retried hub attempt is not a failed hub
     alarms = {a.name: a.state for a in evaluate_alarms(alarm_specs(Settings().monitoring), result)}
     assert (alarms["HubFailed"], alarms["ExecutionsFailed"]) == ("OK", "OK")
+
+
+def test_a_primary_limit_spent_mid_wave_is_waited_out_until_the_reset(github_stack, github, tmp_path):
+    # GIVEN a token allowed 30 requests per 200 s (simulated) and 5 repositories that need about 60
+    server = github(org_world("acme", 5), rate_limit=30, rate_window_seconds=200)
+    with LocalEngine(github_stack, time_scale=SCALE, log_path=tmp_path / "l.log", github_token="t") as engine:
+        result = engine.run(sync_request("primary", max_concurrency=1))
+        rows = engine.ledger("primary")
+    # THEN every repository got its pull request, once, though the budget ran out in the middle of the wave
+    assert (result.summary["succeeded"], result.summary["failed"]) == (5, 0)
+    assert pull_creations(server) == Counter(dict.fromkeys(server.repo_names(), 1))
+    refused = [r for r in server.requests if r.status == 403]
+    assert refused, "the budget never ran out: the test proves nothing"
+    # AND the spoke that hit the limit waited in the state machine until the reset, then went on: longer than
+    # its Retry policy spans (1+2+4+8+16 s at most) plus two inline waits (10 s each), so the WaitForRateLimit
+    # state did it (moto keeps a Map child's states out of the parent's history; the server's clock shows it)
+    first_refusal = refused[0].at
+    resumed = next(r.at for r in server.requests if r.at > first_refusal and r.status < 400)
+    assert resumed - first_refusal > 31 + 2 * 10
+    assert all(row["status"] == "succeeded" for row in rows)

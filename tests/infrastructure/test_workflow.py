@@ -48,7 +48,7 @@ def test_distributed_map_reads_the_hubs_manifest(states):
     assert reader["Resource"] == "arn:aws:states:::s3:getObject"
     assert reader["ReaderConfig"] == {"InputType": "JSON"}
     assert reader["Parameters"]["Key.$"] == "$.wave.key"  # the current wave's manifest
-    assert spokes["ItemSelector"] == {"run.$": "$.run", "target.$": "$$.Map.Item.Value"}
+    assert spokes["ItemSelector"] == {"run.$": "$.run", "target.$": "$$.Map.Item.Value", "rate_limit": {"waits": 0}}
     assert spokes["MaxConcurrencyPath"] == "$.wave.max_concurrency"  # the run's, or what the gate allows
     assert "MaxConcurrency" not in spokes  # exclusive with the path; the hub returns the effective value
     assert spokes["ResultPath"] is None  # results live in the ledger, never in the state
@@ -77,9 +77,9 @@ def test_spoke_retry_entries_have_the_seed_numbers(states):
 
 
 def test_every_spoke_failure_is_caught_and_recorded(states):
-    assert states["Spoke"]["Catch"] == [
-        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordFailure"}
-    ]
+    # Every failure ends in RecordFailure: directly, or after the rate-limit wait path gives up.
+    last = states["Spoke"]["Catch"][-1]
+    assert last == {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordFailure"}
     record = states["RecordFailure"]
     assert record["Resource"] == "arn:aws:states:::dynamodb:updateItem"  # a DynamoDB task, no Lambda
     params = record["Parameters"]
@@ -145,3 +145,34 @@ def test_the_hub_retries_rate_limits_and_transient_errors_of_discovery(states):
     errors = [r["ErrorEquals"] for r in states["Hub"]["Retry"]]
     assert errors == [LAMBDA_SERVICE, ["RateLimitError"], ["TransientError"]]
     assert states["Hub"]["Retry"][2]["IntervalSeconds"] == 30
+
+
+def test_a_rate_limit_that_says_how_long_is_waited_out_in_a_wait_state(states):
+    """After its Retry attempts, "retry after N s: ..." -> Wait N s -> the spoke again (at most 3 times)."""
+    catches = states["Spoke"]["Catch"]
+    assert [c["ErrorEquals"] for c in catches] == [["RateLimitError"], ["States.ALL"]]
+    assert catches[0] == {"ErrorEquals": ["RateLimitError"], "ResultPath": "$.error", "Next": "RateLimitCause"}
+    assert states["Spokes"]["ItemSelector"]["rate_limit"] == {"waits": 0}
+    assert states["RateLimitCause"]["Parameters"] == {
+        "cause.$": "States.StringToJson($.error.Cause)",
+        "waits.$": "$.rate_limit.waits",
+    }
+    honour = states["HonourRetryAfter"]
+    (rule,) = honour["Choices"]
+    message = "$.rate_limit.cause.errorMessage"
+    assert rule["And"] == [
+        {"Variable": message, "IsPresent": True},
+        {"Variable": message, "IsString": True},
+        {"Variable": message, "StringMatches": "retry after * s: *"},
+        {"Variable": "$.rate_limit.waits", "NumericLessThan": 3},
+    ]
+    assert (rule["Next"], honour["Default"]) == ("ParseRetryAfter", "RecordFailure")
+    assert states["ParseRetryAfter"]["Parameters"]["seconds.$"] == (
+        "States.StringToJson(States.ArrayGetItem(States.StringSplit($.rate_limit.cause.errorMessage, ' '), 2))"
+    )
+    reasonable = states["WaitIsReasonable"]
+    assert reasonable["Choices"] == [
+        {"Variable": "$.rate_limit.seconds", "NumericLessThanEquals": 3900, "Next": "WaitForRateLimit"}
+    ]
+    assert reasonable["Default"] == "RecordFailure"
+    assert states["WaitForRateLimit"] == {"Type": "Wait", "SecondsPath": "$.rate_limit.seconds", "Next": "Spoke"}

@@ -39,7 +39,7 @@ def create_ref(server: GitHubServer, inline_max: int = 10) -> None:
 def test_a_short_secondary_limit_is_waited_out_in_the_spoke(server):
     # GIVEN a server refusing every write with a secondary limit, retry-after: 2
     server.configure(secondary_share=1.0, retry_after_seconds=2)
-    with pytest.raises(RateLimitError, match="secondary rate limit, retry after 2 s"):
+    with pytest.raises(RateLimitError, match=r"^retry after 2 s: creating branch x: secondary rate limit \(403\)$"):
         create_ref(server)
     writes = [r for r in server.requests if r.method == "POST"]
     # THEN the spoke tried 1 + INLINE_RETRIES times, 2 s (simulated) apart, then handed over to Step Functions
@@ -57,8 +57,15 @@ def test_a_long_secondary_limit_goes_to_step_functions_at_once(server):
 
 def test_an_exhausted_primary_limit_is_a_rate_limit_error_naming_the_reset(server):
     server.configure(rate_remaining=0, reset_in_seconds=600)
-    with pytest.raises(RateLimitError, match=r"primary rate limit exhausted, resets at 20\d\d-"):
+    with pytest.raises(RateLimitError, match=r"^retry after 6\d\d s: .*primary rate limit exhausted, resets at 20"):
         create_ref(server)
+    assert len(server.requests) == 1  # ten minutes is for Step Functions to wait, not the spoke
+
+
+def test_a_primary_limit_resetting_in_a_moment_is_waited_out_in_the_spoke(server):
+    server.configure(rate_remaining=0, reset_in_seconds=3)
+    create_ref(server)
+    assert [r.status for r in server.requests] == [403, 201]
 
 
 def test_rate_budget_reads_core_on_the_servers_clock(server, monkeypatch):

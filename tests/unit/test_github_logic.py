@@ -20,7 +20,7 @@ from shared.errors import (
     TargetNotFoundError,
     TransientError,
 )
-from shared.github import is_status, secondary_retry_after, server_time, translate
+from shared.github import is_status, rate_limit_wait, server_time, translate
 from spoke.operations import OPERATIONS
 from spoke.operations.github_file_sync import Params, requests_per_target
 
@@ -30,16 +30,19 @@ def http_error(status: int, message: str, **headers: str) -> gidgethub.HTTPExcep
     return kind(http.HTTPStatus(status), message, headers=headers)
 
 
+PRIMARY = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1800000000", "date": "Fri, 15 Jan 2027 07:50:00 GMT"}
+
+
 @pytest.mark.parametrize(
     ("err", "expected", "text"),
     [
-        (http_error(403, "API rate limit exceeded", **{"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1800000000"}),  # noqa: E501
-         RateLimitError, "primary rate limit exhausted, resets at 2027-01-15T08:00:00+00:00"),
-        (http_error(429, "slow down", **{"x-ratelimit-remaining": "0"}), RateLimitError, "primary"),
+        (http_error(403, "API rate limit exceeded", **PRIMARY),
+         RateLimitError, "retry after 601 s: doing it: primary rate limit exhausted, resets at 2027-01-15T08:00:00+00"),
+        (http_error(429, "slow down", **{"x-ratelimit-remaining": "0"}), RateLimitError, "retry after 60 s: doing"),
         (http_error(403, "You have exceeded a secondary rate limit", **{"retry-after": "60"}),
-         RateLimitError, "secondary rate limit, retry after 60 s"),
-        (http_error(429, "Too many", **{"retry-after": "3"}), RateLimitError, "retry after 3 s"),
-        (http_error(403, "You have exceeded a secondary rate limit. Please wait"), RateLimitError, "retry after ? s"),
+         RateLimitError, "retry after 60 s: doing it: secondary rate limit (403)"),
+        (http_error(429, "Too many", **{"retry-after": "3"}), RateLimitError, "retry after 3 s: doing it: secondary"),
+        (http_error(403, "You have exceeded a secondary rate limit. Please wait"), RateLimitError, "retry after 60 s:"),
         (http_error(502, "Server Error"), TransientError, "Server Error (502)"),
         (http_error(401, "Bad credentials"), CredentialsError, "token was rejected"),
         (http_error(403, "Repository was archived so is read-only."), ArchivedRepositoryError, "archived"),
@@ -56,7 +59,7 @@ def test_github_answers_map_to_error_names(err, expected, text):
     mapped = translate(err, "doing it")
     assert type(mapped) is expected
     assert text in str(mapped)
-    assert str(mapped).startswith(("doing it", "archived", "protected", "not found", "permission"))
+    assert str(mapped).startswith(("doing it", "archived", "protected", "not found", "permission", "retry after"))
 
 
 def test_non_github_errors_pass_through():
@@ -64,13 +67,15 @@ def test_non_github_errors_pass_through():
     assert translate(boom, "doing") is boom
 
 
-def test_secondary_retry_after_only_with_budget_left():
-    assert secondary_retry_after(403, {"retry-after": "5"}) == 5
-    assert secondary_retry_after(429, {"retry-after": "0"}) == 0
-    assert secondary_retry_after(403, {"retry-after": "5", "x-ratelimit-remaining": "0"}) is None  # primary
-    assert secondary_retry_after(500, {"retry-after": "5"}) is None
-    assert secondary_retry_after(403, {"retry-after": "soon"}) is None
-    assert secondary_retry_after(403, {}) is None
+def test_rate_limit_wait_for_secondary_and_primary_limits():
+    assert rate_limit_wait(403, {"retry-after": "5"}) == 5
+    assert rate_limit_wait(429, {"retry-after": "0"}) == 0
+    primary = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1795741230", "date": "Fri, 27 Nov 2026 01:00:00 GMT"}
+    assert rate_limit_wait(403, primary) == 31  # until the reset on the server's clock, plus a second
+    assert rate_limit_wait(403, {**primary, "retry-after": "5"}) == 31  # the primary reset rules
+    assert rate_limit_wait(500, {"retry-after": "5"}) is None
+    assert rate_limit_wait(403, {"retry-after": "soon"}) is None
+    assert rate_limit_wait(403, {}) is None  # a plain 403: permission, not a limit
 
 
 def test_is_status_looks_into_validation_errors():
