@@ -106,6 +106,16 @@ class GitHubSettings(_Strict):
     inline_retry_after_max_seconds: int = Field(default=10, ge=0, le=60)
     request_timeout_seconds: int = Field(default=20, ge=1, le=120)
 
+    @field_validator("api_url")
+    @classmethod
+    def _token_only_over_tls(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("must be https: the token travels with every request (http only for 127.0.0.1)")
+        return value.rstrip("/")
+
 
 class Settings(_Strict):
     """Everything a deployment can tune. Per-run overrides travel in the run request instead."""

@@ -64,6 +64,11 @@ def test_seed_retry_numbers_are_the_defaults():
             "hubspoke.retry.rate_limit.jitter",
         ),
         ({"removal_policy": "delete"}, "hubspoke.removal_policy"),
+        ({"github": {"api_url": "http://ghe.example.com/api/v3"}}, "hubspoke.github.api_url: Value error, must be https"),
+        ({"github": {"api_url": "ghe.example.com"}}, "hubspoke.github.api_url"),
+        ({"github": {"token_secret_name": "has space"}}, "hubspoke.github.token_secret_name"),
+        ({"github": {"max_concurrency": 0}}, "hubspoke.github.max_concurrency"),
+        ({"retry": {"rate_limit_max_waits": -1}}, "hubspoke.retry.rate_limit_max_waits"),
     ],
 )
 def test_bad_setting_names_its_key(context, key):
@@ -79,3 +84,30 @@ def test_context_must_be_an_object():
 
 def test_missing_context_means_defaults():
     assert load_settings(None) == Settings()
+
+
+def test_http_is_allowed_for_a_local_github_server_only():
+    assert load_settings({"github": {"api_url": "http://127.0.0.1:8765/"}}).github.api_url == "http://127.0.0.1:8765"
+    assert load_settings({"github": {"api_url": "https://ghe.example.com/api/v3"}}).github.api_url.endswith("/v3")
+
+
+def _keys(model: object, prefix: str = "") -> list[str]:
+    from pydantic import BaseModel
+
+    from stacks.settings import RetryPolicy
+
+    keys = []
+    for name in type(model).model_fields:  # type: ignore[attr-defined]
+        value = getattr(model, name)
+        if isinstance(value, BaseModel) and not isinstance(value, RetryPolicy):
+            keys += _keys(value, f"{prefix}{name}.")
+        else:
+            keys.append(f"{prefix}{name}")
+    return keys
+
+
+def test_every_setting_is_in_the_readme_configuration_table():
+    readme = (CDK_JSON.parent / "README.md").read_text()
+    table = readme[readme.index("## Configuration") : readme.index("## Operations and sources")]
+    missing = [key for key in _keys(Settings()) if f"| `{key}` |" not in table]
+    assert missing == []
