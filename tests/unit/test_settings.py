@@ -64,7 +64,7 @@ def test_seed_retry_numbers_are_the_defaults():
             "hubspoke.retry.rate_limit.jitter",
         ),
         ({"removal_policy": "delete"}, "hubspoke.removal_policy"),
-        ({"github": {"api_url": "http://ghe.example.com/api/v3"}}, "hubspoke.github.api_url: Value error, must be https"),
+        ({"github": {"api_url": "http://ghe.example.com"}}, "hubspoke.github.api_url: Value error, must be https"),
         ({"github": {"api_url": "ghe.example.com"}}, "hubspoke.github.api_url"),
         ({"github": {"token_secret_name": "has space"}}, "hubspoke.github.token_secret_name"),
         ({"github": {"max_concurrency": 0}}, "hubspoke.github.max_concurrency"),
