@@ -165,7 +165,8 @@ def github_server(
     retry_after: Annotated[int, typer.Option("--retry-after", help="Retry-After of secondary limits, seconds.")] = 60,
     latency_ms: Annotated[int, typer.Option("--latency-ms", help="Latency of every request, simulated ms.")] = 0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the secondary-limit draws.")] = 0,
-    time_scale: Annotated[float, typer.Option("--time-scale", help=_SCALE_HELP)] = 1.0,
+    # The same default as `hubspoke local run`: the gate's scaled wait for the reset must see the reset.
+    time_scale: Annotated[float, typer.Option("--time-scale", help=_SCALE_HELP)] = 0.01,
     port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0: any free port).")] = 0,
     url_file: Annotated[
         Path | None, typer.Option("--url-file", help="Write the URL to this file once listening.")

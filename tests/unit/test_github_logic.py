@@ -137,6 +137,7 @@ def test_file_sync_params_accept_a_plain_request():
         ({"files": []}, "files"),
         ({"files": [{"path": "/etc/passwd", "content": ""}]}, "files.0.path"),
         ({"files": [{"path": "a/../b", "content": ""}]}, "files.0.path"),
+        ({"files": [{"path": "docs/a?b.md", "content": ""}]}, "files.0.path"),
         ({"files": [{"path": "a", "content": ""}, {"path": "a", "content": "x"}]}, "each path at most once"),
         ({"branch": "feature..x"}, "branch"),
         ({"branch": "-x"}, "branch"),

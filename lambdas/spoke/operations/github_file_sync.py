@@ -29,7 +29,8 @@ _BAD_PATH_PART = re.compile(r"(^|/)\.{1,2}(/|$)")
 class FileSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    path: str = Field(min_length=1, max_length=400, pattern=r"^[^/\x00-\x1f][^\x00-\x1f]*$")
+    # No control characters, and no '?' or '#', which would end the path part of the contents URL.
+    path: str = Field(min_length=1, max_length=400, pattern=r"^[^/\x00-\x1f?#][^\x00-\x1f?#]*$")
     content: str = Field(max_length=24 * 1024)
 
     @field_validator("path")
