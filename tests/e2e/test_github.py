@@ -341,3 +341,31 @@ def test_a_primary_limit_spent_mid_wave_is_waited_out_until_the_reset(github_sta
     resumed = next(r.at for r in server.requests if r.at > first_refusal and r.status < 400)
     assert resumed - first_refusal > 31 + 2 * 10
     assert all(row["status"] == "succeeded" for row in rows)
+
+
+def test_the_github_server_command_serves_on_loopback_until_sigterm(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import urllib3
+
+    url_file = tmp_path / "url"
+    command = [sys.executable, "-m", "hubspoke", "local", "github-server", "--repos", "3", "--protected", "1",
+               "--url-file", str(url_file)]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # its announcement reaches us as soon as it listens
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert server.stdout is not None
+        announcement = server.stdout.readline()  # blocks until the server listens (or exits)
+        assert announcement.startswith("GitHub-compatible server on http://127.0.0.1:"), server.stderr
+        url = url_file.read_text().strip()  # written before the announcement
+        assert f"on {url} (3 repositories)" in announcement
+        answer = urllib3.request("GET", f"{url}/orgs/acme/repos")
+        assert answer.status == 200
+        assert [r["full_name"] for r in answer.json()] == ["acme/repo-001", "acme/repo-002", "acme/repo-003"]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=30)
+    assert server.returncode == 0
