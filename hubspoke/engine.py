@@ -589,7 +589,6 @@ class LocalEngine:
             ("shared.config", "config"),
             ("shared.aws", "client"),
             ("spoke.operations.ecs_restart", "_restart_once"),
-            ("shared.github", "github_config"),
             ("shared.github", "_pool"),
         ):
             module = sys.modules.get(module_name)

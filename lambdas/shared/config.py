@@ -22,6 +22,12 @@ class Config:
     idempotency_hours: int = 24
     wait_for_steady: bool = False
     steady_timeout_seconds: int = 600
+    # GitHub (github-file-sync, github-org, the gate); defaults as in stacks/settings.py.
+    github_api_url: str = "https://api.github.com"
+    github_token_secret: str = "hubspoke/github-token"  # noqa: S105 - the secret's name, not a token
+    github_max_concurrency: int = 2
+    github_inline_retry_after_max_seconds: int = 10
+    github_request_timeout_seconds: int = 20
 
 
 @cache
@@ -41,4 +47,9 @@ def config() -> Config:
         idempotency_hours=int(env.get("IDEMPOTENCY_HOURS", "24")),
         wait_for_steady=env.get("WAIT_FOR_STEADY", "false") == "true",
         steady_timeout_seconds=int(env.get("STEADY_TIMEOUT_SECONDS", "600")),
+        github_api_url=env.get("GITHUB_API_URL", "https://api.github.com"),
+        github_token_secret=env.get("GITHUB_TOKEN_SECRET", "hubspoke/github-token"),
+        github_max_concurrency=int(env.get("GITHUB_MAX_CONCURRENCY", "2")),
+        github_inline_retry_after_max_seconds=int(env.get("GITHUB_INLINE_RETRY_AFTER_MAX", "10")),
+        github_request_timeout_seconds=int(env.get("GITHUB_REQUEST_TIMEOUT", "20")),
     )

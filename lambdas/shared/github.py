@@ -17,10 +17,8 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import math
-import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any, TypeVar
@@ -31,6 +29,7 @@ from gidgethub import abc as gh_abc
 
 from shared import clock
 from shared.budget import Budget
+from shared.config import config
 from shared.errors import (
     ArchivedRepositoryError,
     CredentialsError,
@@ -46,28 +45,6 @@ from shared.errors import (
 USER_AGENT = "hubspoke"
 INLINE_RETRIES = 2  # per request; more than that and the state machine's backoff takes over
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class GitHubConfig:
-    api_url: str
-    token_secret_name: str
-    max_concurrency: int
-    inline_retry_after_max_seconds: int
-    request_timeout_seconds: int
-
-
-@cache
-def github_config() -> GitHubConfig:
-    """Read once per container from the environment the stack sets (stacks/functions.py)."""
-    env = os.environ
-    return GitHubConfig(
-        api_url=env.get("GITHUB_API_URL", "https://api.github.com"),
-        token_secret_name=env.get("GITHUB_TOKEN_SECRET", "hubspoke/github-token"),
-        max_concurrency=int(env.get("GITHUB_MAX_CONCURRENCY", "2")),
-        inline_retry_after_max_seconds=int(env.get("GITHUB_INLINE_RETRY_AFTER_MAX", "10")),
-        request_timeout_seconds=int(env.get("GITHUB_REQUEST_TIMEOUT", "20")),
-    )
 
 
 @cache
@@ -95,10 +72,17 @@ def token(secret_name: str) -> str:
 class GitHub(gh_abc.GitHubAPI):
     """gidgethub's API over urllib3, with short secondary-limit waits on the simulated-aware clock."""
 
-    def __init__(self, oauth_token: str, cfg: GitHubConfig) -> None:
-        super().__init__(USER_AGENT, oauth_token=oauth_token, base_url=cfg.api_url)
-        self._timeout = urllib3.Timeout(connect=5.0, read=float(cfg.request_timeout_seconds))
-        self._inline_max = cfg.inline_retry_after_max_seconds
+    def __init__(
+        self,
+        oauth_token: str,
+        base_url: str,
+        *,
+        inline_retry_after_max_seconds: int = 10,
+        request_timeout_seconds: int = 20,
+    ) -> None:
+        super().__init__(USER_AGENT, oauth_token=oauth_token, base_url=base_url)
+        self._timeout = urllib3.Timeout(connect=5.0, read=float(request_timeout_seconds))
+        self._inline_max = inline_retry_after_max_seconds
         self.last_headers: Mapping[str, str] = {}
 
     async def _request(
@@ -238,10 +222,16 @@ def is_status(err: BaseException, status: int, text: str = "") -> bool:
 
 def run_with_github(work: Callable[[GitHub], Awaitable[_T]]) -> _T:
     """Connect with the configured URL and token and run `work` to completion (one event loop per call)."""
-    cfg = github_config()
+    cfg = config()
 
     async def main() -> _T:
-        return await work(GitHub(token(cfg.token_secret_name), cfg))
+        gh = GitHub(
+            token(cfg.github_token_secret),
+            cfg.github_api_url,
+            inline_retry_after_max_seconds=cfg.github_inline_retry_after_max_seconds,
+            request_timeout_seconds=cfg.github_request_timeout_seconds,
+        )
+        return await work(gh)
 
     return asyncio.run(main())
 

@@ -13,14 +13,19 @@ from moto import mock_aws
 
 import shared.github
 from hubspoke.github_server import GitHubServer, RepoSpec
+from shared.config import Config
 from shared.errors import CredentialsError, RateLimitError, TransientError
-from shared.github import INLINE_RETRIES, GitHub, GitHubConfig, attempt, rate_budget, token
+from shared.github import INLINE_RETRIES, GitHub, attempt, rate_budget, token
 
 SCALE = 0.001
 
 
-def config(url: str, inline_max: int = 10) -> GitHubConfig:
-    return GitHubConfig(url, "hubspoke/github-token", 2, inline_max, 5)
+def config(url: str, inline_max: int = 10) -> Config:
+    return Config("ledger", "bucket", 2, 0.0, 1, github_api_url=url, github_inline_retry_after_max_seconds=inline_max)
+
+
+def client(url: str, inline_max: int = 10) -> GitHub:
+    return GitHub("t", url, inline_retry_after_max_seconds=inline_max, request_timeout_seconds=5)
 
 
 @pytest.fixture
@@ -31,7 +36,7 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[GitHubServer]:
 
 
 def create_ref(server: GitHubServer, inline_max: int = 10) -> None:
-    gh = GitHub("t", config(server.url, inline_max))
+    gh = client(server.url, inline_max)
     body = {"ref": "refs/heads/x", "sha": server.branches("acme/a")["main"]}
     asyncio.run(attempt("creating branch x", gh.post("/repos/acme/a/git/refs", data=body)))
 
@@ -70,7 +75,7 @@ def test_a_primary_limit_resetting_in_a_moment_is_waited_out_in_the_spoke(server
 
 def test_rate_budget_reads_core_on_the_servers_clock(server, monkeypatch):
     server.configure(rate_remaining=42, reset_in_seconds=300)
-    monkeypatch.setattr(shared.github, "github_config", lambda: config(server.url))
+    monkeypatch.setattr(shared.github, "config", lambda: config(server.url))
     monkeypatch.setattr(shared.github, "token", lambda name: "t")
     budget = rate_budget()
     assert (budget.remaining, budget.limit) == (42, 5000)
@@ -83,7 +88,7 @@ def test_an_unreachable_server_is_transient():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens here once the socket closes
-    gh = GitHub("t", config(f"http://127.0.0.1:{port}"))
+    gh = client(f"http://127.0.0.1:{port}")
     with pytest.raises(TransientError, match="GitHub unreachable"):
         asyncio.run(attempt("reading acme/a", gh.getitem("/repos/acme/a")))
 

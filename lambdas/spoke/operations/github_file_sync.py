@@ -15,8 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared.config import config
 from shared.errors import ArchivedRepositoryError, PermissionDeniedError, TargetError
-from shared.github import GitHub, attempt, github_config, is_status, json_dict, repo_parts, run_with_github, translate
+from shared.github import GitHub, attempt, is_status, json_dict, repo_parts, run_with_github, translate
 from shared.models import OperationResult, SpokeInput
 
 NAME = "github-file-sync"
@@ -79,7 +80,7 @@ def requests_per_target(params: Params) -> int:
 
 
 def default_max_concurrency() -> int:
-    return github_config().max_concurrency
+    return config().github_max_concurrency
 
 
 def run(params: Params, item: SpokeInput) -> OperationResult:
