@@ -179,3 +179,19 @@ def test_github_org_spec_names_bad_fields():
         Spec.model_validate({"type": "github-org", "org": "bad org", "owner_type": "team"})
     fields = {e["loc"][0] for e in err.value.errors()}
     assert fields == {"org", "owner_type"}
+
+
+def test_the_github_client_stays_out_of_cold_start_until_a_github_run_needs_it():
+    """Hub, gate and spoke import every operation's params and every source; the client (~10 ms) loads only
+    when a GitHub run or source first calls GitHub."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys, hub.handler, gate.handler, spoke.handler; "
+        "print(sorted(m for m in ('gidgethub', 'shared.github') if m in sys.modules))"
+    )
+    lambdas = Path(__file__).parents[2] / "lambdas"
+    done = subprocess.run([sys.executable, "-c", code], cwd=lambdas, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -7,12 +7,14 @@ a fork is usually someone's copy). Each target is {"id": "owner/name", "repo", "
 from __future__ import annotations
 
 import fnmatch
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.errors import CredentialsError, InvalidRunRequest, TargetNotFoundError
-from shared.github import GitHub, attempt, json_dict, run_with_github
+
+if TYPE_CHECKING:
+    from shared.github import GitHub
 
 NAME = "github-org"
 _LOGIN = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$"
@@ -58,6 +60,9 @@ def keep(spec: Spec, repo: dict[str, Any]) -> str | None:
 
 
 def discover(spec: Spec, ctx: Any) -> list[Any]:
+    # The client on first use only: the hub's cold start does not pay for it on other sources' runs.
+    from shared.github import attempt, json_dict, run_with_github
+
     url = "/orgs/{owner}/repos{?type,per_page}" if spec.owner_type == "org" else "/users/{owner}/repos{?type,per_page}"
 
     async def listing(gh: GitHub) -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ from typing import Any
 from pydantic import BaseModel
 
 from shared.budget import Budget
-from shared.github import rate_budget
 from shared.models import OperationResult, SpokeInput
 from spoke.operations import ecs_restart, github_file_sync, noop
 
@@ -37,7 +36,7 @@ OPERATIONS: dict[str, Operation] = {
             github_file_sync.Params,
             github_file_sync.run,
             default_max_concurrency=github_file_sync.default_max_concurrency,
-            budget=rate_budget,
+            budget=github_file_sync.budget,
             requests_per_target=github_file_sync.requests_per_target,
         ),
     )
