@@ -108,3 +108,18 @@ def test_the_token_comes_from_secrets_manager_and_errors_never_quote_it():
     with pytest.raises(CredentialsError, match="holds no token") as err:
         token("empty")
     assert "ghp_" not in str(err.value)
+
+
+def test_a_file_changed_since_it_was_read_is_transient(server):
+    from spoke.operations.github_file_sync import FileSpec
+    from spoke.operations.github_pull_request import _put_file
+
+    server.add_repo(RepoSpec("acme/b", files={"a.txt": "now\n"}))
+    stale = (b"then\n", "0" * 40)  # what an earlier read saw
+    gh = client(server.url)
+    spec = FileSpec(path="a.txt", content="new\n")
+    with pytest.raises(TransientError, match=r"writing a.txt on main: the file changed since it was read"):
+        asyncio.run(_put_file(gh, {"owner": "acme", "repo": "b"}, spec, "main", "m", stale))
+    with pytest.raises(TransientError, match="the file changed since it was read"):
+        asyncio.run(_put_file(gh, {"owner": "acme", "repo": "b"}, spec, "main", "m", (None, None)))
+    assert server.file("acme/b", "main", "a.txt") == "now\n"

@@ -6,7 +6,7 @@ import base64
 import binascii
 from typing import Any
 
-from shared.errors import ArchivedRepositoryError, PermissionDeniedError, TargetError
+from shared.errors import ArchivedRepositoryError, PermissionDeniedError, TargetError, TransientError
 from shared.github import GitHub, attempt, is_status, json_dict, repo_parts, translate
 from shared.models import OperationResult
 from spoke.operations.github_file_sync import FileSpec, Params
@@ -24,18 +24,22 @@ async def sync(gh: GitHub, params: Params, full_name: str) -> OperationResult:
     branch = params.branch
 
     pull = await _open_pull(gh, where, owner, branch, base)
-    head_sha = await _branch_sha(gh, where, branch)
-    if head_sha is None:
-        if await _all_identical(gh, where, params, base):
+    if await _branch_sha(gh, where, branch) is None:
+        # Each file is read once: a new branch starts as a copy of the base, so the base's files are its files.
+        current = await _read_files(gh, where, params, base)
+        if all(current[f.path][0] == f.content.encode() for f in params.files):
             return OperationResult(status="unchanged", detail={"branch": base, "reason": f"files already on {base}"})
         base_sha = await _branch_sha(gh, where, base)
         if base_sha is None:
             raise TargetError(f"{full_name}: base branch '{base}' does not exist")
-        await _create_branch(gh, where, branch, base_sha)
+        if not await _create_branch(gh, where, branch, base_sha):
+            current = await _read_files(gh, where, params, branch)  # an earlier attempt's branch: read it
+    else:
+        current = await _read_files(gh, where, params, branch)
 
     changed = 0
     for spec in params.files:
-        changed += await _put_file(gh, where, spec, branch, params.commit_message or params.title)
+        changed += await _put_file(gh, where, spec, branch, params.commit_message or params.title, current[spec.path])
 
     detail: dict[str, Any] = {"branch": branch, "files_changed": changed}
     if pull is None:
@@ -74,13 +78,15 @@ async def _branch_sha(gh: GitHub, where: dict[str, str], branch: str) -> str | N
     return str(json_dict(json_dict(ref).get("object")).get("sha")) or None
 
 
-async def _create_branch(gh: GitHub, where: dict[str, str], branch: str, sha: str) -> None:
+async def _create_branch(gh: GitHub, where: dict[str, str], branch: str, sha: str) -> bool:
+    """Create the branch at `sha`; False when it already existed."""
     try:
         await gh.post("/repos/{owner}/{repo}/git/refs", where, data={"ref": f"refs/heads/{branch}", "sha": sha})
     except Exception as err:
         if is_status(err, 422, "already exists"):  # an earlier attempt made it; its answer was lost
-            return
+            return False
         raise translate(err, f"creating branch {branch}") from None
+    return True
 
 
 async def _read_file(gh: GitHub, where: dict[str, str], path: str, ref: str) -> tuple[bytes | None, str | None]:
@@ -102,27 +108,37 @@ async def _read_file(gh: GitHub, where: dict[str, str], path: str, ref: str) -> 
     return data, str(found.get("sha"))
 
 
-async def _all_identical(gh: GitHub, where: dict[str, str], params: Params, ref: str) -> bool:
-    for spec in params.files:
-        data, _ = await _read_file(gh, where, spec.path, ref)
-        if data != spec.content.encode():
-            return False
-    return True
+async def _read_files(
+    gh: GitHub, where: dict[str, str], params: Params, ref: str
+) -> dict[str, tuple[bytes | None, str | None]]:
+    return {spec.path: await _read_file(gh, where, spec.path, ref) for spec in params.files}
 
 
-async def _put_file(gh: GitHub, where: dict[str, str], spec: FileSpec, branch: str, message: str) -> int:
-    """Create or update one file on the branch; 0 when it is already identical."""
-    data, sha = await _read_file(gh, where, spec.path, branch)
+async def _put_file(
+    gh: GitHub,
+    where: dict[str, str],
+    spec: FileSpec,
+    branch: str,
+    message: str,
+    current: tuple[bytes | None, str | None],
+) -> int:
+    """Create or update one file on the branch, given what it holds now; 0 when it is already identical."""
+    data, sha = current
     wanted = spec.content.encode()
     if data == wanted:
         return 0
     body: dict[str, Any] = {"message": message, "content": base64.b64encode(wanted).decode(), "branch": branch}
     if sha is not None:
         body["sha"] = sha
-    await attempt(
-        f"writing {spec.path} on {branch}",
-        gh.put("/repos/{owner}/{repo}/contents/{+path}", {**where, "path": spec.path}, data=body),
-    )
+    doing = f"writing {spec.path} on {branch}"
+    try:
+        await gh.put("/repos/{owner}/{repo}/contents/{+path}", {**where, "path": spec.path}, data=body)
+    except Exception as err:
+        # The file changed since it was read (the base moved before the branch was made from it, or someone
+        # pushed): a later attempt reads it again.
+        if is_status(err, 409, "does not match") or is_status(err, 422, '"sha" wasn'):
+            raise TransientError(f"{doing}: the file changed since it was read ({translate(err, doing)})") from None
+        raise translate(err, doing) from None
     return 1
 
 
