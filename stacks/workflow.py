@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import Duration
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
@@ -43,6 +44,36 @@ def _add_retry(state: tasks.LambdaInvoke, errors: list[str], policy: RetryPolicy
     )
 
 
+def _invoke(
+    scope: Construct,
+    construct_id: str,
+    function: lambda_.IFunction,
+    payload: dict[str, object],
+    timeout_seconds: int,
+    retry: RetrySettings,
+    *,
+    api_errors: bool,
+    **options: object,
+) -> tasks.LambdaInvoke:
+    """A Lambda task as all of ours are: a task timeout, our own Retry for Lambda service errors instead of
+    CDK's default, and — for code that calls rate-limited or flaky APIs — Retry for RateLimitError and
+    TransientError, in that order."""
+    task = tasks.LambdaInvoke(
+        scope,
+        construct_id,
+        lambda_function=function,
+        payload=sfn.TaskInput.from_object(payload),
+        retry_on_service_exceptions=False,
+        task_timeout=sfn.Timeout.duration(Duration.seconds(timeout_seconds)),
+        **options,  # type: ignore[arg-type]
+    )
+    _add_retry(task, LAMBDA_SERVICE_ERRORS, retry.lambda_service)
+    if api_errors:
+        _add_retry(task, [RATE_LIMIT_ERROR], retry.rate_limit)
+        _add_retry(task, [TRANSIENT_ERROR], retry.transient)
+    return task
+
+
 class Workflow(Construct):
     """One STANDARD state machine (JSONPath); every Task has a timeout; logs ALL with data; X-Ray on."""
 
@@ -52,41 +83,33 @@ class Workflow(Construct):
         super().__init__(scope, construct_id)
         retry = settings.retry
 
-        hub = tasks.LambdaInvoke(
-            self,
-            "Hub",
-            lambda_function=functions.hub,
-            payload=sfn.TaskInput.from_object(
-                {"request": sfn.JsonPath.entire_payload, "execution_name": sfn.JsonPath.execution_name}
-            ),
-            output_path="$.Payload",
-            retry_on_service_exceptions=False,
-            task_timeout=sfn.Timeout.duration(Duration.seconds(settings.hub_timeout_seconds)),
-        )
-        _add_retry(hub, LAMBDA_SERVICE_ERRORS, retry.lambda_service)
         # Discovery may call a rate-limited or flaky API (github-org); the hub writes only after discovery and
         # rewrites the same manifest and rows, so a retry is safe.
-        _add_retry(hub, [RATE_LIMIT_ERROR], retry.rate_limit)
-        _add_retry(hub, [TRANSIENT_ERROR], retry.transient)
+        hub = _invoke(
+            self,
+            "Hub",
+            functions.hub,
+            {"request": sfn.JsonPath.entire_payload, "execution_name": sfn.JsonPath.execution_name},
+            settings.hub_timeout_seconds,
+            retry,
+            api_errors=True,
+            output_path="$.Payload",
+        )
 
-        spoke = tasks.LambdaInvoke(
+        spoke = _invoke(
             self,
             "Spoke",
-            lambda_function=functions.spoke,
-            payload=sfn.TaskInput.from_object(
-                {
-                    "run": sfn.JsonPath.object_at("$.run"),
-                    "target": sfn.JsonPath.object_at("$.target"),
-                    "retry_count": sfn.JsonPath.number_at("$$.State.RetryCount"),
-                }
-            ),
+            functions.spoke,
+            {
+                "run": sfn.JsonPath.object_at("$.run"),
+                "target": sfn.JsonPath.object_at("$.target"),
+                "retry_count": sfn.JsonPath.number_at("$$.State.RetryCount"),
+            },
+            settings.spoke_timeout_seconds,
+            retry,
+            api_errors=True,
             result_path=sfn.JsonPath.DISCARD,
-            retry_on_service_exceptions=False,
-            task_timeout=sfn.Timeout.duration(Duration.seconds(settings.spoke_timeout_seconds)),
         )
-        _add_retry(spoke, LAMBDA_SERVICE_ERRORS, retry.lambda_service)
-        _add_retry(spoke, [RATE_LIMIT_ERROR], retry.rate_limit)
-        _add_retry(spoke, [TRANSIENT_ERROR], retry.transient)
 
         record_failure = tasks.DynamoUpdateItem(
             self,
@@ -147,26 +170,24 @@ class Workflow(Construct):
         )
         spokes.item_processor(spoke)
 
-        summarize = tasks.LambdaInvoke(
+        summarize = _invoke(
             self,
             "Summarize",
-            lambda_function=functions.summarize,
-            payload=sfn.TaskInput.from_object(
-                {
-                    "run": sfn.JsonPath.object_at("$.run"),
-                    "failure_threshold_percent": sfn.JsonPath.number_at("$.failure_threshold_percent"),
-                    "notes": sfn.JsonPath.object_at("$.notes"),
-                    "execution_started_at": sfn.JsonPath.string_at("$$.Execution.StartTime"),
-                    "waves_run": sfn.JsonPath.number_at("$.progress.wave"),
-                }
-            ),
+            functions.summarize,
+            {
+                "run": sfn.JsonPath.object_at("$.run"),
+                "failure_threshold_percent": sfn.JsonPath.number_at("$.failure_threshold_percent"),
+                "notes": sfn.JsonPath.object_at("$.notes"),
+                "execution_started_at": sfn.JsonPath.string_at("$$.Execution.StartTime"),
+                "waves_run": sfn.JsonPath.number_at("$.progress.wave"),
+            },
+            settings.summarize_timeout_seconds,
+            retry,
+            api_errors=False,
             result_selector={"summary.$": "$.Payload"},
             result_path="$.result",
             output_path="$.result",
-            retry_on_service_exceptions=False,
-            task_timeout=sfn.Timeout.duration(Duration.seconds(settings.summarize_timeout_seconds)),
         )
-        _add_retry(summarize, LAMBDA_SERVICE_ERRORS, retry.lambda_service)
         # Summarize is idempotent (it recomputes from the ledger), so any crash is worth a retry.
         summarize.add_retry(errors=[sfn.Errors.ALL], interval=Duration.seconds(5), backoff_rate=2.0, max_attempts=2)
 
@@ -297,26 +318,22 @@ class Workflow(Construct):
     def _gate(self, settings: Settings, functions: Functions, spokes: sfn.DistributedMap) -> sfn.Choice:
         """Check before spawning: when the operation has an API budget and the wave needs more than is left,
         wait in a Wait state until the reset (no Lambda sleeps), then check again."""
-        check = tasks.LambdaInvoke(
+        check = _invoke(
             self,
             "CheckBudget",
-            lambda_function=functions.gate,
-            payload=sfn.TaskInput.from_object(
-                {
-                    "run": sfn.JsonPath.object_at("$.run"),
-                    "wave": sfn.JsonPath.object_at("$.wave"),
-                    "waves": sfn.JsonPath.object_at("$.waves"),
-                    "count": sfn.JsonPath.number_at("$.count"),
-                }
-            ),
+            functions.gate,
+            {
+                "run": sfn.JsonPath.object_at("$.run"),
+                "wave": sfn.JsonPath.object_at("$.wave"),
+                "waves": sfn.JsonPath.object_at("$.waves"),
+                "count": sfn.JsonPath.number_at("$.count"),
+            },
+            GATE_TIMEOUT_SECONDS,
+            settings.retry,
+            api_errors=True,
             payload_response_only=True,
             result_path="$.wave",
-            retry_on_service_exceptions=False,
-            task_timeout=sfn.Timeout.duration(Duration.seconds(GATE_TIMEOUT_SECONDS)),
         )
-        _add_retry(check, LAMBDA_SERVICE_ERRORS, settings.retry.lambda_service)
-        _add_retry(check, [RATE_LIMIT_ERROR], settings.retry.rate_limit)
-        _add_retry(check, [TRANSIENT_ERROR], settings.retry.transient)
         # The check is advice: if it cannot be made, the wave goes and each spoke's Retry handles limits.
         check.add_catch(spokes, errors=[sfn.Errors.ALL], result_path="$.gate_error")
         wait = sfn.Wait(self, "WaitForBudget", time=sfn.WaitTime.seconds_path("$.wave.wait_seconds"))
