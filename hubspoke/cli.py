@@ -120,7 +120,8 @@ def local_run(
         summary = build_summary(result, rows, time_scale)
         summary["budget_waits"] = budget_waits(engine.history(result.execution_arn))
         if operation == GITHUB_FILE_SYNC:
-            summary["pull_requests"] = _pull_requests(rows)
+            pulls = {"pull_request": "pull_request", "url": "pr_url"}
+            summary["pull_requests"] = _per_target(rows, "repository", pulls)
     summary["alarms"] = [a.as_dict() for a in evaluate_alarms(alarm_specs(settings.monitoring), result)]
 
     render_summary(out_console, summary)
@@ -177,7 +178,7 @@ def local_event(
             result = _run_with_progress(engine, request, quiet, execution_name=f"event-{uuid.uuid4().hex[:12]}")
             summary = build_summary(result, engine.ledger(result.run_id), time_scale)
             rows = engine.ledger(result.run_id)
-            summary["restarts"] = _restarts(rows)
+            summary["restarts"] = _per_target(rows, "target", {"deployment_id": "deployment_id"})
             summaries.append(summary)
             out_console.print(f"[bold]Delivery {delivery} of {deliveries}[/]")
             render_summary(out_console, summary)
@@ -228,20 +229,21 @@ def _github(
     )
 
 
-def _pull_requests(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    found = []
+def _per_target(rows: list[dict[str, Any]], id_key: str, fields: dict[str, str]) -> list[dict[str, Any]]:
+    """One entry per ledger row, by target: its id (as `id_key`), status, the `detail` fields named in `fields`
+    (output name -> detail key) and its error."""
+    entries = []
     for row in rows:
         detail = json.loads(row["detail"]) if isinstance(row.get("detail"), str) else {}
-        found.append(
+        entries.append(
             {
-                "repository": row["target_id"],
+                id_key: row["target_id"],
                 "status": row["status"],
-                "pull_request": detail.get("pull_request"),
-                "url": detail.get("pr_url"),
+                **{name: detail.get(key) for name, key in fields.items()},
                 "error": row.get("error_type"),
             }
         )
-    return sorted(found, key=lambda r: r["repository"])
+    return sorted(entries, key=lambda entry: entry[id_key])
 
 
 def _render_pull_requests(pulls: list[dict[str, Any]]) -> None:
@@ -282,20 +284,6 @@ def _json_file(path: Path, name: str) -> Any:
     except json.JSONDecodeError as err:
         raise _bad_input(f"{name}: {path} is not valid JSON ({err.msg}, line {err.lineno})") from None
 
-
-def _restarts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    restarts = []
-    for row in rows:
-        detail = json.loads(row["detail"]) if isinstance(row.get("detail"), str) else {}
-        restarts.append(
-            {
-                "target": row["target_id"],
-                "status": row["status"],
-                "deployment_id": detail.get("deployment_id"),
-                "error": row.get("error_type"),
-            }
-        )
-    return sorted(restarts, key=lambda r: r["target"])
 
 
 def _render_restarts(restarts: list[dict[str, Any]]) -> None:
