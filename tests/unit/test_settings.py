@@ -108,6 +108,7 @@ def _keys(model: object, prefix: str = "") -> list[str]:
 
 def test_every_setting_is_in_the_readme_configuration_table():
     readme = (CDK_JSON.parent / "README.md").read_text()
-    table = readme[readme.index("## Configuration") : readme.index("## Operations and sources")]
+    start = readme.index("## Configuration")
+    table = readme[start : readme.index("\n## ", start)]
     missing = [key for key in _keys(Settings()) if f"| `{key}` |" not in table]
     assert missing == []
