@@ -163,6 +163,32 @@ def alarm_specs(monitoring: MonitoringSettings) -> list[AlarmSpec]:
             1,
         ),
         AlarmSpec(
+            "TriggerFailedInvocations",
+            "critical",
+            "CRITICAL: EventBridge could not start a run for an ECR image push (FailedInvocations of the image-push "
+            "rule). Retries run out after the rule's retry policy; the event then waits in the trigger dead-letter "
+            "queue. Check the rule target's role (states:StartExecution) and the state machine's quotas.",
+            {"m": MetricRef(EVENTS_NAMESPACE, "FailedInvocations", "Sum")},
+            "m",
+            1,
+            "GreaterThanOrEqualToThreshold",
+            period,
+            1,
+        ),
+        AlarmSpec(
+            "TriggerDeadLetters",
+            "critical",
+            "CRITICAL: events wait in the trigger dead-letter queue: an image push that never started a run, or "
+            "an image-index refresh that failed. Read the messages (their attributes name the error), fix the "
+            "cause, then start the runs they describe and purge the queue.",
+            {"m": MetricRef(SQS_NAMESPACE, "ApproximateNumberOfMessagesVisible", "Maximum")},
+            "m",
+            0,
+            "GreaterThanThreshold",
+            period,
+            1,
+        ),
+        AlarmSpec(
             "RunTooLong",
             "degraded",
             f"DEGRADED: a run took longer than {monitoring.max_run_minutes} minutes. Spokes may be stuck in "
