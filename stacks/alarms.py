@@ -90,9 +90,9 @@ def alarm_specs(monitoring: MonitoringSettings) -> list[AlarmSpec]:
         AlarmSpec(
             "HubFailed",
             "critical",
-            "CRITICAL: a run's hub failed, so no spoke was spawned. Open the failed execution in the Step "
-            "Functions console: InvalidRunRequest lists the bad fields of the request to fix and resend; any "
-            "other error is a bug or an AWS problem - check the Hub function's logs.",
+            "CRITICAL: a run's hub broke, so no spoke was spawned: a bug or an AWS problem (a request the hub "
+            "rejects as InvalidRunRequest is counted in HubRejectedRequests instead, and does not fire this). "
+            "Open the failed execution in the Step Functions console and check the Hub function's logs.",
             ours("HubFailed"),
             "m",
             1,

@@ -181,6 +181,10 @@ class Monitoring(Construct):
                 title="Active spokes (spoke Lambda concurrent executions)",
                 left=[functions.spoke.metric("ConcurrentExecutions", statistic="Maximum", period=period)],
             ),
+            cloudwatch.GraphWidget(
+                title="Hub: rejected run requests and failures",
+                left=[ours("HubRejectedRequests"), ours("HubFailed")],
+            ),
         )
         dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Failures by error type", left=[failures_by_error]),

@@ -146,12 +146,14 @@ def test_dashboard_shows_the_workflow(template):
         "Hub duration",
         "Spoke success rate",
         "Active spokes",
+        "Hub: rejected run requests and failures",
         "Failures by error type",
         "Retries and throttles",
         "Alarms",
     ):
         assert title in body
     assert "ConcurrentExecutions" in body
+    assert "HubRejectedRequests" in body
 
 
 def test_no_email_subscription_by_default(template):
