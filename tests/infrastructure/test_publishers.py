@@ -16,10 +16,9 @@ requires:
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
-
-import pytest
 
 from .conftest import resources
 
@@ -110,19 +109,13 @@ def _source_arns(statement: dict[str, Any]) -> list[Any]:
 
 
 def _key_id(template: dict[str, Any], target: str) -> str | None:
-    """The logical id of the target's KMS key; None when it is not KMS-encrypted. Fails on an AWS-managed key."""
-    props = template["Resources"][target]["Properties"]
-    key = props.get("KmsMasterKeyId")
+    """The logical id of the target's KMS key in this template; "" for a key from elsewhere (an AWS-managed
+    alias such as alias/aws/sns); None when the target is not KMS-encrypted (none, or SSE-SQS)."""
+    key = template["Resources"][target]["Properties"].get("KmsMasterKeyId")
     if key is None:
         return None
-    key_id = key.get("Ref") or key.get("Fn::GetAtt", [None])[0] if isinstance(key, dict) else None
-    message = (
-        f"{target} is encrypted with {key}, not a customer-managed key of this stack: an AWS-managed key's "
-        "policy cannot grant a publishing service"
-    )
-    assert key_id, message
-    assert template["Resources"][key_id]["Type"] == "AWS::KMS::Key", message
-    return str(key_id)
+    ref = (key.get("Ref") or (key.get("Fn::GetAtt") or [""])[0]) if isinstance(key, dict) else ""
+    return ref if template["Resources"].get(ref, {}).get("Type") == "AWS::KMS::Key" else ""
 
 
 def _role_statements(template: dict[str, Any], role: str) -> list[dict[str, Any]]:
@@ -133,48 +126,44 @@ def _role_statements(template: dict[str, Any], role: str) -> list[dict[str, Any]
     return statements
 
 
-@pytest.fixture(scope="module")
-def found(template: dict[str, Any]) -> list[Publisher]:
-    return publishers(template)
+def _on(statement: dict[str, Any], resource_id: str) -> bool:
+    """The statement's Resource names this resource (by Ref or Fn::GetAtt Arn), or is "*"."""
+    named = [{"Ref": resource_id}, {"Fn::GetAtt": [resource_id, "Arn"]}, "*"]
+    return any(r in named for r in _list(statement.get("Resource", [])))
 
 
-def test_the_walk_finds_the_stacks_publishers(found: list[Publisher], template: dict[str, Any]) -> None:
-    # The walk itself must see what this stack has: alarms publishing to the alarm topic, and both rules
-    # sending failed events to the trigger dead-letter queue.
-    kinds = {(template["Resources"][p.target]["Type"], p.service) for p in found}
-    assert ("AWS::SNS::Topic", "cloudwatch.amazonaws.com") in kinds
-    assert ("AWS::SQS::Queue", "events.amazonaws.com") in kinds
-    assert len({p.source for p in found if p.service == "cloudwatch.amazonaws.com"}) == len(
-        resources(template, "AWS::CloudWatch::Alarm")
-    )
-
-
-def test_every_encrypted_target_uses_a_key_its_publishers_may_use(found: list[Publisher], template) -> None:
-    for publisher in found:
+def key_problems(template: dict[str, Any]) -> list[str]:
+    """Publishers that could not use the key their topic or queue is encrypted with."""
+    problems = []
+    for publisher in publishers(template):
         key_id = _key_id(template, publisher.target)
         if key_id is None:
-            continue  # unencrypted or SSE-SQS: no key policy involved
+            continue
+        if not key_id:
+            problems.append(f"{publisher.target}: not a customer-managed key of this stack, so no key policy grants it")
+            continue
         if publisher.service:
             statements = template["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
             granted = [s for s in statements if _names(s, publisher.service)]
         else:
             # A role uses the key through its own policy (the key policy's account statement enables IAM).
-            granted = [
-                s
-                for s in _role_statements(template, publisher.role)
-                if {"Fn::GetAtt": [key_id, "Arn"]} in _list(s["Resource"])
-            ]
+            granted = [s for s in _role_statements(template, publisher.role) if _on(s, key_id)]
         for action in KMS_ACTIONS:
-            assert any(_allows(s, action) for s in granted), (publisher, action)
+            if not any(_allows(s, action) for s in granted):
+                problems.append(f"{publisher.target}: {publisher.service or publisher.role} lacks {action} on {key_id}")
+    return problems
 
 
-def test_every_target_lets_its_publishers_send(found: list[Publisher], template) -> None:
-    for publisher in found:
+def policy_problems(template: dict[str, Any]) -> list[str]:
+    """Publishers the topic or queue's resource policy (or, for a role, its own policy) does not let send."""
+    problems = []
+    for publisher in publishers(template):
         type_ = template["Resources"][publisher.target]["Type"]
         action = SEND[type_]
         if not publisher.service:
             statements = _role_statements(template, publisher.role)
-            assert any(_allows(s, action) for s in statements), publisher
+            if not any(_allows(s, action) and _on(s, publisher.target) for s in statements):
+                problems.append(f"{publisher.target}: role {publisher.role} may not {action}")
             continue
         policy_type, key = POLICY[type_]
         statements = [
@@ -184,7 +173,65 @@ def test_every_target_lets_its_publishers_send(found: list[Publisher], template)
             for s in policy["Properties"]["PolicyDocument"]["Statement"]
         ]
         allowed = [s for s in statements if _allows(s, action) and _names(s, publisher.service)]
-        assert allowed, f"{publisher.target}'s policy does not allow {publisher.service} to {action}"
+        if not allowed:
+            problems.append(f"{publisher.target}: its policy does not allow {publisher.service} to {action}")
         # Limited to the publishing resource (confused deputy): its ARN in an aws:SourceArn condition.
-        source = {"Fn::GetAtt": [publisher.source, "Arn"]}
-        assert any(source in _source_arns(s) for s in allowed), (publisher, allowed)
+        elif not any({"Fn::GetAtt": [publisher.source, "Arn"]} in _source_arns(s) for s in allowed):
+            problems.append(
+                f"{publisher.target}: {publisher.service} is not limited to {publisher.source} by aws:SourceArn"
+            )
+    return problems
+
+
+def test_the_walk_finds_the_stacks_publishers(template: dict[str, Any]) -> None:
+    # The walk itself must see what this stack has: every alarm publishing to the alarm topic, and the
+    # rules sending failed events to the trigger dead-letter queue.
+    found = publishers(template)
+    kinds = {(template["Resources"][p.target]["Type"], p.service) for p in found}
+    assert ("AWS::SNS::Topic", "cloudwatch.amazonaws.com") in kinds
+    assert ("AWS::SQS::Queue", "events.amazonaws.com") in kinds
+    alarms = {p.source for p in found if p.service == "cloudwatch.amazonaws.com"}
+    assert alarms == set(resources(template, "AWS::CloudWatch::Alarm"))
+
+
+def test_every_encrypted_target_uses_a_key_its_publishers_may_use(template: dict[str, Any]) -> None:
+    assert key_problems(template) == []
+
+
+def test_every_target_lets_its_publishers_send(template: dict[str, Any]) -> None:
+    assert policy_problems(template) == []
+
+
+# The checks themselves, on the template with one requirement broken at a time.
+
+
+def _alarm_topic(template: dict[str, Any]) -> tuple[dict[str, Any], str, str]:
+    broken = copy.deepcopy(template)
+    (topic,) = resources(broken, "AWS::SNS::Topic")
+    (policy,) = resources(broken, "AWS::SNS::TopicPolicy")
+    return broken, topic, policy
+
+
+def test_an_aws_managed_key_is_caught(template: dict[str, Any]) -> None:
+    broken, topic, _ = _alarm_topic(template)
+    broken["Resources"][topic]["Properties"]["KmsMasterKeyId"] = "alias/aws/sns"
+    problems = set(key_problems(broken))
+    assert problems == {f"{topic}: not a customer-managed key of this stack, so no key policy grants it"}
+
+
+def test_a_key_policy_without_the_publishing_service_is_caught(template: dict[str, Any]) -> None:
+    broken, topic, _ = _alarm_topic(template)
+    key = broken["Resources"][topic]["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    statements = broken["Resources"][key]["Properties"]["KeyPolicy"]["Statement"]
+    statements[:] = [s for s in statements if not _names(s, "cloudwatch.amazonaws.com")]
+    assert f"{topic}: cloudwatch.amazonaws.com lacks kms:Decrypt on {key}" in key_problems(broken)
+
+
+def test_a_topic_policy_without_an_allow_or_without_source_arn_is_caught(template: dict[str, Any]) -> None:
+    broken, topic, policy = _alarm_topic(template)
+    statements = broken["Resources"][policy]["Properties"]["PolicyDocument"]["Statement"]
+    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
+    del allow["Condition"]
+    assert any(p.startswith(f"{topic}: cloudwatch.amazonaws.com is not limited") for p in policy_problems(broken))
+    statements.remove(allow)
+    assert f"{topic}: its policy does not allow cloudwatch.amazonaws.com to sns:Publish" in policy_problems(broken)
