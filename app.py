@@ -13,6 +13,9 @@ from stacks.hubspoke_stack import HubSpokeStack
 from stacks.settings import CONTEXT_KEY, SettingsError, load_settings
 
 STACK_NAME = "HubSpoke"
+# `cdk deploy -c stack_name=HubSpokeStaging` deploys a second copy beside the first: every name that must be
+# unique in the account and region (alarms, dashboard, log groups) is derived from the stack name.
+STACK_NAME_CONTEXT_KEY = "stack_name"
 
 
 def create_app(**app_props: Any) -> tuple[cdk.App, HubSpokeStack]:
@@ -22,7 +25,8 @@ def create_app(**app_props: Any) -> tuple[cdk.App, HubSpokeStack]:
     """
     app = cdk.App(**app_props)
     settings = load_settings(app.node.try_get_context(CONTEXT_KEY))
-    stack = HubSpokeStack(app, STACK_NAME, settings=settings, description="HubSpoke: one operation across many targets")
+    name = str(app.node.try_get_context(STACK_NAME_CONTEXT_KEY) or STACK_NAME)
+    stack = HubSpokeStack(app, name, settings=settings, description="HubSpoke: one operation across many targets")
     # cdk-nag 3's convention: policy-validation plugins on the app. Every synth (`cdk synth`, `cdk deploy`)
     # checks every resource and fails on a finding not acknowledged with Validations.of(...).acknowledge.
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))

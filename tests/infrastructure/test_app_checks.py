@@ -3,33 +3,20 @@ user adds without meeting them, or acknowledging the finding, stops the synth wi
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 from aws_cdk import aws_sqs as sqs
 
 from hubspoke.synth import _ensure_node_on_path, project_context
 
-ROOT = Path(__file__).parents[2]
-
-
-def _app_module() -> ModuleType:
-    """app.py itself, the file `cdk` runs (loaded by path: `app` is too common a module name to import)."""
-    spec = importlib.util.spec_from_file_location("hubspoke_cdk_app", ROOT / "app.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from .conftest import load_app_module
 
 
 def test_synth_reports_a_finding_on_an_unacknowledged_resource_a_user_adds(tmp_path):
     # GIVEN the app as `cdk synth` builds it, plus a queue a user adds: no TLS-only policy, no DLQ
     _ensure_node_on_path()
-    app, stack = _app_module().create_app(outdir=str(tmp_path), context=project_context())
+    app, stack = load_app_module().create_app(outdir=str(tmp_path), context=project_context())
     sqs.Queue(stack, "UserAddedQueue")
     # WHEN it is synthesized THEN the synth fails and the validation report names the findings on that queue
     with pytest.raises(RuntimeError, match="ValidationFailed"):

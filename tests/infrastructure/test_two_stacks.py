@@ -9,11 +9,11 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 
-from hubspoke.synth import project_context
+from hubspoke.synth import _ensure_node_on_path, project_context
 from stacks.hubspoke_stack import HubSpokeStack
 from stacks.settings import CONTEXT_KEY, load_settings
 
-from .conftest import resources
+from .conftest import load_app_module, resources
 
 NAMES = ("HubSpokeBlue", "HubSpokeGreen")
 # Names CloudFormation or the service keeps unique per account and region.
@@ -74,3 +74,16 @@ def test_the_state_machine_logs_to_a_vended_logs_group_named_after_the_stack(tem
         group_id = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
         group = _literal(template["Resources"][group_id]["Properties"]["LogGroupName"])
         assert group.startswith(f"/aws/vendedlogs/states/{name}-"), group
+
+
+def test_cdk_context_names_a_second_copy(tmp_path):
+    # GIVEN `cdk deploy -c stack_name=HubSpokeStaging` WHEN app.py builds the app
+    _ensure_node_on_path()
+    app_module = load_app_module()
+    _, stack = app_module.create_app(
+        outdir=str(tmp_path), context={**project_context(), "stack_name": "HubSpokeStaging"}
+    )
+    # THEN the stack and the names derived from it are the copy's
+    assert stack.stack_name == "HubSpokeStaging"
+    alarm = stack.monitoring.alarms["HubFailed"].node.default_child
+    assert stack.resolve(alarm.alarm_name) == "HubSpokeStaging-HubFailed"
