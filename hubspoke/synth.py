@@ -43,7 +43,12 @@ def _ensure_node_on_path() -> None:
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
 
 
-def source_fingerprint(overrides: dict[str, Any] | None = None) -> str:
+def _bytecode(relative: Path) -> bool:
+    """Caches Python and mypy write beside the code; the asset excludes them (stacks/bundling.py EXCLUDE)."""
+    return relative.suffix == ".pyc" or not {"__pycache__", ".mypy_cache"}.isdisjoint(relative.parts)
+
+
+def source_fingerprint(overrides: dict[str, Any] | None = None, root: Path = PROJECT_ROOT) -> str:
     """A hash of everything the synthesized template depends on: stack and Lambda code, cdk.json, versions."""
     import hashlib
     from importlib.metadata import version
@@ -51,12 +56,13 @@ def source_fingerprint(overrides: dict[str, Any] | None = None) -> str:
     digest = hashlib.sha256()
     digest.update(json.dumps([version("aws-cdk-lib"), overrides or {}], sort_keys=True).encode())
     files = [
-        PROJECT_ROOT / "cdk.json",
-        *sorted((PROJECT_ROOT / "stacks").rglob("*.py")),
-        *sorted((PROJECT_ROOT / "lambdas").rglob("*.py")),
+        root / "cdk.json",
+        *sorted((root / "stacks").rglob("*.py")),
+        # Every file of the Lambda asset, not only its code: requirements.txt decides what pip bundles.
+        *sorted(p for p in (root / "lambdas").rglob("*") if p.is_file() and not _bytecode(p.relative_to(root))),
     ]
     for path in files:
-        digest.update(str(path.relative_to(PROJECT_ROOT)).encode())
+        digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 

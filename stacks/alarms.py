@@ -90,9 +90,9 @@ def alarm_specs(monitoring: MonitoringSettings) -> list[AlarmSpec]:
         AlarmSpec(
             "HubFailed",
             "critical",
-            "CRITICAL: a run's hub failed, so no spoke was spawned. Open the failed execution in the Step "
-            "Functions console: InvalidRunRequest lists the bad fields of the request to fix and resend; any "
-            "other error is a bug or an AWS problem - check the Hub function's logs.",
+            "CRITICAL: a run's hub broke, so no spoke was spawned: a bug or an AWS problem (a request the hub "
+            "rejects as InvalidRunRequest is counted in HubRejectedRequests instead, and does not fire this). "
+            "Open the failed execution in the Step Functions console and check the Hub function's logs.",
             ours("HubFailed"),
             "m",
             1,
@@ -159,6 +159,32 @@ def alarm_specs(monitoring: MonitoringSettings) -> list[AlarmSpec]:
             "m",
             1,
             "GreaterThanOrEqualToThreshold",
+            period,
+            1,
+        ),
+        AlarmSpec(
+            "TriggerFailedInvocations",
+            "critical",
+            "CRITICAL: EventBridge could not start a run for an ECR image push (FailedInvocations of the image-push "
+            "rule). Retries run out after the rule's retry policy; the event then waits in the trigger dead-letter "
+            "queue. Check the rule target's role (states:StartExecution) and the state machine's quotas.",
+            {"m": MetricRef(EVENTS_NAMESPACE, "FailedInvocations", "Sum")},
+            "m",
+            1,
+            "GreaterThanOrEqualToThreshold",
+            period,
+            1,
+        ),
+        AlarmSpec(
+            "TriggerDeadLetters",
+            "critical",
+            "CRITICAL: events wait in the trigger dead-letter queue: an image push that never started a run, or "
+            "an image-index refresh that failed. Read the messages (their attributes name the error), fix the "
+            "cause, then start the runs they describe and purge the queue.",
+            {"m": MetricRef(SQS_NAMESPACE, "ApproximateNumberOfMessagesVisible", "Maximum")},
+            "m",
+            0,
+            "GreaterThanThreshold",
             period,
             1,
         ),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aws_cdk import Acknowledgment as CdkAcknowledgment
-from aws_cdk import CfnElement, CfnResource, RemovalPolicy, Stack, Validations
+from aws_cdk import Aws, CfnElement, CfnResource, Fn, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_logs as logs
 from constructs import IConstruct
 
@@ -40,6 +40,18 @@ _RETENTION = {
 def log_retention(settings: Settings) -> logs.RetentionDays:
     """Settings validate the day count against the same list CloudWatch accepts."""
     return _RETENTION[settings.log_retention_days]
+
+
+def vended_log_group_name(scope: IConstruct, service: str, purpose: str) -> str:
+    """/aws/vendedlogs/<service>/<stack name>-<purpose>-<stack uuid>, for logs an AWS service delivers.
+
+    Under /aws/vendedlogs/ CloudWatch Logs needs no resource-policy entry per log group, so the account's
+    5,120-character resource-policy limit cannot fail the deployment (Step Functions best practices). The
+    stack name keeps a second copy apart; the stack id's UUID keeps a re-created stack apart from a retained
+    log group of a deleted one.
+    """
+    stack_uuid = Fn.select(2, Fn.split("/", Aws.STACK_ID))
+    return f"/aws/vendedlogs/{service}/{Stack.of(scope).stack_name}-{purpose}-{stack_uuid}"
 
 
 def removal_policy(settings: Settings) -> RemovalPolicy:

@@ -1,10 +1,15 @@
-"""Monitoring: the alarms declared in stacks/alarms.py, an encrypted TLS-only SNS topic, a dashboard."""
+"""Monitoring: the alarms declared in stacks/alarms.py, an encrypted TLS-only SNS topic, a dashboard.
+
+Alarm and dashboard names start with the stack's name, so a second copy of the stack in one account and
+region (another name) does not collide with the first.
+"""
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -20,6 +25,7 @@ from stacks.alarms import (
     MetricRef,
     alarm_specs,
 )
+from stacks.common import removal_policy
 from stacks.functions import Functions
 from stacks.settings import Settings
 from stacks.triggers import Triggers
@@ -44,11 +50,12 @@ class Monitoring(Construct):
         super().__init__(scope, construct_id)
         self._state_machine = state_machine
         self._triggers = triggers
+        stack_name = Stack.of(self).stack_name
         self.topic = sns.Topic(
             self,
             "AlarmTopic",
-            display_name="HubSpoke alarms",
-            master_key=kms.Alias.from_alias_name(self, "SnsKey", "alias/aws/sns"),
+            display_name=f"{stack_name} alarms",
+            master_key=self._topic_key(settings),
             enforce_ssl=True,
         )
         if settings.monitoring.alarm_email:
@@ -59,7 +66,7 @@ class Monitoring(Construct):
             alarm = cloudwatch.Alarm(
                 self,
                 spec.name,
-                alarm_name=f"HubSpoke-{spec.name}",
+                alarm_name=f"{stack_name}-{spec.name}",
                 alarm_description=spec.description,
                 metric=self._metric(spec),
                 threshold=spec.threshold,
@@ -71,7 +78,39 @@ class Monitoring(Construct):
             alarm.add_alarm_action(action)
             alarm.add_ok_action(action)
             self.alarms[spec.name] = alarm
-        self.dashboard = self._dashboard(settings, functions)
+        # enforce_ssl's TLS-only Deny replaces SNS's default topic policy, which let CloudWatch publish:
+        # allow it again, for this stack's alarms only (aws:SourceArn, against a confused deputy).
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowThisStacksAlarmsToPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": [a.alarm_arn for a in self.alarms.values()]}},
+            )
+        )
+        self.dashboard = self._dashboard(settings, functions, stack_name)
+
+    def _topic_key(self, settings: Settings) -> kms.Key:
+        """A customer-managed key: alias/aws/sns's policy cannot be edited to let CloudWatch alarms use it, so
+        their notifications would never be delivered (AWS re:Post: CloudWatch alarm with an encrypted SNS topic).
+        """
+        key = kms.Key(
+            self,
+            "AlarmTopicKey",
+            description=f"Encrypts the {Stack.of(self).stack_name} alarm topic; CloudWatch alarms may use it",
+            enable_key_rotation=True,
+            removal_policy=removal_policy(settings),
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsToPublishToTheEncryptedTopic",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],  # in a key policy, "*" is this key
+            )
+        )
+        return key
 
     def _ref(self, ref: MetricRef, period: Duration) -> cloudwatch.Metric:
         if ref.namespace == STATES_NAMESPACE:
@@ -101,7 +140,7 @@ class Monitoring(Construct):
             period=period,
         )
 
-    def _dashboard(self, settings: Settings, functions: Functions) -> cloudwatch.Dashboard:
+    def _dashboard(self, settings: Settings, functions: Functions, stack_name: str) -> cloudwatch.Dashboard:
         period = Duration.minutes(settings.monitoring.period_minutes)
         namespace = settings.monitoring.namespace
 
@@ -132,7 +171,7 @@ class Monitoring(Construct):
             label="retried attempts",
             period=period,
         )
-        dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name="HubSpoke")
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=stack_name)
         dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="Hub duration (ms)", left=[ours("HubDuration", "Maximum"), ours("HubDuration", "Average")]
@@ -141,6 +180,10 @@ class Monitoring(Construct):
             cloudwatch.GraphWidget(
                 title="Active spokes (spoke Lambda concurrent executions)",
                 left=[functions.spoke.metric("ConcurrentExecutions", statistic="Maximum", period=period)],
+            ),
+            cloudwatch.GraphWidget(
+                title="Hub: rejected run requests and failures",
+                left=[ours("HubRejectedRequests"), ours("HubFailed")],
             ),
         )
         dashboard.add_widgets(

@@ -9,7 +9,15 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from stacks.common import acknowledge, cfn, depend_on_policy_only, log_retention, logical_id, removal_policy
+from stacks.common import (
+    acknowledge,
+    cfn,
+    depend_on_policy_only,
+    log_retention,
+    logical_id,
+    removal_policy,
+    vended_log_group_name,
+)
 from stacks.functions import GATE_TIMEOUT_SECONDS, Functions
 from stacks.settings import RetryPolicy, RetrySettings, Settings
 from stacks.storage import Storage
@@ -246,6 +254,7 @@ class Workflow(Construct):
         log_group = logs.LogGroup(
             self,
             "ExecutionLogs",
+            log_group_name=vended_log_group_name(self, "states", "executions"),
             retention=log_retention(settings),
             removal_policy=removal_policy(settings),
         )

@@ -11,9 +11,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from hub.logic import run_hub
 from shared.aws import client
 from shared.config import config
-from shared.errors import RateLimitError, TransientError
+from shared.errors import InvalidRunRequest, RateLimitError, TransientError
 from shared.ledger import Ledger
-from shared.observability import emit_metric, log_context, logger, tracer
+from shared.observability import emit_metric, emit_metrics, log_context, logger, tracer
 
 RETRYABLE = (RateLimitError, TransientError)
 
@@ -39,6 +39,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             # The state machine retries these (a rate-limited or flaky discovery API): not a page yet. If the
             # retries run out, the execution fails and ExecutionsFailed pages.
             logger.warning("hub attempt failed, to be retried", extra={"error": type(exc).__name__, "cause": str(exc)})
+            raise
+        except InvalidRunRequest as exc:
+            # The request was bad, the hub is fine: the execution fails (ExecutionsFailed), but HubFailed must
+            # not page on-call for a typo in a manual start.
+            emit_metrics({"HubFailed": (0, MetricUnit.Count), "HubRejectedRequests": (1, MetricUnit.Count)})
+            logger.warning("run request rejected", extra={"error": type(exc).__name__, "cause": str(exc)})
             raise
         except Exception as exc:
             # No spoke will start: the HubFailed alarm pages on this.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -49,12 +50,29 @@ def test_spokes_past_their_timeout_fire_the_stuck_alarm(stack, tmp_path):
     assert states(result)["SpokesStuck"] == "ALARM"
 
 
-def test_a_hub_failing_on_bad_input_fires_the_hub_alarm(engine):
+def test_a_bad_manual_start_fires_executions_failed_but_not_hub_failed(engine):
+    # GIVEN a manual start the hub rejects WHEN it runs
     result = engine.run({"run_id": "bad-hub", "operation": "noop", "source": {"type": "static", "targets": [7.5]}})
-    assert result.error == "InvalidRunRequest"
-    fired = states(result)
-    assert (fired["HubFailed"], fired["ExecutionsFailed"]) == ("ALARM", "ALARM")
-    assert fired["SpokeFailureRate"] == "OK"  # no spoke ran: no data, not breaching
+    assert (result.status, result.error) == ("FAILED", "InvalidRunRequest")
+    # THEN only the failed execution alarms: bad input is not a broken hub, so HubFailed does not page
+    fired = [a.name for a in evaluate_alarms(SPECS, result) if a.state == "ALARM"]
+    assert fired == ["ExecutionsFailed"]
+
+
+def test_a_hub_that_breaks_fires_the_hub_alarm(engine, monkeypatch):
+    # GIVEN a hub whose ledger writes break (an outage, not the request's fault)
+    ledger_module = sys.modules.get("shared.ledger")
+    if ledger_module is None:
+        import shared.ledger as ledger_module
+
+    def broken(self, requests):
+        raise RuntimeError("simulated DynamoDB outage")
+
+    monkeypatch.setattr(ledger_module.Ledger, "_write_batch", broken)
+    result = run(engine, "broken-hub", 3, {})
+    assert (result.status, result.error) == ("FAILED", "RuntimeError")
+    fired = [a.name for a in evaluate_alarms(SPECS, result) if a.state == "ALARM"]
+    assert fired == ["HubFailed", "ExecutionsFailed"]
 
 
 def test_a_clean_run_fires_nothing(engine):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -47,3 +50,13 @@ def states(definition: dict[str, Any]) -> dict[str, Any]:
 
     walk(definition["States"])
     return found
+
+
+def load_app_module() -> ModuleType:
+    """app.py itself, the file `cdk` runs (loaded by path: `app` is too common a module name to import)."""
+    spec = importlib.util.spec_from_file_location("hubspoke_cdk_app", Path(__file__).parents[2] / "app.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
