@@ -10,6 +10,8 @@ in milliseconds:
         client = make_client(base_url=gh.url)
 
 `time_scale` is real seconds per simulated second (like HUBSPOKE_TIME_SCALE): at 0.01 a simulated second lasts 10 ms.
+Tests whose outcome must not depend on the machine's speed pass a `ManualClock` instead: the server's time then moves
+only when the test (or a client sleeping on the same clock) advances it.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 DOCS_URL = "https://docs.github.com/rest"
@@ -64,6 +66,55 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DEFAULT_PER_PAGE, MAX_PER_PAGE = 30, 100
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 _REPO_PATH_RE = re.compile(r"^/repos/([^/]+)/([^/]+)")
+
+
+class Clock(Protocol):
+    """The server's time: epoch seconds now, and a sleep on the same clock (request latency)."""
+
+    def now(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class ScaledClock:
+    """Real time, sped up: `time_scale` real seconds per simulated second, starting at the real epoch."""
+
+    def __init__(self, time_scale: float = 1.0) -> None:
+        if time_scale <= 0:
+            raise ValueError("time_scale must be > 0")
+        self.time_scale = time_scale
+        self._epoch0, self._mono0 = time.time(), time.monotonic()
+
+    def now(self) -> float:
+        return self._epoch0 + (time.monotonic() - self._mono0) / self.time_scale
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds * self.time_scale)
+
+
+class ManualClock:
+    """A clock that moves only when told (thread-safe): `sleep` and `advance` add to it, nothing else does.
+
+    Give the same clock to the server and to the client's sleep, and a client waiting for a reset "sleeps" it
+    away in no real time, however slow or busy the machine is.
+    """
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("a clock does not run backwards")
+        with self._lock:
+            self._now += seconds
+
+    sleep = advance
 
 
 @dataclass
@@ -270,6 +321,7 @@ class GitHubServer:
         seed: int = 0,
         latency_ms: int = 0,
         time_scale: float = 1.0,
+        clock: Clock | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -281,8 +333,7 @@ class GitHubServer:
             raise ValueError("rate_limit must be >= 0 and rate_window_seconds > 0")
         self._lock = threading.RLock()
         self._token = token
-        self._time_scale = time_scale
-        self._epoch0, self._mono0 = time.time(), time.monotonic()
+        self.clock: Clock = clock if clock is not None else ScaledClock(time_scale)
         self._limit, self._remaining = rate_limit, rate_limit
         self._window = rate_window_seconds
         self._reset = math.ceil(self.now()) + rate_window_seconds
@@ -347,7 +398,7 @@ class GitHubServer:
 
     def now(self) -> float:
         """Simulated epoch seconds."""
-        return self._epoch0 + (time.monotonic() - self._mono0) / self._time_scale
+        return self.clock.now()
 
     def add_repo(self, spec: RepoSpec) -> None:
         """Add (or replace) a repository; its files become the first commit on its default branch."""
@@ -445,7 +496,7 @@ class GitHubServer:
     def _delay(self) -> None:
         # Outside the lock, so slow requests overlap as they would on the real service.
         if self._latency_ms > 0:
-            time.sleep(self._latency_ms / 1000 * self._time_scale)
+            self.clock.sleep(self._latency_ms / 1000)
 
     def _roll_window(self, now: float) -> None:
         if now >= self._reset:

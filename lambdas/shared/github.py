@@ -79,8 +79,11 @@ class GitHub(gh_abc.GitHubAPI):
         *,
         inline_retry_after_max_seconds: int = 10,
         request_timeout_seconds: int = 20,
+        sleep: Callable[[float], None] = clock.sleep,
     ) -> None:
         super().__init__(USER_AGENT, oauth_token=oauth_token, base_url=base_url)
+        # Injected so tests can share one manual clock with the server: a wait costs no real time.
+        self._sleep = sleep
         self._timeout = urllib3.Timeout(connect=5.0, read=float(request_timeout_seconds))
         self._inline_max = inline_retry_after_max_seconds
         self.last_headers: Mapping[str, str] = {}
@@ -100,7 +103,7 @@ class GitHub(gh_abc.GitHubAPI):
         return response.status, received, response.data
 
     async def sleep(self, seconds: float) -> None:
-        clock.sleep(seconds)
+        self._sleep(seconds)
 
     async def handle_rate_limit_error(
         self, *, method: str, url: str, exception: gidgethub.HTTPException, attempt: int

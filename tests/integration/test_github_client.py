@@ -12,31 +12,32 @@ import pytest
 from moto import mock_aws
 
 import shared.github
-from hubspoke.github_server import GitHubServer, RepoSpec
+from hubspoke.github_server import GitHubServer, ManualClock, RepoSpec
 from shared.config import Config
 from shared.errors import CredentialsError, RateLimitError, TransientError
 from shared.github import INLINE_RETRIES, GitHub, attempt, rate_budget, token
-
-SCALE = 0.001
 
 
 def config(url: str, inline_max: int = 10) -> Config:
     return Config("ledger", "bucket", 2, 0.0, 1, github_api_url=url, github_inline_retry_after_max_seconds=inline_max)
 
 
-def client(url: str, inline_max: int = 10) -> GitHub:
-    return GitHub("t", url, inline_retry_after_max_seconds=inline_max, request_timeout_seconds=5)
+def client(server: GitHubServer, inline_max: int = 10) -> GitHub:
+    """A client whose waits advance the server's manual clock: time passes only when the client sleeps."""
+    return GitHub(
+        "t", server.url, inline_retry_after_max_seconds=inline_max, request_timeout_seconds=5, sleep=server.clock.sleep
+    )
 
 
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[GitHubServer]:
-    monkeypatch.setenv("HUBSPOKE_TIME_SCALE", str(SCALE))  # the spoke's retry-after waits, scaled
-    with GitHubServer([RepoSpec("acme/a")], time_scale=SCALE) as srv:
+def server() -> Iterator[GitHubServer]:
+    # A manual clock: how fast this machine runs (or how busy it is) cannot move a reset or a retry-after.
+    with GitHubServer([RepoSpec("acme/a")], clock=ManualClock()) as srv:
         yield srv
 
 
 def create_ref(server: GitHubServer, inline_max: int = 10) -> None:
-    gh = client(server.url, inline_max)
+    gh = client(server, inline_max)
     body = {"ref": "refs/heads/x", "sha": server.branches("acme/a")["main"]}
     asyncio.run(attempt("creating branch x", gh.post("/repos/acme/a/git/refs", data=body)))
 
@@ -47,10 +48,9 @@ def test_a_short_secondary_limit_is_waited_out_in_the_spoke(server):
     with pytest.raises(RateLimitError, match=r"^retry after 2 s: creating branch x: secondary rate limit \(403\)$"):
         create_ref(server)
     writes = [r for r in server.requests if r.method == "POST"]
-    # THEN the spoke tried 1 + INLINE_RETRIES times, 2 s (simulated) apart, then handed over to Step Functions
+    # THEN the spoke tried 1 + INLINE_RETRIES times, 2 s apart, then handed over to Step Functions
     assert [r.status for r in writes] == [403] * (1 + INLINE_RETRIES)
-    gaps = [b.at - a.at for a, b in itertools.pairwise(writes)]
-    assert all(gap >= 2 for gap in gaps), gaps
+    assert [b.at - a.at for a, b in itertools.pairwise(writes)] == [2.0] * INLINE_RETRIES
 
 
 def test_a_long_secondary_limit_goes_to_step_functions_at_once(server):
@@ -62,15 +62,20 @@ def test_a_long_secondary_limit_goes_to_step_functions_at_once(server):
 
 def test_an_exhausted_primary_limit_is_a_rate_limit_error_naming_the_reset(server):
     server.configure(rate_remaining=0, reset_in_seconds=600)
-    with pytest.raises(RateLimitError, match=r"^retry after 6\d\d s: .*primary rate limit exhausted, resets at 20"):
+    # 600 s to the reset on the server's clock, plus a second: exactly, since no time passes in between
+    with pytest.raises(RateLimitError, match=r"^retry after 601 s: .*primary rate limit exhausted, resets at 20"):
         create_ref(server)
     assert len(server.requests) == 1  # ten minutes is for Step Functions to wait, not the spoke
 
 
 def test_a_primary_limit_resetting_in_a_moment_is_waited_out_in_the_spoke(server):
     server.configure(rate_remaining=0, reset_in_seconds=3)
+    reset = server.rate_limit_state()["reset"]
     create_ref(server)
-    assert [r.status for r in server.requests] == [403, 201]
+    refused, created = server.requests
+    assert (refused.status, created.status) == (403, 201)
+    assert created.at - refused.at == 4  # waited until the reset plus a second, and sent nothing meanwhile
+    assert created.at >= reset
 
 
 def test_rate_budget_reads_core_on_the_servers_clock(server, monkeypatch):
@@ -79,8 +84,7 @@ def test_rate_budget_reads_core_on_the_servers_clock(server, monkeypatch):
     monkeypatch.setattr(shared.github, "token", lambda name: "t")
     budget = rate_budget()
     assert (budget.remaining, budget.limit) == (42, 5000)
-    # Reset minus the server's Date (whole seconds, and the server's clock runs 1000x): close to 300.
-    assert 250 <= budget.reset_in_seconds <= 301
+    assert budget.reset_in_seconds == 300  # reset minus the server's Date, on the server's clock
     assert [r.path for r in server.requests] == ["/rate_limit"]
 
 
@@ -88,7 +92,7 @@ def test_an_unreachable_server_is_transient():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens here once the socket closes
-    gh = client(f"http://127.0.0.1:{port}")
+    gh = GitHub("t", f"http://127.0.0.1:{port}", request_timeout_seconds=5)
     with pytest.raises(TransientError, match="GitHub unreachable"):
         asyncio.run(attempt("reading acme/a", gh.getitem("/repos/acme/a")))
 
@@ -116,7 +120,7 @@ def test_a_file_changed_since_it_was_read_is_transient(server):
 
     server.add_repo(RepoSpec("acme/b", files={"a.txt": "now\n"}))
     stale = (b"then\n", "0" * 40)  # what an earlier read saw
-    gh = client(server.url)
+    gh = client(server)
     spec = FileSpec(path="a.txt", content="new\n")
     with pytest.raises(TransientError, match=r"writing a.txt on main: the file changed since it was read"):
         asyncio.run(_put_file(gh, {"owner": "acme", "repo": "b"}, spec, "main", "m", stale))

@@ -11,7 +11,6 @@ import re
 import shutil
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import urllib3
 from typer.testing import CliRunner
 
 from hubspoke.cli_github import build_server, github_server, serve, token_from_env
-from hubspoke.github_server import GitHubServer, RecordedRequest, RepoSpec, load_world, org_world
+from hubspoke.github_server import GitHubServer, ManualClock, RecordedRequest, RepoSpec, load_world, org_world
 
 HTTP = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=5))
 RULES_CREATE = "Repository rule violations found\n\nCannot create ref due to creations being restricted.\n\n"
@@ -59,13 +58,6 @@ def links(response: urllib3.BaseHTTPResponse) -> dict[str, str]:
     if not header:
         return {}
     return {rel: url for url, rel in re.findall(r'<([^>]+)>; rel="(\w+)"', header)}
-
-
-def spin_until(predicate: Callable[[], bool], timeout: float = 2.0) -> None:
-    """Busy-wait (no sleep) for a condition of the scaled clock, with a real deadline."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached before the deadline"
 
 
 @pytest.fixture
@@ -412,8 +404,9 @@ def test_pull_requests(gh):
 
 
 def test_primary_rate_limit_exhausts_then_resets_on_the_simulated_clock(make_server):
-    gh = make_server(org_world("acme", 2), rate_limit=10, time_scale=0.001)  # one simulated second = 1 ms
-    gh.configure(rate_remaining=2, reset_in_seconds=36_000)  # 36 s of real time: no roll-over mid-test
+    clock = ManualClock()  # time moves only when the test says so: no roll-over mid-test, however slow the machine
+    gh = make_server(org_world("acme", 2), rate_limit=10, clock=clock)
+    gh.configure(rate_remaining=2, reset_in_seconds=600)
     assert call(gh, "GET", "/repos/acme/repo-001").headers["x-ratelimit-remaining"] == "1"
     assert call(gh, "GET", "/repos/acme/repo-001").headers["x-ratelimit-remaining"] == "0"
     reset = gh.rate_limit_state()["reset"]
@@ -429,14 +422,16 @@ def test_primary_rate_limit_exhausts_then_resets_on_the_simulated_clock(make_ser
 
     gh.configure(reset_in_seconds=2)
     reset = gh.rate_limit_state()["reset"]
-    # What a client does: wait until the reset time on the server's clock (here about 2 ms of real time).
-    spin_until(lambda: gh.now() >= reset)
+    clock.advance(1)
+    assert call(gh, "GET", "/repos/acme/repo-001").status == 403  # a second before the reset: still spent
+    # What a client does: wait until the reset time on the server's clock.
+    clock.advance(1)
     ok = call(gh, "GET", "/repos/acme/repo-001")
     assert ok.status == 200
     assert ok.headers["x-ratelimit-remaining"] == "9"
-    assert int(ok.headers["x-ratelimit-reset"]) >= reset + 3600
+    assert int(ok.headers["x-ratelimit-reset"]) == reset + 3600
     date = email.utils.parsedate_to_datetime(ok.headers["date"]).timestamp()
-    assert date >= reset - 1  # the Date header runs on the simulated clock too
+    assert date == reset  # the Date header runs on the server's clock too
 
 
 def test_rate_limit_endpoint_does_not_count(gh):
@@ -701,11 +696,11 @@ def test_command_rejects_bad_options_before_serving(monkeypatch):
 
 
 def test_latency_runs_on_the_simulated_clock(make_server):
-    gh = make_server(org_world("acme", 1), latency_ms=2000, time_scale=0.0001)  # 2 simulated s = 0.2 ms real
+    gh = make_server(org_world("acme", 1), latency_ms=2000, clock=ManualClock())  # 2 s on the server's clock
     call(gh, "GET", "/repos/acme/repo-001")
     call(gh, "GET", "/repos/acme/repo-001")
     first, second = gh.requests
-    assert second.at - first.at >= 2.0
+    assert second.at - first.at == 2.0
     gh.configure(latency_ms=0)
     assert call(gh, "GET", "/repos/acme/repo-001").status == 200
 
