@@ -341,6 +341,42 @@ def test_a_primary_limit_spent_mid_wave_is_waited_out_until_the_reset(github_sta
     resumed = next(r.at for r in server.requests if r.at > first_refusal and r.status < 400)
     assert resumed - first_refusal > 31 + 2 * 10
     assert all(row["status"] == "succeeded" for row in rows)
+    # AND once GitHub said the limit was spent and when it resets, nothing more was sent before that reset
+    # (GitHub: "do not retry until after the reset"): a refusal is never followed by another refusal
+    assert requests_into_a_spent_limit(server) == 0
+
+
+def requests_into_a_spent_limit(server: GitHubServer) -> int:
+    """Requests refused by a primary limit the client already knew was spent (GET /rate_limit costs nothing)."""
+    counted = [r for r in server.requests if r.path != "/rate_limit"]
+    return sum(a.status == 403 and b.status == 403 for a, b in itertools.pairwise(counted))
+
+
+def test_a_run_started_with_the_budget_spent_waits_for_the_reset_at_discovery(github_stack, github, tmp_path):
+    # GIVEN a token whose budget is spent, resetting in 600 s (simulated), and an organization of 3 repositories
+    server = github(org_world("acme", 3))
+    with LocalEngine(github_stack, time_scale=SCALE, log_path=tmp_path / "l.log", github_token="t") as engine:
+        server.configure(rate_remaining=0, reset_in_seconds=600)
+        reset_at = server.rate_limit_state()["reset"]
+        # WHEN a run starts
+        result = engine.run(sync_request("spent-at-start"))
+        history = engine.history(result.execution_arn)
+    listings = [r for r in server.requests if r.path == "/orgs/acme/repos"]
+    assert listings[0].status == 403, "the listing came after the reset: the test proves nothing"
+    # THEN the hub's refusal was waited out in a Wait state until the reset, and the run went on to every target
+    assert (result.summary["total"], result.summary["succeeded"], result.summary["failed"]) == (3, 3, 0)
+    waits = [
+        json.loads(e["stateEnteredEventDetails"]["input"])["discovery"]
+        for e in history
+        if e["type"] == "WaitStateEntered" and e["stateEnteredEventDetails"]["name"] == "WaitForDiscoveryBudget"
+    ]
+    assert len(waits) == 1
+    # until the reset, seen from the refusal's Date header (whole seconds on the server's clock), plus a second
+    assert waits[0]["seconds"] == reset_at - int(listings[0].at) + 1
+    # AND nothing was sent into the spent limit: one refused listing, then the next one after the reset
+    assert [r.status for r in listings] == [403, 200]
+    assert listings[1].at >= reset_at
+    assert requests_into_a_spent_limit(server) == 0
 
 
 def test_the_github_server_command_serves_on_loopback_until_sigterm(tmp_path):

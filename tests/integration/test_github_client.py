@@ -14,7 +14,7 @@ from moto import mock_aws
 import shared.github
 from hubspoke.github_server import GitHubServer, ManualClock, RepoSpec
 from shared.config import Config
-from shared.errors import CredentialsError, RateLimitError, TransientError
+from shared.errors import CredentialsError, RateLimitResetError, TransientError
 from shared.github import INLINE_RETRIES, GitHub, attempt, rate_budget, token
 
 
@@ -45,7 +45,9 @@ def create_ref(server: GitHubServer, inline_max: int = 10) -> None:
 def test_a_short_secondary_limit_is_waited_out_in_the_spoke(server):
     # GIVEN a server refusing every write with a secondary limit, retry-after: 2
     server.configure(secondary_share=1.0, retry_after_seconds=2)
-    with pytest.raises(RateLimitError, match=r"^retry after 2 s: creating branch x: secondary rate limit \(403\)$"):
+    with pytest.raises(
+        RateLimitResetError, match=r"^retry after 2 s: creating branch x: secondary rate limit \(403\)$"
+    ):
         create_ref(server)
     writes = [r for r in server.requests if r.method == "POST"]
     # THEN the spoke tried 1 + INLINE_RETRIES times, 2 s apart, then handed over to Step Functions
@@ -55,7 +57,7 @@ def test_a_short_secondary_limit_is_waited_out_in_the_spoke(server):
 
 def test_a_long_secondary_limit_goes_to_step_functions_at_once(server):
     server.configure(secondary_share=1.0, retry_after_seconds=60)
-    with pytest.raises(RateLimitError, match="retry after 60 s"):
+    with pytest.raises(RateLimitResetError, match="retry after 60 s"):
         create_ref(server, inline_max=10)
     assert sum(r.method == "POST" for r in server.requests) == 1  # no waiting in Lambda for a minute
 
@@ -63,7 +65,7 @@ def test_a_long_secondary_limit_goes_to_step_functions_at_once(server):
 def test_an_exhausted_primary_limit_is_a_rate_limit_error_naming_the_reset(server):
     server.configure(rate_remaining=0, reset_in_seconds=600)
     # 600 s to the reset on the server's clock, plus a second: exactly, since no time passes in between
-    with pytest.raises(RateLimitError, match=r"^retry after 601 s: .*primary rate limit exhausted, resets at 20"):
+    with pytest.raises(RateLimitResetError, match=r"^retry after 601 s: .*primary rate limit exhausted, resets at 20"):
         create_ref(server)
     assert len(server.requests) == 1  # ten minutes is for Step Functions to wait, not the spoke
 

@@ -16,6 +16,7 @@ from shared.errors import (
     PermissionDeniedError,
     ProtectedBranchError,
     RateLimitError,
+    RateLimitResetError,
     TargetError,
     TargetNotFoundError,
     TransientError,
@@ -36,12 +37,15 @@ PRIMARY = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1800000000", "dat
 @pytest.mark.parametrize(
     ("err", "expected", "text"),
     [
-        (http_error(403, "API rate limit exceeded", **PRIMARY),
-         RateLimitError, "retry after 601 s: doing it: primary rate limit exhausted, resets at 2027-01-15T08:00:00+00"),
-        (http_error(429, "slow down", **{"x-ratelimit-remaining": "0"}), RateLimitError, "retry after 60 s: doing"),
+        # GitHub said when (a reset, a retry-after): RateLimitResetError, which no fast Retry resends early
+        (http_error(403, "API rate limit exceeded", **PRIMARY), RateLimitResetError,
+         "retry after 601 s: doing it: primary rate limit exhausted, resets at 2027-01-15T08:00:00+00"),
         (http_error(403, "You have exceeded a secondary rate limit", **{"retry-after": "60"}),
-         RateLimitError, "retry after 60 s: doing it: secondary rate limit (403)"),
-        (http_error(429, "Too many", **{"retry-after": "3"}), RateLimitError, "retry after 3 s: doing it: secondary"),
+         RateLimitResetError, "retry after 60 s: doing it: secondary rate limit (403)"),
+        (http_error(429, "Too many", **{"retry-after": "3"}), RateLimitResetError,
+         "retry after 3 s: doing it: secondary"),
+        # ... it did not: RateLimitError (backoff first)
+        (http_error(429, "slow down", **{"x-ratelimit-remaining": "0"}), RateLimitError, "retry after 60 s: doing"),
         (http_error(403, "You have exceeded a secondary rate limit. Please wait"), RateLimitError, "retry after 60 s:"),
         (http_error(502, "Server Error"), TransientError, "Server Error (502)"),
         (http_error(401, "Bad credentials"), CredentialsError, "token was rejected"),
