@@ -329,6 +329,7 @@ def test_a_primary_limit_spent_mid_wave_is_waited_out_until_the_reset(github_sta
     with LocalEngine(github_stack, time_scale=SCALE, log_path=tmp_path / "l.log", github_token="t") as engine:
         result = engine.run(sync_request("primary", max_concurrency=1))
         rows = engine.ledger("primary")
+        history = engine.history(result.execution_arn)
     # THEN every repository got its pull request, once, though the budget ran out in the middle of the wave
     assert (result.summary["succeeded"], result.summary["failed"]) == (5, 0)
     assert pull_creations(server) == Counter(dict.fromkeys(server.repo_names(), 1))
@@ -341,6 +342,11 @@ def test_a_primary_limit_spent_mid_wave_is_waited_out_until_the_reset(github_sta
     resumed = next(r.at for r in server.requests if r.at > first_refusal and r.status < 400)
     assert resumed - first_refusal > 31 + 2 * 10
     assert all(row["status"] == "succeeded" for row in rows)
+    # AND the gate did not idle the first window away: no window holds the wave (70 > 30), so waiting for the
+    # reset could not help; the wave went at once and used what was left of the window
+    checks = [e for e in history if e.get("stateEnteredEventDetails", {}).get("name") == "CheckBudget"]
+    gate_waits = [e for e in history if e.get("stateEnteredEventDetails", {}).get("name") == "WaitForBudget"]
+    assert (len(checks), gate_waits) == (1, [])
     # AND once GitHub said the limit was spent and when it resets, nothing more was sent before that reset
     # (GitHub: "do not retry until after the reset"): a refusal is never followed by another refusal
     assert requests_into_a_spent_limit(server) == 0
