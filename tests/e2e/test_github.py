@@ -385,6 +385,23 @@ def test_a_run_started_with_the_budget_spent_waits_for_the_reset_at_discovery(gi
     assert requests_into_a_spent_limit(server) == 0
 
 
+def test_a_pull_request_opened_by_an_earlier_attempt_counts_as_opened(github_stack, github, tmp_path):
+    # GIVEN one repository and 10 requests per 600 s (simulated): the 11th request of the first attempt, the
+    # label, is refused by the spent limit after the pull request was opened
+    server = github([RepoSpec("acme/one")], rate_limit=10, rate_window_seconds=600)
+    static = {"type": "static", "targets": [{"id": "acme/one"}]}
+    with LocalEngine(github_stack, time_scale=SCALE, log_path=tmp_path / "l.log", github_token="t") as engine:
+        server.configure(rate_remaining=10, reset_in_seconds=600)
+        result = engine.run(sync_request("label-limited", static))
+        (row,) = engine.ledger("label-limited")
+    labels = [r.status for r in server.requests if r.path == "/repos/acme/one/issues/1/labels"]
+    assert labels == [403, 200], "the label was never refused: the test proves nothing"
+    # THEN the run reports what it did: it opened that pull request (in its first attempt), it reused none
+    assert (result.summary["succeeded"], result.summary["failed"]) == (1, 0)
+    assert json.loads(row["detail"])["pull_request"] == "opened"  # what the CLI counts
+    assert pull_creations(server) == Counter({"acme/one": 1})
+
+
 def test_the_github_server_command_serves_on_loopback_until_sigterm(tmp_path):
     import os
     import signal

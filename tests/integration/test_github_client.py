@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+import urllib3
 from moto import mock_aws
 
 import shared.github
@@ -129,3 +130,64 @@ def test_a_file_changed_since_it_was_read_is_transient(server):
     with pytest.raises(TransientError, match="the file changed since it was read"):
         asyncio.run(_put_file(gh, {"owner": "acme", "repo": "b"}, spec, "main", "m", (None, None)))
     assert server.file("acme/b", "main", "a.txt") == "now\n"
+
+
+def test_a_resync_after_a_squash_merge_is_unchanged_and_opens_no_pull_request(server):
+    from spoke.operations.github_file_sync import Params
+    from spoke.operations.github_pull_request import sync
+
+    # GIVEN a sync that opened its pull request, squash-merged on GitHub, which keeps the sync branch
+    params = Params(files=[{"path": "SECURITY.md", "content": "# Security\n"}], branch="hubspoke/sec", title="Add")
+    first = asyncio.run(sync(client(server), params, "acme/a", "run-1"))
+    assert (first.status, first.detail["pull_request"]) == ("succeeded", "opened")
+    merge = urllib3.request("PUT", f"{server.url}/repos/acme/a/pulls/1/merge", json={"merge_method": "squash"})
+    assert merge.status == 200
+    assert "hubspoke/sec" in server.branches("acme/a")
+    # WHEN the same sync runs again
+    before = len(server.requests)
+    again = asyncio.run(sync(client(server), params, "acme/a", "run-2"))
+    # THEN every file is identical on the base: unchanged, nothing written, no pull request without a diff opened
+    assert again.status == "unchanged"
+    assert again.detail["reason"] == "files already on main"
+    assert [r.method for r in server.requests[before:] if r.method != "GET"] == []
+    assert server.pulls_created("acme/a") == 1
+
+
+def test_a_pull_request_a_concurrent_writer_opened_first_is_reused_not_opened(server):
+    from spoke.operations.github_file_sync import Params
+    from spoke.operations.github_pull_request import sync
+
+    params = Params(files=[{"path": "SECURITY.md", "content": "# Security\n"}], branch="hubspoke/sec", title="Add")
+    # GIVEN another writer that opens the pull request just before ours arrives (ours then gets 422 "already exists")
+    theirs = {"title": "Add", "head": "hubspoke/sec", "base": "main", "body": "by someone else"}
+    server.before(
+        "POST", "/repos/acme/a/pulls", lambda: urllib3.request("POST", f"{server.url}/repos/acme/a/pulls", json=theirs)
+    )
+    # WHEN the sync runs
+    result = asyncio.run(sync(client(server), params, "acme/a", "run-1"))
+    # THEN it took theirs over: reused, not opened, and exactly one pull request exists
+    assert [r.status for r in server.requests if r.method == "POST" and r.path.endswith("/pulls")] == [201, 422]
+    assert result.detail["pull_request"] == "reused"
+    assert result.detail["pr_number"] == 1
+    assert len(server.pulls("acme/a")) == 1
+
+
+def test_a_pull_request_an_earlier_attempt_of_this_run_opened_is_opened_not_reused(server):
+    from spoke.operations.github_file_sync import Params
+    from spoke.operations.github_pull_request import sync
+
+    # GIVEN a first attempt that opened the pull request and was then refused its label by a spent limit
+    params = Params(files=[{"path": "a.txt", "content": "a\n"}], branch="hubspoke/a", title="A", labels=["platform"])
+    server.before("POST", "/repos/acme/a/issues/1/labels", lambda: server.configure(rate_remaining=0))
+    with pytest.raises(RateLimitResetError):
+        asyncio.run(sync(client(server, inline_max=0), params, "acme/a", "run-1"))
+    server.configure(rate_remaining=5000)
+    # WHEN the target's next attempt in the same run finds that pull request
+    again = asyncio.run(sync(client(server), params, "acme/a", "run-1"))
+    # THEN this run opened it: `opened`, labelled now, and still one pull request
+    assert (again.status, again.detail["pull_request"]) == ("succeeded", "opened")
+    assert [label["name"] for label in server.pulls("acme/a")[0]["labels"]] == ["platform"]
+    assert server.pulls_created("acme/a") == 1
+    # AND a later run that finds it reuses it
+    later = asyncio.run(sync(client(server), params, "acme/a", "run-2"))
+    assert (later.status, later.detail["pull_request"]) == ("unchanged", "reused")

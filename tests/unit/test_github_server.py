@@ -400,6 +400,38 @@ def test_pull_requests(gh):
     assert gh.pulls(repo)[0]["url"] == pr["url"]  # the helpers still work after stop()
 
 
+MSG_MODIFIED = "Head branch was modified. Review and try the merge again."
+
+
+def test_a_squash_merge_keeps_the_branch_and_a_new_pull_request_from_it_has_commits_but_no_diff(gh):
+    # GIVEN a pull request adding v.txt from branch "bump"
+    repo = "acme/repo-001"
+    assert new_branch(gh, repo, "bump").status == 201
+    call(gh, "PUT", f"/repos/{repo}/contents/v.txt", {"message": "m", "content": b64("2\n"), "branch": "bump"})
+    call(gh, "POST", f"/repos/{repo}/pulls", {"title": "Bump", "head": "bump", "base": "main"})
+    assert_error(call(gh, "PUT", f"/repos/{repo}/pulls/1/merge", {"merge_method": "fast"}), 422, "Validation Failed")
+    assert_error(call(gh, "PUT", f"/repos/{repo}/pulls/1/merge", {"sha": "0" * 40}), 409, MSG_MODIFIED)
+    # WHEN it is squash-merged
+    merged = call(gh, "PUT", f"/repos/{repo}/pulls/1/merge", {"merge_method": "squash"})
+    # THEN main has the file in one new commit, the pull request is closed and merged, the branch is still there
+    assert merged.status == 200
+    assert merged.json() == {
+        "sha": head_sha(gh, repo, "main"),
+        "merged": True,
+        "message": "Pull Request successfully merged",
+    }
+    assert gh.file(repo, "main", "v.txt") == "2\n"
+    pull = call(gh, "GET", f"/repos/{repo}/pulls/1").json()
+    assert (pull["state"], pull["merged"], pull["merge_commit_sha"]) == ("closed", True, merged.json()["sha"])
+    assert "bump" in gh.branches(repo)
+    assert call(gh, "GET", f"/repos/{repo}/pulls?head=acme:bump&state=open").json() == []
+    assert_error(call(gh, "PUT", f"/repos/{repo}/pulls/1/merge", {}), 405, "Pull Request is not mergeable")
+    # AND, as on GitHub, the branch's own commit is not on main, so a new pull request from it opens, diff or not
+    again = call(gh, "POST", f"/repos/{repo}/pulls", {"title": "Bump", "head": "bump", "base": "main"})
+    assert again.status == 201
+    assert gh.file(repo, "bump", "v.txt") == gh.file(repo, "main", "v.txt")
+
+
 # ---- rate limits ---------------------------------------------------------------------------------------------
 
 
