@@ -146,6 +146,8 @@ class RecordedRequest:
     status: int
     repo: str | None  # "owner/name" when the path is under /repos/{owner}/{name}
     at: float  # simulated epoch seconds
+    # The core window's reset (epoch seconds) in the answer's x-ratelimit-reset: when a refused client may send again.
+    reset: int = field(default=0, compare=False)
 
 
 class _ApiError(Exception):
@@ -599,6 +601,7 @@ class GitHubServer:
                     status=status,
                     repo=f"{repo_match[1]}/{repo_match[2]}" if repo_match else None,
                     at=now,
+                    reset=self._reset,
                 )
             )
             core = self._core()

@@ -327,6 +327,8 @@ def test_a_primary_limit_spent_mid_wave_is_waited_out_until_the_reset(github_sta
     # GIVEN a token allowed 30 requests per 200 s (simulated) and 5 repositories that need about 60
     server = github(org_world("acme", 5), rate_limit=30, rate_window_seconds=200)
     with LocalEngine(github_stack, time_scale=SCALE, log_path=tmp_path / "l.log", github_token="t") as engine:
+        # A window that starts with the run, not with the server: the engine's start-up must not eat into it
+        server.configure(rate_remaining=30, reset_in_seconds=200)
         result = engine.run(sync_request("primary", max_concurrency=1))
         rows = engine.ledger("primary")
         history = engine.history(result.execution_arn)
@@ -335,12 +337,13 @@ def test_a_primary_limit_spent_mid_wave_is_waited_out_until_the_reset(github_sta
     assert pull_creations(server) == Counter(dict.fromkeys(server.repo_names(), 1))
     refused = [r for r in server.requests if r.status == 403]
     assert refused, "the budget never ran out: the test proves nothing"
-    # AND the spoke that hit the limit waited in the state machine until the reset, then went on: longer than
-    # its Retry policy spans (1+2+4+8+16 s at most) plus two inline waits (10 s each), so the WaitForRateLimit
-    # state did it (moto keeps a Map child's states out of the parent's history; the server's clock shows it)
-    first_refusal = refused[0].at
-    resumed = next(r.at for r in server.requests if r.at > first_refusal and r.status < 400)
-    assert resumed - first_refusal > 31 + 2 * 10
+    # AND the spoke that hit the limit waited until the reset GitHub named, then went on (in the spoke when the
+    # reset was seconds away, else in the WaitForRateLimit state: where the budget ran out in the window depends
+    # on this machine's speed, so the test holds for both; moto keeps a Map child's states out of the history)
+    counted = [r for r in server.requests if r.path != "/rate_limit"]
+    for refusal, following in itertools.pairwise(counted):
+        if refusal.status == 403:
+            assert following.at >= refusal.reset, (refusal, following)
     assert all(row["status"] == "succeeded" for row in rows)
     # AND the gate did not idle the first window away: no window holds the wave (70 > 30), so waiting for the
     # reset could not help; the wave went at once and used what was left of the window
