@@ -754,3 +754,18 @@ def test_extras_clients_rely_on(gh):
     listing = call(gh, "GET", "/repos/acme/repo-001/contents?ref=team/a").json()
     assert [(e["type"], e["path"]) for e in listing] == [("file", "README.md"), ("dir", "docs")]
     assert call(gh, "GET", "/user").json()["login"]
+
+
+def test_a_hook_runs_once_just_before_the_matching_request_and_may_call_the_server(make_server):
+    gh = make_server(org_world("acme", 1), clock=ManualClock())
+    seen: list[int] = []
+    gh.before("GET", "/repos/acme/repo-001", lambda: seen.append(call(gh, "GET", "/rate_limit").status))
+    gh.before("GET", "/repos/acme/repo-001", lambda: gh.configure(rate_remaining=0, reset_in_seconds=60))
+    assert call(gh, "GET", "/orgs/acme/repos").status == 200  # another path: the hooks wait
+    refused = call(gh, "GET", "/repos/acme/repo-001")
+    assert (seen, refused.status) == ([200], 403)
+    recorded = gh.requests[-1]
+    assert recorded.reset == int(refused.headers["x-ratelimit-reset"]) == 1_800_000_060
+    gh.configure(rate_remaining=10)
+    assert call(gh, "GET", "/repos/acme/repo-001").status == 200  # each hook ran once
+    assert seen == [200]
