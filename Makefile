@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 # jsii prints a banner for Node versions it has not tested; ours is pinned, the banner is noise.
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
-.PHONY: setup demo test lint typecheck unit synth bench clean
+.PHONY: setup demo test test-under-load lint typecheck unit synth bench clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ unit: setup
 
 test: setup lint typecheck
 	$(BIN)/pytest -q
+
+## `make test` twice while one busy-loop process per core keeps the machine busy: no test may depend on its speed.
+test-under-load: setup
+	$(BIN)/python benchmarks/under_load.py --runs 2 -- $(MAKE) test
 
 synth: setup
 	$(BIN)/npx cdk synth -q

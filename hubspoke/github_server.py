@@ -1,8 +1,8 @@
 """A local GitHub-compatible REST server for demos and tests (standard library only, loopback).
 
 It answers the calls a GitHub client makes to change many repositories: list an owner's repositories (Link-header
-pagination), read a repository, read/create branch refs, read/create/update file contents, list/open pull requests,
-add labels and read the rate limit, with GitHub's paths, status codes, headers and error bodies. It also plays
+pagination), read a repository, read/create branch refs, read/create/update file contents, list/open/merge pull
+requests, add labels and read the rate limit, with GitHub's paths, status codes, headers and error bodies. It also plays
 GitHub's primary (`core`) and secondary rate limits on a simulated clock, so clients' back-off logic can be exercised
 in milliseconds:
 
@@ -10,6 +10,8 @@ in milliseconds:
         client = make_client(base_url=gh.url)
 
 `time_scale` is real seconds per simulated second (like HUBSPOKE_TIME_SCALE): at 0.01 a simulated second lasts 10 ms.
+Tests whose outcome must not depend on the machine's speed pass a `ManualClock` instead: the server's time then moves
+only when the test (or a client sleeping on the same clock) advances it.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 DOCS_URL = "https://docs.github.com/rest"
@@ -51,6 +53,10 @@ MSG_RULES_CREATE = "Repository rule violations found\n\nCannot create ref due to
 MSG_RULES_UPDATE = "Repository rule violations found\n\nChanges must be made through a pull request.\n\n"
 MSG_SHA_MISSING = 'Invalid request.\n\n"sha" wasn\'t supplied.'
 MSG_VALIDATION = "Validation Failed"
+MSG_MERGED = "Pull Request successfully merged"
+MSG_NOT_MERGEABLE = "Pull Request is not mergeable"
+MSG_HEAD_MODIFIED = "Head branch was modified. Review and try the merge again."
+MERGE_METHODS = ("merge", "squash", "rebase")
 MSG_PRIMARY = (
     "API rate limit exceeded for user ID 1. "
     "If you reach out to GitHub Support for help, please include the request ID {rid}."
@@ -64,6 +70,55 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DEFAULT_PER_PAGE, MAX_PER_PAGE = 30, 100
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 _REPO_PATH_RE = re.compile(r"^/repos/([^/]+)/([^/]+)")
+
+
+class Clock(Protocol):
+    """The server's time: epoch seconds now, and a sleep on the same clock (request latency)."""
+
+    def now(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class ScaledClock:
+    """Real time, sped up: `time_scale` real seconds per simulated second, starting at the real epoch."""
+
+    def __init__(self, time_scale: float = 1.0) -> None:
+        if time_scale <= 0:
+            raise ValueError("time_scale must be > 0")
+        self.time_scale = time_scale
+        self._epoch0, self._mono0 = time.time(), time.monotonic()
+
+    def now(self) -> float:
+        return self._epoch0 + (time.monotonic() - self._mono0) / self.time_scale
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds * self.time_scale)
+
+
+class ManualClock:
+    """A clock that moves only when told (thread-safe): `sleep` and `advance` add to it, nothing else does.
+
+    Give the same clock to the server and to the client's sleep, and a client waiting for a reset "sleeps" it
+    away in no real time, however slow or busy the machine is.
+    """
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("a clock does not run backwards")
+        with self._lock:
+            self._now += seconds
+
+    sleep = advance
 
 
 @dataclass
@@ -91,6 +146,8 @@ class RecordedRequest:
     status: int
     repo: str | None  # "owner/name" when the path is under /repos/{owner}/{name}
     at: float  # simulated epoch seconds
+    # The core window's reset (epoch seconds) in the answer's x-ratelimit-reset: when a refused client may send again.
+    reset: int = field(default=0, compare=False)
 
 
 class _ApiError(Exception):
@@ -129,6 +186,8 @@ class _Pull:
     created_at: str
     state: str = "open"
     labels: list[str] = field(default_factory=list)
+    merged_at: str | None = None
+    merge_commit_sha: str | None = None
 
 
 @dataclass
@@ -137,6 +196,7 @@ class _Repo:
     id: int
     heads: dict[str, str]  # branch -> commit sha
     commits: dict[str, dict[str, bytes]]  # commit sha -> the whole tree at that commit (path -> data)
+    parents: dict[str, tuple[str, ...]] = field(default_factory=dict)  # commit sha -> its parents' shas
     pulls: list[_Pull] = field(default_factory=list)
     pulls_created: int = 0
 
@@ -146,6 +206,23 @@ class _Repo:
 
     def protected(self, branch: str) -> bool:
         return any(fnmatch.fnmatchcase(branch, pattern) for pattern in self.spec.protected)
+
+    def commit(self, parents: tuple[str, ...], tree: dict[str, bytes], salt: str) -> str:
+        """Record a commit with this tree on top of `parents`; its sha."""
+        sha = _sha1("\0".join((*parents, salt, *(f"{p}\0{blob_sha(d)}" for p, d in sorted(tree.items())))).encode())
+        self.commits[sha], self.parents[sha] = tree, parents
+        return sha
+
+    def history(self, sha: str) -> set[str]:
+        """The commit and every commit it descends from (what `git rev-list` walks)."""
+        seen: set[str] = set()
+        todo = [sha]
+        while todo:
+            current = todo.pop()
+            if current not in seen:
+                seen.add(current)
+                todo.extend(self.parents.get(current, ()))
+        return seen
 
 
 _Response = tuple[int, Any, dict[str, str]]
@@ -240,6 +317,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         app._delay()
+        app._run_hooks(self.command, urlsplit(self.path).path)
         status, headers, payload = app._handle(self.command, self.path, self.headers, body)
         self._date = headers.pop("date")
         try:
@@ -270,6 +348,7 @@ class GitHubServer:
         seed: int = 0,
         latency_ms: int = 0,
         time_scale: float = 1.0,
+        clock: Clock | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -281,8 +360,7 @@ class GitHubServer:
             raise ValueError("rate_limit must be >= 0 and rate_window_seconds > 0")
         self._lock = threading.RLock()
         self._token = token
-        self._time_scale = time_scale
-        self._epoch0, self._mono0 = time.time(), time.monotonic()
+        self.clock: Clock = clock if clock is not None else ScaledClock(time_scale)
         self._limit, self._remaining = rate_limit, rate_limit
         self._window = rate_window_seconds
         self._reset = math.ceil(self.now()) + rate_window_seconds
@@ -294,6 +372,7 @@ class GitHubServer:
         self._host, self._port = host, port
         self._repos: dict[str, _Repo] = {}  # keyed by lower-case full name: GitHub's names are case-insensitive
         self._requests: list[RecordedRequest] = []
+        self._hooks: list[tuple[str, str, Callable[[], object]]] = []
         self._request_count = 0
         self._httpd: _HTTPServer | None = None
         self._url: str | None = None
@@ -347,7 +426,7 @@ class GitHubServer:
 
     def now(self) -> float:
         """Simulated epoch seconds."""
-        return self._epoch0 + (time.monotonic() - self._mono0) / self._time_scale
+        return self.clock.now()
 
     def add_repo(self, spec: RepoSpec) -> None:
         """Add (or replace) a repository; its files become the first commit on its default branch."""
@@ -355,7 +434,13 @@ class GitHubServer:
         tree = {path: text.encode() for path, text in spec.files.items()}
         change = "\0".join(f"{path}\0{blob_sha(data)}" for path, data in sorted(tree.items()))
         root = _sha1(f"{spec.full_name}\0initial\0{change}".encode())
-        repo = _Repo(spec=spec, id=_stable_id(spec.full_name), heads={spec.default_branch: root}, commits={root: tree})
+        repo = _Repo(
+            spec=spec,
+            id=_stable_id(spec.full_name),
+            heads={spec.default_branch: root},
+            commits={root: tree},
+            parents={root: ()},
+        )
         with self._lock:
             self._repos[spec.full_name.lower()] = repo
 
@@ -391,6 +476,19 @@ class GitHubServer:
                 self._latency_ms = max(0, latency_ms)
             if server_errors is not None:
                 self._server_errors = max(0, server_errors)
+
+    def before(self, method: str, path: str, action: Callable[[], object]) -> None:
+        """Run `action` once, just before the next `method path` request is answered (e.g. a concurrent writer
+        that gets there first). It runs in that request's thread, outside the lock, so it may call the server."""
+        with self._lock:
+            self._hooks.append((method, path, action))
+
+    def _run_hooks(self, method: str, path: str) -> None:
+        with self._lock:
+            due = [hook for hook in self._hooks if (hook[0], hook[1]) == (method, unquote(path))]
+            self._hooks = [hook for hook in self._hooks if hook not in due]
+        for _, _, action in due:
+            action()
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -445,7 +543,7 @@ class GitHubServer:
     def _delay(self) -> None:
         # Outside the lock, so slow requests overlap as they would on the real service.
         if self._latency_ms > 0:
-            time.sleep(self._latency_ms / 1000 * self._time_scale)
+            self.clock.sleep(self._latency_ms / 1000)
 
     def _roll_window(self, now: float) -> None:
         if now >= self._reset:
@@ -503,6 +601,7 @@ class GitHubServer:
                     status=status,
                     repo=f"{repo_match[1]}/{repo_match[2]}" if repo_match else None,
                     at=now,
+                    reset=self._reset,
                 )
             )
             core = self._core()
@@ -634,14 +733,16 @@ class GitHubServer:
             "title": p.title,
             "body": p.body,
             "draft": p.draft,
-            "merged": False,
+            "merged": p.merged_at is not None,
+            "merged_at": p.merged_at,
+            "merge_commit_sha": p.merge_commit_sha,
             "user": {"login": USER_LOGIN, "id": 1, "type": "User"},
             "html_url": f"{self.url}/{full}/pull/{p.number}",
             "url": f"{api}/pulls/{p.number}",
             "issue_url": f"{api}/issues/{p.number}",
             "created_at": p.created_at,
             "updated_at": p.created_at,
-            "closed_at": None,
+            "closed_at": p.merged_at,
             "head": side(p.head, p.head_sha),
             "base": side(p.base, p.base_sha),
             "labels": [self._label_json(name) for name in p.labels],
@@ -833,9 +934,7 @@ class GitHubServer:
             raise _ApiError(422, MSG_SHA_MISSING)
         if given_sha and (existing is None or blob_sha(existing) != given_sha):
             raise _ApiError(409, f"{path} does not match {given_sha}")
-        new_blob = blob_sha(data)
-        commit = _sha1(f"{parent}\0{path}\0{new_blob}\0{message}".encode())
-        r.commits[commit] = {**tree, path: data}
+        commit = r.commit((parent,), {**tree, path: data}, f"{path}\0{message}")
         r.heads[branch] = commit
         api = f"{self.url}/repos/{r.spec.full_name}"
         stamp = {"name": USER_LOGIN, "email": f"{USER_LOGIN}@users.noreply.github.com", "date": _iso(self.now())}
@@ -910,7 +1009,9 @@ class GitHubServer:
                 422, MSG_VALIDATION, errors=[{"resource": "PullRequest", "code": "custom", "message": message}]
             )
         head_sha, base_sha = r.heads[head_branch], r.heads[base]
-        if r.commits[head_sha] == r.commits[base_sha]:
+        # Git's answer, not the trees': after a squash merge the head's commits are not on the base, so GitHub opens
+        # a pull request even when every file is the same on both.
+        if head_sha in r.history(base_sha):
             message = f"No commits between {base} and {head_branch}"
             raise _ApiError(
                 422, MSG_VALIDATION, errors=[{"resource": "PullRequest", "code": "custom", "message": message}]
@@ -932,6 +1033,34 @@ class GitHubServer:
         r.pulls_created += 1
         out = self._pull_json(r, pull)
         return 201, out, {"location": out["url"]}
+
+    def _merge_pull(self, m: re.Match[str], query: dict[str, str], body: Any) -> _Response:
+        """Merge (merge commit), squash (one new commit with the head's changes) or rebase; the head branch stays,
+        as GitHub keeps it unless the repository deletes head branches."""
+        r, p = self._find_pull(m)
+        self._writable(r)
+        options = body if isinstance(body, dict) else {}
+        method = options.get("merge_method", "merge")
+        if method not in MERGE_METHODS:
+            raise _ApiError(
+                422, MSG_VALIDATION, errors=[{"resource": "PullRequest", "field": "merge_method", "code": "invalid"}]
+            )
+        if p.state != "open" or p.head not in r.heads:
+            raise _ApiError(405, MSG_NOT_MERGEABLE)
+        head_sha, base_sha = r.heads[p.head], r.heads[p.base]
+        if options.get("sha") not in (None, head_sha):
+            raise _ApiError(409, MSG_HEAD_MODIFIED)
+        # The head's changes since the pull request's base, applied to the base as it is now.
+        before, after = r.commits[p.base_sha], r.commits[head_sha]
+        tree = dict(r.commits[base_sha])
+        for path in before.keys() - after.keys():
+            tree.pop(path, None)
+        tree.update({path: data for path, data in after.items() if before.get(path) != data})
+        parents = (base_sha, head_sha) if method == "merge" else (base_sha,)
+        merged = r.commit(parents, tree, f"{method}\0#{p.number}")
+        r.heads[p.base] = merged
+        p.state, p.merged_at, p.merge_commit_sha = "closed", _iso(self.now()), merged
+        return 200, {"sha": merged, "merged": True, "message": MSG_MERGED}, {}
 
     def _get_labels(self, m: re.Match[str], query: dict[str, str], body: Any) -> _Response:
         _, p = self._find_pull(m)
@@ -982,6 +1111,7 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, _Handler]]] = [
     ),
     (re.compile(_R + r"/pulls"), {"GET": GitHubServer._list_pulls, "POST": GitHubServer._create_pull}),
     (re.compile(_R + r"/pulls/(?P<number>\d+)"), {"GET": GitHubServer._get_pull}),
+    (re.compile(_R + r"/pulls/(?P<number>\d+)/merge"), {"PUT": GitHubServer._merge_pull}),
     (
         re.compile(_R + r"/issues/(?P<number>\d+)/labels"),
         {"GET": GitHubServer._get_labels, "POST": GitHubServer._add_labels},

@@ -24,6 +24,8 @@ from stacks.storage import Storage
 
 # Error names raised by lambdas/shared/errors.py; tests check the two stay in step.
 RATE_LIMIT_ERROR = "RateLimitError"
+# A rate limit with a known reset: no Retry matches it, it goes straight to the Wait (HonourRetryAfter).
+RATE_LIMIT_RESET_ERROR = "RateLimitResetError"
 TRANSIENT_ERROR = "TransientError"
 LAMBDA_SERVICE_ERRORS = [
     "Lambda.ServiceException",
@@ -97,12 +99,16 @@ class Workflow(Construct):
             self,
             "Hub",
             functions.hub,
-            {"request": sfn.JsonPath.entire_payload, "execution_name": sfn.JsonPath.execution_name},
+            # The execution's input, not the state's: after a wait for the discovery budget the state also
+            # carries that wait's bookkeeping ($.discovery), which is no part of the run request.
+            {"request": sfn.JsonPath.execution_input, "execution_name": sfn.JsonPath.execution_name},
             settings.hub_timeout_seconds,
             retry,
             api_errors=True,
             output_path="$.Payload",
         )
+
+        self._wait_for_discovery_budget(retry, hub)
 
         spoke = _invoke(
             self,
@@ -157,7 +163,9 @@ class Workflow(Construct):
         record_failure.add_catch(unrecorded, errors=[sfn.Errors.ALL])
         # First a rate limit that says how long to wait (a Wait state, then the target again), then the rest.
         spoke.add_catch(
-            self._honour_retry_after(retry, spoke, record_failure), errors=[RATE_LIMIT_ERROR], result_path="$.error"
+            self._honour_retry_after(retry, spoke, record_failure),
+            errors=[RATE_LIMIT_ERROR, RATE_LIMIT_RESET_ERROR],
+            result_path="$.error",
         )
         spoke.add_catch(record_failure, errors=[sfn.Errors.ALL], result_path="$.error")
 
@@ -323,6 +331,70 @@ class Workflow(Construct):
             .otherwise(record_failure)
         )
         return cause
+
+    def _wait_for_discovery_budget(self, retry: RetrySettings, hub: tasks.LambdaInvoke) -> None:
+        """A discovery refused by a rate limit that says how long ("retry after N s: ", e.g. a run started with
+        the token's budget spent): wait N s in a Wait state, then discover again; at most `rate_limit_max_waits`
+        times and `rate_limit_max_wait_seconds` each, as spokes do. Anything else fails the run as before."""
+        message = "$.discovery.cause.errorMessage"
+        failed = sfn.Fail(
+            self, "DiscoveryFailed", error_path="$.discovery.error.Error", cause_path="$.discovery.error.Cause"
+        )
+        cause = sfn.Pass(
+            self,
+            "DiscoveryRateLimitCause",
+            parameters={
+                "error": sfn.JsonPath.object_at("$.discovery_error"),
+                "cause": sfn.JsonPath.string_to_json(sfn.JsonPath.string_at("$.discovery_error.Cause")),
+                "waits": sfn.JsonPath.number_at("$.discovery.waits"),
+            },
+            result_path="$.discovery",
+        )
+        parse = sfn.Pass(
+            self,
+            "ParseDiscoveryRetryAfter",
+            parameters={
+                "error": sfn.JsonPath.object_at("$.discovery.error"),
+                "waits": sfn.JsonPath.math_add(sfn.JsonPath.number_at("$.discovery.waits"), 1),
+                # "retry after N s: ..." -> ["retry", "after", "N", ...] -> N
+                "seconds": sfn.JsonPath.string_to_json(
+                    sfn.JsonPath.array_get_item(sfn.JsonPath.string_split(sfn.JsonPath.string_at(message), " "), 2)
+                ),
+            },
+            result_path="$.discovery",
+        )
+        wait = sfn.Wait(self, "WaitForDiscoveryBudget", time=sfn.WaitTime.seconds_path("$.discovery.seconds"))
+        parse.next(
+            sfn.Choice(self, "DiscoveryWaitIsReasonable")
+            .when(
+                sfn.Condition.number_less_than_equals("$.discovery.seconds", retry.rate_limit_max_wait_seconds),
+                wait.next(hub),
+            )
+            .otherwise(failed)
+        )
+        cause.next(
+            sfn.Choice(self, "HonourDiscoveryRetryAfter")
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.is_present(message),
+                    sfn.Condition.is_string(message),
+                    sfn.Condition.string_matches(message, "retry after * s: *"),
+                    sfn.Condition.number_less_than("$.discovery.waits", retry.rate_limit_max_waits),
+                ),
+                parse,
+            )
+            .otherwise(failed)
+        )
+        # The first refusal finds no count yet (the state is the run request): start it at 0.
+        first = sfn.Pass(self, "FirstDiscoveryWait", parameters={"waits": 0}, result_path="$.discovery")
+        first.next(cause)
+        hub.add_catch(
+            sfn.Choice(self, "DiscoveryRateLimited")
+            .when(sfn.Condition.is_present("$.discovery.waits"), cause)
+            .otherwise(first),
+            errors=[RATE_LIMIT_ERROR, RATE_LIMIT_RESET_ERROR],
+            result_path="$.discovery_error",
+        )
 
     def _gate(self, settings: Settings, functions: Functions, spokes: sfn.DistributedMap) -> sfn.Choice:
         """Check before spawning: when the operation has an API budget and the wave needs more than is left,

@@ -26,6 +26,15 @@ class RateLimitError(HubSpokeError):
     """
 
 
+class RateLimitResetError(RateLimitError):
+    """The API said when it will take requests again (a spent primary limit's reset, a retry-after).
+
+    A name of its own so that the state machine's fast RateLimitError Retry does not match it: every request
+    before that moment is sure to be refused (GitHub warns that continuing may get an integration banned). It
+    goes straight to the Wait state; its message always starts "retry after <integer> s: ".
+    """
+
+
 class TransientError(HubSpokeError):
     """A failure that is likely to pass (5xx, timeout): retried with long backoff."""
 

@@ -5,9 +5,10 @@ cryptography and PyNaCl, platform wheels) and ~200 ms. Its HTTP is pluggable; we
 Lambda Python runtime already ships with boto3, so the asset gains only gidgethub and uritemplate.
 
 Waiting belongs to Step Functions, not to a Lambda: a rate-limit answer whose wait is short (`retry-after`,
-or the primary limit's reset) is waited out here, twice per request at most; anything longer becomes a
-RateLimitError whose message starts "retry after N s: ", which the state machine honours with a Wait
-state before trying the target again (stacks/workflow.py, HonourRetryAfter).
+or the primary limit's reset) is waited out here, twice per request at most; anything longer becomes an error
+whose message starts "retry after N s: ", which the state machine honours with a Wait state before trying the
+target again (stacks/workflow.py, HonourRetryAfter). When GitHub said when (a reset, a retry-after) it is a
+RateLimitResetError, which no fast Retry resends early; only a limit of unknown length is a RateLimitError.
 The token lives in Secrets Manager and is read through Powertools Parameters (cached); it is sent in the
 Authorization header and nowhere else: no message we raise or log contains it.
 """
@@ -37,6 +38,7 @@ from shared.errors import (
     PermissionDeniedError,
     ProtectedBranchError,
     RateLimitError,
+    RateLimitResetError,
     TargetError,
     TargetNotFoundError,
     TransientError,
@@ -79,8 +81,11 @@ class GitHub(gh_abc.GitHubAPI):
         *,
         inline_retry_after_max_seconds: int = 10,
         request_timeout_seconds: int = 20,
+        sleep: Callable[[float], None] = clock.sleep,
     ) -> None:
         super().__init__(USER_AGENT, oauth_token=oauth_token, base_url=base_url)
+        # Injected so tests can share one manual clock with the server: a wait costs no real time.
+        self._sleep = sleep
         self._timeout = urllib3.Timeout(connect=5.0, read=float(request_timeout_seconds))
         self._inline_max = inline_retry_after_max_seconds
         self.last_headers: Mapping[str, str] = {}
@@ -100,7 +105,7 @@ class GitHub(gh_abc.GitHubAPI):
         return response.status, received, response.data
 
     async def sleep(self, seconds: float) -> None:
-        clock.sleep(seconds)
+        self._sleep(seconds)
 
     async def handle_rate_limit_error(
         self, *, method: str, url: str, exception: gidgethub.HTTPException, attempt: int
@@ -143,9 +148,14 @@ def rate_limit_wait(status: int, headers: Mapping[str, str]) -> int | None:
         return None
 
 
-def retry_after_error(seconds: int, detail: str) -> RateLimitError:
-    """A RateLimitError the state machine waits out: its message starts "retry after <seconds> s: "."""
-    return RateLimitError(f"retry after {max(0, int(seconds))} s: {detail}")
+def retry_after_error(seconds: int, detail: str, *, known: bool = False) -> RateLimitError:
+    """A rate-limit error whose message starts "retry after <seconds> s: ", which the state machine waits out.
+
+    `known`: GitHub said when (x-ratelimit-reset, retry-after), so nothing may be sent before then: a
+    RateLimitResetError, which skips the fast Retry. Otherwise a RateLimitError (backoff first, then the wait).
+    """
+    kind = RateLimitResetError if known else RateLimitError
+    return kind(f"retry after {max(0, int(seconds))} s: {detail}")
 
 
 def server_time(headers: Mapping[str, str]) -> float:
@@ -178,11 +188,12 @@ def translate(err: Exception, doing: str) -> Exception:
         reset = headers.get("x-ratelimit-reset", "")
         when = datetime.fromtimestamp(int(reset), UTC).isoformat() if reset.isdigit() else "unknown"
         wait = rate_limit_wait(403, {**headers, "x-ratelimit-remaining": "0"})
-        return retry_after_error(wait or 1, f"{doing}: primary rate limit exhausted, resets at {when} ({status})")
+        detail = f"{doing}: primary rate limit exhausted, resets at {when} ({status})"
+        return retry_after_error(wait or 1, detail, known=reset.isdigit())
     wait = rate_limit_wait(status, headers)
     if wait is not None or (status in (403, 429) and "secondary rate limit" in message.lower()):
         seconds = SECONDARY_DEFAULT_WAIT_SECONDS if wait is None else wait
-        return retry_after_error(seconds, f"{doing}: secondary rate limit ({status})")
+        return retry_after_error(seconds, f"{doing}: secondary rate limit ({status})", known=wait is not None)
     if status >= 500:
         return TransientError(where)
     if status == 401:

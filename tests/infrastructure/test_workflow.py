@@ -150,8 +150,12 @@ def test_the_hub_retries_rate_limits_and_transient_errors_of_discovery(states):
 def test_a_rate_limit_that_says_how_long_is_waited_out_in_a_wait_state(states):
     """After its Retry attempts, "retry after N s: ..." -> Wait N s -> the spoke again (at most 3 times)."""
     catches = states["Spoke"]["Catch"]
-    assert [c["ErrorEquals"] for c in catches] == [["RateLimitError"], ["States.ALL"]]
-    assert catches[0] == {"ErrorEquals": ["RateLimitError"], "ResultPath": "$.error", "Next": "RateLimitCause"}
+    assert [c["ErrorEquals"] for c in catches] == [["RateLimitError", "RateLimitResetError"], ["States.ALL"]]
+    assert catches[0] == {
+        "ErrorEquals": ["RateLimitError", "RateLimitResetError"],
+        "ResultPath": "$.error",
+        "Next": "RateLimitCause",
+    }
     assert states["Spokes"]["ItemSelector"]["rate_limit"] == {"waits": 0}
     assert states["RateLimitCause"]["Parameters"] == {
         "cause.$": "States.StringToJson($.error.Cause)",

@@ -16,6 +16,7 @@ from shared.errors import (
     PermissionDeniedError,
     ProtectedBranchError,
     RateLimitError,
+    RateLimitResetError,
     TargetError,
     TargetNotFoundError,
     TransientError,
@@ -36,12 +37,15 @@ PRIMARY = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1800000000", "dat
 @pytest.mark.parametrize(
     ("err", "expected", "text"),
     [
-        (http_error(403, "API rate limit exceeded", **PRIMARY),
-         RateLimitError, "retry after 601 s: doing it: primary rate limit exhausted, resets at 2027-01-15T08:00:00+00"),
-        (http_error(429, "slow down", **{"x-ratelimit-remaining": "0"}), RateLimitError, "retry after 60 s: doing"),
+        # GitHub said when (a reset, a retry-after): RateLimitResetError, which no fast Retry resends early
+        (http_error(403, "API rate limit exceeded", **PRIMARY), RateLimitResetError,
+         "retry after 601 s: doing it: primary rate limit exhausted, resets at 2027-01-15T08:00:00+00"),
         (http_error(403, "You have exceeded a secondary rate limit", **{"retry-after": "60"}),
-         RateLimitError, "retry after 60 s: doing it: secondary rate limit (403)"),
-        (http_error(429, "Too many", **{"retry-after": "3"}), RateLimitError, "retry after 3 s: doing it: secondary"),
+         RateLimitResetError, "retry after 60 s: doing it: secondary rate limit (403)"),
+        (http_error(429, "Too many", **{"retry-after": "3"}), RateLimitResetError,
+         "retry after 3 s: doing it: secondary"),
+        # ... it did not: RateLimitError (backoff first)
+        (http_error(429, "slow down", **{"x-ratelimit-remaining": "0"}), RateLimitError, "retry after 60 s: doing"),
         (http_error(403, "You have exceeded a secondary rate limit. Please wait"), RateLimitError, "retry after 60 s:"),
         (http_error(502, "Server Error"), TransientError, "Server Error (502)"),
         (http_error(401, "Bad credentials"), CredentialsError, "token was rejected"),
@@ -118,6 +122,38 @@ def test_gate_does_not_wait_when_waiting_cannot_help():
     stuck = decide(Budget(0, 50, 60), targets=100, requests_per_target=8, max_concurrency=4, checks=MAX_CHECKS)
     assert stuck.wait_seconds == 0
     assert stuck.max_concurrency == 1
+
+
+def test_gate_does_not_wait_a_window_to_gain_one_request_when_no_window_holds_the_wave():
+    # GIVEN a limit of 160, 159 left, and a wave of 46 repositories at 14 requests each (644: four windows' worth)
+    d = decide(Budget(159, 160, 3600), targets=46, requests_per_target=14, max_concurrency=2, checks=0)
+    # THEN it goes now, both spokes at once: waiting would idle an hour and the wave spans the resets anyway
+    assert (d.wait_seconds, d.max_concurrency, d.needed) == (0, 2, 644)
+    assert "the whole budget (160) is below the wave's 644: go now with 159 left" in d.reason
+
+
+def test_gate_starts_a_wave_over_358_repositories_on_github_without_an_idle_hour():
+    # GIVEN GitHub's 5,000 requests an hour, 4,000 left, 400 repositories at 14 requests each
+    d = decide(Budget(4000, 5000, 3000), targets=400, requests_per_target=14, max_concurrency=2, checks=0)
+    assert (d.wait_seconds, d.max_concurrency) == (0, 2)
+
+
+def test_gate_waits_when_the_reset_restores_the_waves_concurrency():
+    # GIVEN 20 left: one spoke's worth (14), where the wave runs 2 at once (28) and a window holds 160
+    d = decide(Budget(20, 160, 59.5), targets=46, requests_per_target=14, max_concurrency=2, checks=0)
+    assert d.wait_seconds == 61  # ceil(59.5) + 1 s margin
+    assert d.reason == "20 requests left, 2 spokes at once need 28: wait 61 s for 160"
+
+
+def test_gate_goes_at_the_concurrency_the_budget_serves_when_no_window_holds_the_concurrency():
+    # GIVEN 20 spokes at once would need 280 a round, more than the window's 160: 100 left serve 7
+    d = decide(Budget(100, 160, 600), targets=46, requests_per_target=14, max_concurrency=20, checks=0)
+    assert (d.wait_seconds, d.max_concurrency) == (0, 7)
+
+
+def test_gate_waits_when_what_is_left_cannot_serve_a_single_spoke():
+    d = decide(Budget(5, 160, 600), targets=46, requests_per_target=14, max_concurrency=20, checks=0)
+    assert d.wait_seconds == 601
 
 
 def file_params(**overrides):

@@ -11,7 +11,6 @@ import re
 import shutil
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import urllib3
 from typer.testing import CliRunner
 
 from hubspoke.cli_github import build_server, github_server, serve, token_from_env
-from hubspoke.github_server import GitHubServer, RecordedRequest, RepoSpec, load_world, org_world
+from hubspoke.github_server import GitHubServer, ManualClock, RecordedRequest, RepoSpec, load_world, org_world
 
 HTTP = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=5))
 RULES_CREATE = "Repository rule violations found\n\nCannot create ref due to creations being restricted.\n\n"
@@ -59,13 +58,6 @@ def links(response: urllib3.BaseHTTPResponse) -> dict[str, str]:
     if not header:
         return {}
     return {rel: url for url, rel in re.findall(r'<([^>]+)>; rel="(\w+)"', header)}
-
-
-def spin_until(predicate: Callable[[], bool], timeout: float = 2.0) -> None:
-    """Busy-wait (no sleep) for a condition of the scaled clock, with a real deadline."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached before the deadline"
 
 
 @pytest.fixture
@@ -408,12 +400,45 @@ def test_pull_requests(gh):
     assert gh.pulls(repo)[0]["url"] == pr["url"]  # the helpers still work after stop()
 
 
+MSG_MODIFIED = "Head branch was modified. Review and try the merge again."
+
+
+def test_a_squash_merge_keeps_the_branch_and_a_new_pull_request_from_it_has_commits_but_no_diff(gh):
+    # GIVEN a pull request adding v.txt from branch "bump"
+    repo = "acme/repo-001"
+    assert new_branch(gh, repo, "bump").status == 201
+    call(gh, "PUT", f"/repos/{repo}/contents/v.txt", {"message": "m", "content": b64("2\n"), "branch": "bump"})
+    call(gh, "POST", f"/repos/{repo}/pulls", {"title": "Bump", "head": "bump", "base": "main"})
+    assert_error(call(gh, "PUT", f"/repos/{repo}/pulls/1/merge", {"merge_method": "fast"}), 422, "Validation Failed")
+    assert_error(call(gh, "PUT", f"/repos/{repo}/pulls/1/merge", {"sha": "0" * 40}), 409, MSG_MODIFIED)
+    # WHEN it is squash-merged
+    merged = call(gh, "PUT", f"/repos/{repo}/pulls/1/merge", {"merge_method": "squash"})
+    # THEN main has the file in one new commit, the pull request is closed and merged, the branch is still there
+    assert merged.status == 200
+    assert merged.json() == {
+        "sha": head_sha(gh, repo, "main"),
+        "merged": True,
+        "message": "Pull Request successfully merged",
+    }
+    assert gh.file(repo, "main", "v.txt") == "2\n"
+    pull = call(gh, "GET", f"/repos/{repo}/pulls/1").json()
+    assert (pull["state"], pull["merged"], pull["merge_commit_sha"]) == ("closed", True, merged.json()["sha"])
+    assert "bump" in gh.branches(repo)
+    assert call(gh, "GET", f"/repos/{repo}/pulls?head=acme:bump&state=open").json() == []
+    assert_error(call(gh, "PUT", f"/repos/{repo}/pulls/1/merge", {}), 405, "Pull Request is not mergeable")
+    # AND, as on GitHub, the branch's own commit is not on main, so a new pull request from it opens, diff or not
+    again = call(gh, "POST", f"/repos/{repo}/pulls", {"title": "Bump", "head": "bump", "base": "main"})
+    assert again.status == 201
+    assert gh.file(repo, "bump", "v.txt") == gh.file(repo, "main", "v.txt")
+
+
 # ---- rate limits ---------------------------------------------------------------------------------------------
 
 
 def test_primary_rate_limit_exhausts_then_resets_on_the_simulated_clock(make_server):
-    gh = make_server(org_world("acme", 2), rate_limit=10, time_scale=0.001)  # one simulated second = 1 ms
-    gh.configure(rate_remaining=2, reset_in_seconds=36_000)  # 36 s of real time: no roll-over mid-test
+    clock = ManualClock()  # time moves only when the test says so: no roll-over mid-test, however slow the machine
+    gh = make_server(org_world("acme", 2), rate_limit=10, clock=clock)
+    gh.configure(rate_remaining=2, reset_in_seconds=600)
     assert call(gh, "GET", "/repos/acme/repo-001").headers["x-ratelimit-remaining"] == "1"
     assert call(gh, "GET", "/repos/acme/repo-001").headers["x-ratelimit-remaining"] == "0"
     reset = gh.rate_limit_state()["reset"]
@@ -429,14 +454,16 @@ def test_primary_rate_limit_exhausts_then_resets_on_the_simulated_clock(make_ser
 
     gh.configure(reset_in_seconds=2)
     reset = gh.rate_limit_state()["reset"]
-    # What a client does: wait until the reset time on the server's clock (here about 2 ms of real time).
-    spin_until(lambda: gh.now() >= reset)
+    clock.advance(1)
+    assert call(gh, "GET", "/repos/acme/repo-001").status == 403  # a second before the reset: still spent
+    # What a client does: wait until the reset time on the server's clock.
+    clock.advance(1)
     ok = call(gh, "GET", "/repos/acme/repo-001")
     assert ok.status == 200
     assert ok.headers["x-ratelimit-remaining"] == "9"
-    assert int(ok.headers["x-ratelimit-reset"]) >= reset + 3600
+    assert int(ok.headers["x-ratelimit-reset"]) == reset + 3600
     date = email.utils.parsedate_to_datetime(ok.headers["date"]).timestamp()
-    assert date >= reset - 1  # the Date header runs on the simulated clock too
+    assert date == reset  # the Date header runs on the server's clock too
 
 
 def test_rate_limit_endpoint_does_not_count(gh):
@@ -701,11 +728,11 @@ def test_command_rejects_bad_options_before_serving(monkeypatch):
 
 
 def test_latency_runs_on_the_simulated_clock(make_server):
-    gh = make_server(org_world("acme", 1), latency_ms=2000, time_scale=0.0001)  # 2 simulated s = 0.2 ms real
+    gh = make_server(org_world("acme", 1), latency_ms=2000, clock=ManualClock())  # 2 s on the server's clock
     call(gh, "GET", "/repos/acme/repo-001")
     call(gh, "GET", "/repos/acme/repo-001")
     first, second = gh.requests
-    assert second.at - first.at >= 2.0
+    assert second.at - first.at == 2.0
     gh.configure(latency_ms=0)
     assert call(gh, "GET", "/repos/acme/repo-001").status == 200
 
@@ -727,3 +754,18 @@ def test_extras_clients_rely_on(gh):
     listing = call(gh, "GET", "/repos/acme/repo-001/contents?ref=team/a").json()
     assert [(e["type"], e["path"]) for e in listing] == [("file", "README.md"), ("dir", "docs")]
     assert call(gh, "GET", "/user").json()["login"]
+
+
+def test_a_hook_runs_once_just_before_the_matching_request_and_may_call_the_server(make_server):
+    gh = make_server(org_world("acme", 1), clock=ManualClock())
+    seen: list[int] = []
+    gh.before("GET", "/repos/acme/repo-001", lambda: seen.append(call(gh, "GET", "/rate_limit").status))
+    gh.before("GET", "/repos/acme/repo-001", lambda: gh.configure(rate_remaining=0, reset_in_seconds=60))
+    assert call(gh, "GET", "/orgs/acme/repos").status == 200  # another path: the hooks wait
+    refused = call(gh, "GET", "/repos/acme/repo-001")
+    assert (seen, refused.status) == ([200], 403)
+    recorded = gh.requests[-1]
+    assert recorded.reset == int(refused.headers["x-ratelimit-reset"]) == 1_800_000_060
+    gh.configure(rate_remaining=10)
+    assert call(gh, "GET", "/repos/acme/repo-001").status == 200  # each hook ran once
+    assert seen == [200]

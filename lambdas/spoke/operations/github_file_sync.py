@@ -1,9 +1,10 @@
 """`github-file-sync`: one pull request per repository that adds or updates the given files.
 
-Idempotent, so a retry or a rerun never opens a second pull request: files already identical are left alone
-(nothing to do at all -> `unchanged`), an existing branch is reused, an open pull request for the branch is
-reused. Protected branches, archived repositories, missing permission and gone repositories are target
-errors (recorded, not retried); rate limits and 5xx are RateLimitError / TransientError for Step Functions.
+Idempotent, so a retry or a rerun never opens a second pull request: files already identical on the base are left
+alone (`unchanged`, whatever branches exist), an existing branch is reused, an open pull request for the branch is
+taken over: `opened` when an earlier attempt of this run made it, `reused` when it was there before. Protected
+branches, archived repositories, missing permission and gone repositories are target errors (recorded, not
+retried); rate limits and 5xx are RateLimitError / TransientError for Step Functions.
 
 The requests themselves are in github_pull_request.py, imported on the first run: the GitHub client (gidgethub
 and shared.github, about 10 ms measured after the handlers' own imports) stays out of the cold start of every
@@ -97,4 +98,4 @@ def run(params: Params, item: SpokeInput) -> OperationResult:
 
     full_name = str(getattr(item.target, "repo", None) or item.target.id)
     repo_parts(full_name)  # a malformed name fails before any request (and before reading the token)
-    return run_with_github(lambda gh: sync(gh, params, full_name))
+    return run_with_github(lambda gh: sync(gh, params, full_name, item.run.run_id))

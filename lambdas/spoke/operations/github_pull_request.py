@@ -12,7 +12,14 @@ from shared.models import OperationResult
 from spoke.operations.github_file_sync import FileSpec, Params
 
 
-async def sync(gh: GitHub, params: Params, full_name: str) -> OperationResult:
+def run_marker(run_id: str) -> str:
+    """Written into the pull request's body (an HTML comment, not rendered): which run opened it."""
+    return f"<!-- hubspoke run: {run_id} -->"
+
+
+async def sync(gh: GitHub, params: Params, full_name: str, run_id: str) -> OperationResult:
+    """Make the files so on the base through one pull request; `opened` when this run (any attempt) made it,
+    `reused` when it was there before, `unchanged` when the base already has every file as given."""
     owner, name = repo_parts(full_name)
     where = {"owner": owner, "repo": name}
     repo = json_dict(await attempt(f"reading {full_name}", gh.getitem("/repos/{owner}/{repo}", where)))
@@ -23,12 +30,14 @@ async def sync(gh: GitHub, params: Params, full_name: str) -> OperationResult:
     base = params.base or str(repo.get("default_branch") or "main")
     branch = params.branch
 
+    # Identical on the base means nothing to propose, whatever branches exist: GitHub keeps the sync branch after a
+    # squash merge, and a pull request from it would carry its old commits and no diff.
+    current = await _read_files(gh, where, params, base)
+    if all(current[f.path][0] == f.content.encode() for f in params.files):
+        return OperationResult(status="unchanged", detail={"branch": base, "reason": f"files already on {base}"})
     pull = await _open_pull(gh, where, owner, branch, base)
     if await _branch_sha(gh, where, branch) is None:
-        # Each file is read once: a new branch starts as a copy of the base, so the base's files are its files.
-        current = await _read_files(gh, where, params, base)
-        if all(current[f.path][0] == f.content.encode() for f in params.files):
-            return OperationResult(status="unchanged", detail={"branch": base, "reason": f"files already on {base}"})
+        # A new branch starts as a copy of the base, so the base's files just read are its files.
         base_sha = await _branch_sha(gh, where, base)
         if base_sha is None:
             raise TargetError(f"{full_name}: base branch '{base}' does not exist")
@@ -42,13 +51,16 @@ async def sync(gh: GitHub, params: Params, full_name: str) -> OperationResult:
         changed += await _put_file(gh, where, spec, branch, params.commit_message or params.title, current[spec.path])
 
     detail: dict[str, Any] = {"branch": branch, "files_changed": changed}
+    marker = run_marker(run_id)
+    created = False
     if pull is None:
-        pull = await _create_pull(gh, where, owner, params, branch, base)
+        pull, created = await _create_pull(gh, where, owner, params, branch, base, marker)
         if pull is None:  # the branch carries nothing base lacks: nothing to propose
             return OperationResult(status="unchanged", detail={**detail, "reason": f"no difference to {base}"})
-        detail["pull_request"] = "opened"
-    else:
-        detail["pull_request"] = "reused"
+    # An earlier attempt of this run (whose answer or label request failed) opened it; anyone else's is reused,
+    # also when it appeared between our look and our create (422 "already exists").
+    opened = created or marker in str(pull.get("body") or "")
+    detail["pull_request"] = "opened" if opened else "reused"
     detail.update(pr_url=pull.get("html_url"), pr_number=pull.get("number"))
     # Labels after the pull request exists, also on reuse: an attempt that died between the two is mended.
     changed += await _label(gh, where, pull, params.labels)
@@ -143,19 +155,20 @@ async def _put_file(
 
 
 async def _create_pull(
-    gh: GitHub, where: dict[str, str], owner: str, params: Params, branch: str, base: str
-) -> dict[str, Any] | None:
-    """Open the pull request; reuse one that appeared meanwhile; None when the branch adds nothing."""
-    body = {"title": params.title, "head": branch, "base": base, "body": params.body, "draft": params.draft}
+    gh: GitHub, where: dict[str, str], owner: str, params: Params, branch: str, base: str, marker: str
+) -> tuple[dict[str, Any] | None, bool]:
+    """Open the pull request (True), or take one that appeared meanwhile (False); None when the branch adds nothing."""
+    text = f"{params.body}\n\n{marker}" if params.body else marker
+    body = {"title": params.title, "head": branch, "base": base, "body": text, "draft": params.draft}
     try:
         pull = json_dict(await gh.post("/repos/{owner}/{repo}/pulls", where, data=body))
     except Exception as err:
         if is_status(err, 422, "already exists"):
-            return await _open_pull(gh, where, owner, branch, base)
+            return await _open_pull(gh, where, owner, branch, base), False
         if is_status(err, 422, "no commits between"):
-            return None
+            return None, False
         raise translate(err, f"opening a pull request from {branch} to {base}") from None
-    return pull
+    return pull, True
 
 
 async def _label(gh: GitHub, where: dict[str, str], pull: dict[str, Any], labels: list[str]) -> int:
