@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
+from types import SimpleNamespace
 
 import pytest
 from botocore.exceptions import ClientError
@@ -151,3 +153,52 @@ def test_a_delivery_while_the_run_is_going_joins_it(engine):
     first.join()
     assert second.execution_arn == results[0].execution_arn
     assert engine.runtime.function(engine.spoke_function).stats.invocations == 20
+
+
+def throttle_ledger_writes(engine: LocalEngine, operation: str, times: dict[str, int]) -> dict[str, int]:
+    """Make the spokes' DynamoDB client answer `operation` on chosen targets' ledger rows with a throttle, N times
+    each, as it surfaces after botocore's own retries. Returns how often each target was throttled."""
+    client = importlib.import_module("shared.aws").client("dynamodb")  # the handlers' cached client
+    thrown = dict.fromkeys(times, 0)
+
+    def before_call(params: dict, **_: object) -> tuple[object, dict] | None:
+        body = params.get("body", b"")
+        text = body.decode() if isinstance(body, bytes) else str(body)
+        for target, n in times.items():
+            if f'"target_id": {{"S": "{target}"}}' in text and thrown[target] < n:
+                thrown[target] += 1
+                error = {
+                    "Error": {"Code": "ProvisionedThroughputExceededException", "Message": "Throughput exceeded"},
+                    "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": "local"},
+                }
+                return SimpleNamespace(status_code=400, headers={}), error
+        return None
+
+    client.meta.events.register(f"before-call.dynamodb.{operation}", before_call)
+    return thrown
+
+
+def test_a_throttled_success_row_is_retried_and_the_target_ends_succeeded(engine):
+    # GIVEN 10 targets; writing t003's success row is throttled twice (its work is done by then)
+    thrown = throttle_ledger_writes(engine, "PutItem", {"t003": 2})
+    result = engine.run(request(engine, "throttled-put", ids(10)))
+    rows = {r["target_id"]: r for r in engine.ledger("throttled-put")}
+    # THEN the throttle became a TransientError, retried: t003 succeeded on its third attempt, nothing failed
+    assert thrown == {"t003": 2}
+    assert (result.summary["succeeded"], result.summary["failed"]) == (10, 0)
+    assert rows["t003"]["status"] == "succeeded"
+    assert rows["t003"]["attempts"] == 3
+
+
+def test_a_throttled_attempt_note_does_not_replace_the_attempts_own_error(engine):
+    # GIVEN t005 is rate-limited once, and noting that failed attempt in the ledger is throttled
+    thrown = throttle_ledger_writes(engine, "UpdateItem", {"t005": 1})
+    result = engine.run(request(engine, "throttled-note", ids(10), {"rate_limit_ids": ["t005"]}))
+    rows = {r["target_id"]: r for r in engine.ledger("throttled-note")}
+    # THEN the RateLimitError was still retried (not replaced by the throttle): t005 succeeded on attempt 2
+    assert thrown == {"t005": 1}
+    assert (result.summary["succeeded"], result.summary["failed"]) == (10, 0)
+    assert rows["t005"]["status"] == "succeeded"
+    assert rows["t005"]["attempts"] == 2
+    errors = {m.get("error") for m in result.emf if "SpokeAttemptFailed" in m}
+    assert errors == {"RateLimitError"}
