@@ -3,8 +3,8 @@
 Checks and prints: nothing lost and exact counts; the largest state payload in the run (execution history
 and every Lambda event/result) against Step Functions' 256 KB limit; what the Distributed Map gathered from its
 children (the engine enforces 256 KiB on it, adaptation `aws-data-limit`) and the execution's history events
-(25,000 at most, `aws-history-limit`); the wall time of a 10,000-target single-wave noop run; Summarize's peak memory for runs of
-1,000 and 10,000 succeeded targets (it must stay flat). Numbers, no wall-clock asserts.
+(25,000 at most, `aws-history-limit`); the wall time of a 10,000-target single-wave noop run; Summarize's peak
+memory for runs of 1,000 and 10,000 succeeded targets (it must stay flat). Numbers, no wall-clock asserts.
 
     .venv/bin/python benchmarks/bench_scale.py [--targets 10000] [--concurrency 200]
 """
