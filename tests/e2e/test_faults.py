@@ -6,10 +6,11 @@ import importlib
 import sys
 from types import SimpleNamespace
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from hubspoke.engine import LocalEngine
+from hubspoke.engine import BUCKET, LocalEngine
 from stacks.settings import Settings
 
 pytestmark = pytest.mark.e2e
@@ -202,3 +203,24 @@ def test_a_throttled_attempt_note_does_not_replace_the_attempts_own_error(engine
     assert rows["t005"]["attempts"] == 2
     errors = {m.get("error") for m in result.emf if "SpokeAttemptFailed" in m}
     assert errors == {"RateLimitError"}
+
+
+def test_a_failing_map_still_ends_in_a_summary_with_the_error(stack, tmp_path):
+    # GIVEN 4 targets in 2 waves, and the second wave's manifest gone by the time its Map reads it
+    deleted: list[str] = []
+
+    def delete_second_wave(function: str, event: dict) -> None:
+        if "target" in event and not deleted:
+            key = f"runs/{event['run']['run_id']}/wave-0001.json"
+            boto3.client("s3", region_name="us-east-1").delete_object(Bucket=BUCKET, Key=key)
+            deleted.append(key)
+
+    with LocalEngine(stack, time_scale=0.01, log_path=tmp_path / "l.log", fault_hook=delete_second_wave) as engine:
+        result = engine.run(request(engine, "map-fails", ids(4), wave_size=2))
+    # THEN the Map's failure is caught: Summarize ran and wrote the report, with the error in its notes
+    assert deleted
+    assert result.summary is not None
+    assert result.summary["notes"]["map_error"]["Error"].startswith("States.")
+    # AND the second wave's targets, never run, are counted lost, so the run fails on its outcome, not mid-way
+    assert (result.summary["succeeded"], result.summary["lost"]) == (2, 2)
+    assert (result.status, result.error) == ("FAILED", "RunFailed")
