@@ -1,8 +1,10 @@
 """Scale benchmark: 10,000 targets on the local engine.
 
 Checks and prints: nothing lost and exact counts; the largest state payload in the run (execution history
-and every Lambda event/result) against Step Functions' 256 KB limit; Summarize's peak memory for runs of
-1,000 and 10,000 succeeded targets (it must stay flat). Numbers, no wall-clock asserts.
+and every Lambda event/result) against Step Functions' 256 KB limit; what the Distributed Map gathered from its
+children (the engine enforces 256 KiB on it, adaptation `aws-data-limit`) and the execution's history events
+(25,000 at most, `aws-history-limit`); the wall time of a 10,000-target single-wave noop run; Summarize's peak
+memory for runs of 1,000 and 10,000 succeeded targets (it must stay flat). Numbers, no wall-clock asserts.
 
     .venv/bin/python benchmarks/bench_scale.py [--targets 10000] [--concurrency 200]
 """
@@ -42,6 +44,7 @@ def run(engine: LocalEngine, run_id: str, n: int, concurrency: int, fail_every: 
         0,
     )
     size, where = engine.largest_payload(result.execution_arn)
+    gathered = [g for g in engine.limits.gathered if g.children == n][-1:]
     return {
         "wall_s": round(time.monotonic() - started, 1),
         "status": result.status,
@@ -50,6 +53,10 @@ def run(engine: LocalEngine, run_id: str, n: int, concurrency: int, fail_every: 
         "failures_by_error": summary.get("failures_by_error"),
         "error": result.error,
         "largest_payload": f"{size} bytes ({100 * size / STATE_LIMIT:.1f} % of 256 KB) at {where}",
+        "map_gathered": [
+            f"{g.bytes} bytes from {g.children} children ({g.bytes / g.children:.1f} a child)" for g in gathered
+        ],
+        "history_events": len(engine.history(result.execution_arn)),
     }
 
 
@@ -91,6 +98,9 @@ def main() -> None:
         if not args.memory_only:
             big = run(engine, "scale", args.targets, args.concurrency, fail_every=100)
             print(f"{args.targets} targets, MaxConcurrency {args.concurrency}: {json.dumps(big)}")
+            # One wave of plain noop targets, every limit enforced: the run that would have shown issue item 3.
+            noop = run(engine, "scale-noop", args.targets, args.concurrency, fail_every=0)
+            print(f"{args.targets} noop targets, one wave, limits enforced: {json.dumps(noop)}")
         # Summarize memory, succeeded targets only, small and large run.
         run(engine, "mem-small", args.targets // 10, args.concurrency, fail_every=0)
         run(engine, "mem-large", args.targets, args.concurrency, fail_every=0)

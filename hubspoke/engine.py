@@ -24,6 +24,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, TextIO
 
+from hubspoke import limits
 from hubspoke.cfn import Resolver
 from hubspoke.runtime import FaultHook, InProcessRuntime, LocalFunction
 from hubspoke.synth import SynthesizedStack
@@ -67,6 +68,21 @@ ADAPTATIONS: dict[str, str] = {
         "moto's backends are not thread-safe: a ledger query deep-copying items while a spoke wrote one "
         "failed with 'dictionary changed size during iteration'. The engine lets a table-iterating read "
         "(Query, Scan) into moto only alone; other requests still run side by side."
+    ),
+    "aws-data-limit": (
+        "A state's input, and a Map's gathered child results when it has no ResultWriter, may not reach 256 KiB "
+        "(262,144 bytes): the state fails with States.DataLimitExceeded, which no Retry or Catch matches (not "
+        "even States.ALL), so the execution fails, as on AWS. moto checks only state outputs and task results, "
+        "and let States.ALL catch those. Each Map run's gathered bytes are recorded (LocalEngine.limits)."
+    ),
+    "aws-history-limit": (
+        "An execution's history holds at most 25,000 events: when event 25,000 would not be ExecutionSucceeded, "
+        "the execution fails with ExecutionFailed as that event (error States.Runtime, the cause names the "
+        "quota), as on AWS; moto records any number. A Distributed Map's children have histories of their own."
+    ),
+    "float-tolerated-failure": (
+        "An integer ToleratedFailurePercentage (valid on AWS; CDK writes 100) is given to moto as a float, the "
+        "only form its parser accepts; the value is unchanged."
     ),
     "cached-jsonpath": (
         "JSONPath expressions are parsed once and reused (moto builds a new parser for every lookup, "
@@ -423,6 +439,7 @@ class LocalEngine:
         self.state_machine_arn = ""
         self.spoke_function = ""
         self._router: _OutputRouter | None = None
+        self.limits = limits.LimitRecord()
         # Fake credentials, unique per engine, so tests can prove no secret leaks into logs or payloads.
         self.secrets = (f"local-secret-{uuid.uuid4().hex}", f"local-token-{uuid.uuid4().hex}")
 
@@ -569,9 +586,10 @@ class LocalEngine:
                 handler.stream = self._router
                 stack.callback(setattr, handler, "stream", _CurrentStdout())
         _interpreter_patches(stack, self.runtime, self.time_scale)
+        self.limits = limits.install(stack)  # adaptations `aws-data-limit`, `aws-history-limit`
 
         ((_, sm),) = self.stack.resources("AWS::StepFunctions::StateMachine").items()
-        definition = resolver.resolve(sm["Properties"]["DefinitionString"])
+        definition = limits.adapt_definition(resolver.resolve(sm["Properties"]["DefinitionString"]))
         created = self.sfn.create_state_machine(
             name="HubSpoke", definition=definition, roleArn=ROLE_ARN, type="STANDARD"
         )

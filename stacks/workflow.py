@@ -20,7 +20,7 @@ from stacks.common import (
 )
 from stacks.functions import GATE_TIMEOUT_SECONDS, Functions
 from stacks.settings import RetryPolicy, RetrySettings, Settings
-from stacks.storage import Storage
+from stacks.storage import MANIFEST_PREFIX, Storage
 
 # Error names raised by lambdas/shared/errors.py; tests check the two stay in step.
 RATE_LIMIT_ERROR = "RateLimitError"
@@ -39,6 +39,10 @@ DYNAMODB_RETRYABLE_ERRORS = [
     "DynamoDB.ThrottlingException",
     "DynamoDB.InternalServerErrorException",
 ]
+# A state's output that is the empty object: what every Map child ends with (its output is gathered).
+EMPTY_OUTPUT: dict[str, object] = {}
+# Where the Distributed Map writes its children's results (under the manifests' prefix, so they expire with them).
+MAP_RESULTS_PREFIX = f"{MANIFEST_PREFIX}map-results"
 # A Task's backstop timeout when the Lambda's own timeout is the real limit (hub, summarize).
 DYNAMODB_TASK_TIMEOUT_SECONDS = 30
 
@@ -122,7 +126,8 @@ class Workflow(Construct):
             settings.spoke_timeout_seconds,
             retry,
             api_errors=True,
-            result_path=sfn.JsonPath.DISCARD,
+            # A child's output is gathered into the Map's result: end every child with {} (see _spokes).
+            result_selector=EMPTY_OUTPUT,
         )
 
         record_failure = tasks.DynamoUpdateItem(
@@ -150,15 +155,15 @@ class Workflow(Construct):
                 ":now": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$$.State.EnteredTime")),
                 ":one": tasks.DynamoAttributeValue.from_number(1),
             },
-            result_path=sfn.JsonPath.DISCARD,
+            result_selector=EMPTY_OUTPUT,
             task_timeout=sfn.Timeout.duration(Duration.seconds(DYNAMODB_TASK_TIMEOUT_SECONDS)),
         )
         record_failure.add_retry(
             errors=DYNAMODB_RETRYABLE_ERRORS, interval=Duration.seconds(1), backoff_rate=2.0, max_attempts=5
         )
-        already_recorded = sfn.Pass(self, "SuccessAlreadyRecorded")
+        already_recorded = sfn.Pass(self, "SuccessAlreadyRecorded", result=sfn.Result.from_object(EMPTY_OUTPUT))
         # If even the failure row cannot be written, the row stays pending and Summarize counts it lost.
-        unrecorded = sfn.Pass(self, "FailureNotRecorded")
+        unrecorded = sfn.Pass(self, "FailureNotRecorded", result=sfn.Result.from_object(EMPTY_OUTPUT))
         record_failure.add_catch(already_recorded, errors=["DynamoDB.ConditionalCheckFailedException"])
         record_failure.add_catch(unrecorded, errors=[sfn.Errors.ALL])
         # First a rate limit that says how long to wait (a Wait state, then the target again), then the rest.
@@ -183,6 +188,12 @@ class Workflow(Construct):
             result_path=sfn.JsonPath.DISCARD,
             map_execution_type=sfn.StateMachineType.STANDARD,
             label="Spokes",
+            # ResultPath null does not stop the Map gathering every child's output; past 256 KiB that fails the
+            # run with States.DataLimitExceeded, which no Catch matches. So the results go to S3, not the state.
+            result_writer_v2=sfn.ResultWriterV2(bucket=storage.bucket, prefix=MAP_RESULTS_PREFIX),
+            # Every target failure is caught and recorded in the child; a child that still fails (States.Runtime
+            # cannot be caught) must not fail the run: its row stays pending and Summarize counts it lost.
+            tolerated_failure_percentage=100,
         )
         spokes.item_processor(spoke)
 
@@ -223,6 +234,9 @@ class Workflow(Construct):
             )
         )
         summarize.next(outcome)
+        # The Map itself can fail (the wave's manifest unreadable, results unwritable): still summarize, so the run
+        # ends with a report; targets not run stay pending and are counted lost. The error goes into the notes.
+        spokes.add_catch(summarize, errors=[sfn.Errors.ALL], result_path="$.notes.map_error")
         # Waves: one Distributed Map per wave manifest, a Wait between waves (no Lambda sleeps). The wave
         # counter lives in $.progress.wave (the hub starts it at 0); a run without waves has one wave.
         select_wave = sfn.Pass(
@@ -449,8 +463,9 @@ class Workflow(Construct):
         acknowledge(
             policy,
             f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::<{logical_id(storage.bucket)}>/*]",
-            "The Distributed Map's ItemReader reads the run manifest; S3JsonItemReader grants s3:GetObject on "
-            "this stack's bucket, whose key the hub chooses per run.",
+            "The Distributed Map's ItemReader reads the run manifest (S3JsonItemReader grants s3:GetObject) and its "
+            "ResultWriter writes the children's results (s3:PutObject and multipart upload actions) in this stack's "
+            "bucket, under keys chosen per run and per Map Run.",
         )
         execution = (
             'arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":'

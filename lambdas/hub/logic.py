@@ -10,7 +10,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from hub.history import HISTORY_EVENT_QUOTA, max_waves
 from hub.sources import SOURCES, SourceContext
+from shared.budget import MAX_CHECKS
 from shared.config import Config
 from shared.errors import InvalidRunRequest
 from shared.ledger import Ledger
@@ -107,9 +109,17 @@ def run_hub(
     targets = discover_targets(request, context)
     size = request.wave_size or max(len(targets), 1)
     wave_count = math.ceil(len(targets) / size)
-    if wave_count > MAX_WAVES:
+    budget_check = OPERATIONS[request.operation].budget is not None
+    limit = min(MAX_WAVES, max_waves(budget_check))
+    if wave_count > limit:
+        why = (
+            f" (each wave may check the API budget {MAX_CHECKS + 1} times; an execution's history holds "
+            f"{HISTORY_EVENT_QUOTA:,} events)"
+            if limit < MAX_WAVES
+            else ""
+        )
         raise InvalidRunRequest(
-            [f"wave_size: {len(targets)} targets in waves of {size} make {wave_count} waves; at most {MAX_WAVES}"]
+            [f"wave_size: {len(targets)} targets in waves of {size} make {wave_count} waves; at most {limit}{why}"]
         )
     items = [t.model_dump(mode="json") for t in targets]
     key = manifest_key(run_id)
@@ -125,7 +135,7 @@ def run_hub(
         waves=Waves(keys=keys, count=wave_count, size=size, pause_seconds=request.wave_pause_seconds),
         count=len(targets),
         max_concurrency=request.max_concurrency or _default_concurrency(request.operation, cfg),
-        budget_check=OPERATIONS[request.operation].budget is not None,
+        budget_check=budget_check,
         failure_threshold_percent=(
             request.failure_threshold_percent
             if request.failure_threshold_percent is not None

@@ -63,6 +63,25 @@ class CredentialsError(TargetError):
     """The credentials are missing or were rejected; every target will fail the same way."""
 
 
+# AWS error codes that mean "not now": throttling (one run is one ledger partition, about 1,000 writes/s) and
+# server-side faults. botocore retries them a few times; if they still surface, the call becomes a TransientError,
+# which the state machine retries with long backoff, instead of an error no Retry matches.
+AWS_RETRYABLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
+
+
+def is_retryable_aws_error(code: str, http_status: int) -> bool:
+    """True for an AWS error worth retrying later: a throttle or a 5xx."""
+    return code in AWS_RETRYABLE_CODES or http_status >= 500
+
+
 # Names the state machine matches; the tests check the workflow and these stay in step.
 RETRYABLE_ERRORS = (RateLimitError.__name__, TransientError.__name__)
 LAMBDA_SERVICE_ERRORS = (

@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from shared.errors import TransientError, is_retryable_aws_error
 from shared.models import SpokeResult, Target
+from shared.observability import logger
 
 PENDING = "pending"
 FAILED = "failed"
@@ -46,6 +49,19 @@ def _key(run_id: str, target_id: str) -> dict[str, Any]:
 
 def _is_conditional_failure(err: ClientError) -> bool:
     return bool(err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+
+
+@contextmanager
+def _throttling_is_transient(action: str) -> Iterator[None]:
+    """A throttle or 5xx that outlasted botocore's retries becomes a TransientError (retried by Step Functions)."""
+    try:
+        yield
+    except ClientError as err:
+        code = str(err.response.get("Error", {}).get("Code", ""))
+        status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        if is_retryable_aws_error(code, status):
+            raise TransientError(f"ledger {action}: {code or status}: {err}") from err
+        raise
 
 
 class Ledger:
@@ -81,7 +97,8 @@ class Ledger:
     def _write_batch(self, requests: list[dict[str, Any]]) -> None:
         pending = {self._table: requests}
         for _ in range(8):
-            resp = self._db.batch_write_item(RequestItems=pending)
+            with _throttling_is_transient("BatchWriteItem"):
+                resp = self._db.batch_write_item(RequestItems=pending)
             pending = resp.get("UnprocessedItems") or {}
             if not pending:
                 return
@@ -105,13 +122,14 @@ class Ledger:
             "expires_at": {"N": str(int(time.time()) + ttl_days * 86400)},
         }
         try:
-            self._db.put_item(
-                TableName=self._table,
-                Item=item,
-                ConditionExpression="attribute_exists(run_id) AND #s <> :failed",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":failed": {"S": FAILED}},
-            )
+            with _throttling_is_transient("PutItem"):
+                self._db.put_item(
+                    TableName=self._table,
+                    Item=item,
+                    ConditionExpression="attribute_exists(run_id) AND #s <> :failed",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={":failed": {"S": FAILED}},
+                )
         except ClientError as err:
             if _is_conditional_failure(err):
                 return False
@@ -119,7 +137,11 @@ class Ledger:
         return True
 
     def record_attempt_error(self, run_id: str, target_id: str, attempt: int, error: str) -> None:
-        """Note a failed attempt on a pending row, so attempts are known even if the spoke is retried."""
+        """Note a failed attempt on a pending row, so attempts are known even if the spoke is retried.
+
+        Best effort: it runs while the attempt's own error propagates, and must never replace that error (a
+        throttled note would turn a retried RateLimitError into a failure no Retry matches).
+        """
         try:
             self._db.update_item(
                 TableName=self._table,
@@ -134,9 +156,10 @@ class Ledger:
                     ":now": {"S": _now_iso()},
                 },
             )
-        except ClientError as err:
-            if not _is_conditional_failure(err):
-                raise
+        except Exception as err:
+            if isinstance(err, ClientError) and _is_conditional_failure(err):
+                return  # no longer pending: a terminal row is there already
+            logger.warning("attempt not noted in the ledger", extra={"target_id": target_id, "cause": str(err)})
 
     def pages(self, run_id: str, page_size: int = 1000) -> Iterator[list[LedgerRow]]:
         """The run's rows, one query page at a time (memory bounded by the page size)."""
@@ -148,7 +171,8 @@ class Ledger:
             "Limit": page_size,
         }
         while True:
-            resp = self._db.query(**kwargs)
+            with _throttling_is_transient("Query"):
+                resp = self._db.query(**kwargs)
             yield [_row(item) for item in resp.get("Items", [])]
             last = resp.get("LastEvaluatedKey")
             if not last:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
+from types import SimpleNamespace
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from hubspoke.engine import LocalEngine
+from hubspoke.engine import BUCKET, LocalEngine
 from stacks.settings import Settings
 
 pytestmark = pytest.mark.e2e
@@ -151,3 +154,73 @@ def test_a_delivery_while_the_run_is_going_joins_it(engine):
     first.join()
     assert second.execution_arn == results[0].execution_arn
     assert engine.runtime.function(engine.spoke_function).stats.invocations == 20
+
+
+def throttle_ledger_writes(engine: LocalEngine, operation: str, times: dict[str, int]) -> dict[str, int]:
+    """Make the spokes' DynamoDB client answer `operation` on chosen targets' ledger rows with a throttle, N times
+    each, as it surfaces after botocore's own retries. Returns how often each target was throttled."""
+    client = importlib.import_module("shared.aws").client("dynamodb")  # the handlers' cached client
+    thrown = dict.fromkeys(times, 0)
+
+    def before_call(params: dict, **_: object) -> tuple[object, dict] | None:
+        body = params.get("body", b"")
+        text = body.decode() if isinstance(body, bytes) else str(body)
+        for target, n in times.items():
+            if f'"target_id": {{"S": "{target}"}}' in text and thrown[target] < n:
+                thrown[target] += 1
+                error = {
+                    "Error": {"Code": "ProvisionedThroughputExceededException", "Message": "Throughput exceeded"},
+                    "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": "local"},
+                }
+                return SimpleNamespace(status_code=400, headers={}), error
+        return None
+
+    client.meta.events.register(f"before-call.dynamodb.{operation}", before_call)
+    return thrown
+
+
+def test_a_throttled_success_row_is_retried_and_the_target_ends_succeeded(engine):
+    # GIVEN 10 targets; writing t003's success row is throttled twice (its work is done by then)
+    thrown = throttle_ledger_writes(engine, "PutItem", {"t003": 2})
+    result = engine.run(request(engine, "throttled-put", ids(10)))
+    rows = {r["target_id"]: r for r in engine.ledger("throttled-put")}
+    # THEN the throttle became a TransientError, retried: t003 succeeded on its third attempt, nothing failed
+    assert thrown == {"t003": 2}
+    assert (result.summary["succeeded"], result.summary["failed"]) == (10, 0)
+    assert rows["t003"]["status"] == "succeeded"
+    assert rows["t003"]["attempts"] == 3
+
+
+def test_a_throttled_attempt_note_does_not_replace_the_attempts_own_error(engine):
+    # GIVEN t005 is rate-limited once, and noting that failed attempt in the ledger is throttled
+    thrown = throttle_ledger_writes(engine, "UpdateItem", {"t005": 1})
+    result = engine.run(request(engine, "throttled-note", ids(10), {"rate_limit_ids": ["t005"]}))
+    rows = {r["target_id"]: r for r in engine.ledger("throttled-note")}
+    # THEN the RateLimitError was still retried (not replaced by the throttle): t005 succeeded on attempt 2
+    assert thrown == {"t005": 1}
+    assert (result.summary["succeeded"], result.summary["failed"]) == (10, 0)
+    assert rows["t005"]["status"] == "succeeded"
+    assert rows["t005"]["attempts"] == 2
+    errors = {m.get("error") for m in result.emf if "SpokeAttemptFailed" in m}
+    assert errors == {"RateLimitError"}
+
+
+def test_a_failing_map_still_ends_in_a_summary_with_the_error(stack, tmp_path):
+    # GIVEN 4 targets in 2 waves, and the second wave's manifest gone by the time its Map reads it
+    deleted: list[str] = []
+
+    def delete_second_wave(function: str, event: dict) -> None:
+        if "target" in event and not deleted:
+            key = f"runs/{event['run']['run_id']}/wave-0001.json"
+            boto3.client("s3", region_name="us-east-1").delete_object(Bucket=BUCKET, Key=key)
+            deleted.append(key)
+
+    with LocalEngine(stack, time_scale=0.01, log_path=tmp_path / "l.log", fault_hook=delete_second_wave) as engine:
+        result = engine.run(request(engine, "map-fails", ids(4), wave_size=2))
+    # THEN the Map's failure is caught: Summarize ran and wrote the report, with the error in its notes
+    assert deleted
+    assert result.summary is not None
+    assert result.summary["notes"]["map_error"]["Error"].startswith("States.")
+    # AND the second wave's targets, never run, are counted lost, so the run fails on its outcome, not mid-way
+    assert (result.summary["succeeded"], result.summary["lost"]) == (2, 2)
+    assert (result.status, result.error) == ("FAILED", "RunFailed")

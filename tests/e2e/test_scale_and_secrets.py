@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from hubspoke.engine import LocalEngine
+from hubspoke.engine import ROLE_ARN, LocalEngine
 
 pytestmark = pytest.mark.e2e
 STATE_LIMIT = 262_144  # bytes, Step Functions' state input/output limit
@@ -60,3 +60,72 @@ def test_no_secret_in_logs_payloads_ledger_or_reports(stack, tmp_path):
     for secret in secrets:
         for name, text in (("logs", logs), ("history", history), ("ledger", ledger), ("s3", objects), ("emf", emf)):
             assert secret not in text, name
+
+
+def definition_before_the_fix(engine: LocalEngine) -> str:
+    """The deployed definition with the Spokes Map as it was before (issue item 3): no ResultWriter, no tolerated
+    failures, no Catch, and every child ending with its own input as output (ResultPath null on the tasks)."""
+    definition = json.loads(engine.sfn.describe_state_machine(stateMachineArn=engine.state_machine_arn)["definition"])
+    spokes = definition["States"]["Spokes"]
+    for key in ("ResultWriter", "ToleratedFailurePercentage", "Catch"):
+        del spokes[key]
+    children = spokes["ItemProcessor"]["States"]
+    for name in ("Spoke", "RecordFailure"):
+        del children[name]["ResultSelector"]
+        children[name]["ResultPath"] = None
+    for name in ("SuccessAlreadyRecorded", "FailureNotRecorded"):
+        del children[name]["Result"]
+    return json.dumps(definition)
+
+
+def run_on(engine: LocalEngine, definition: str, name: str, request: dict):
+    """Run `request` on another state machine of the same engine (same functions, bucket, ledger)."""
+    deployed = engine.state_machine_arn
+    engine.state_machine_arn = engine.sfn.create_state_machine(name=name, definition=definition, roleArn=ROLE_ARN)[
+        "stateMachineArn"
+    ]
+    try:
+        return engine.run(request)
+    finally:
+        engine.state_machine_arn = deployed
+
+
+def test_a_wave_whose_children_echoed_their_input_passed_256_kib_and_ended_with_no_report(engine):
+    # GIVEN 150 targets whose run parameters are ~2.3 KB (every child's input carries them)
+    targets = [{"id": f"t{i:03d}"} for i in range(150)]
+    params = {"fail_ids": [f"absent-target-{i:04d}" for i in range(150)]}
+    # WHEN the wave runs on the definition before the fix
+    before = run_on(
+        engine, definition_before_the_fix(engine), "BeforeFix", engine.manifest_request("b", targets, params)
+    )
+    # THEN the Map's gathered results pass 256 KiB: the run fails, uncaught, and Summarize never writes a report
+    assert before.status == "FAILED"
+    assert before.error == "States.DataLimitExceeded"
+    assert before.summary is None
+    (gathered,) = engine.limits.gathered
+    assert gathered.bytes >= STATE_LIMIT
+    # WHEN the same wave runs as deployed
+    after = engine.run(engine.manifest_request("a", targets, params))
+    # THEN it succeeds with its report; each child added 3 bytes ("{},") to what the Map gathered, plus "[]"
+    assert after.status == "SUCCEEDED"
+    assert after.summary["succeeded"] == 150
+    written = engine.limits.gathered[-1]
+    assert written.result_writer
+    assert written.children == 150
+    assert written.bytes <= 3 * 150 + 1
+
+
+def test_gathered_bytes_per_noop_child_before_and_after_the_fix(engine):
+    # GIVEN 20 plain noop targets, run on the definition before the fix and as deployed
+    targets = [{"id": f"target-{i:05d}"} for i in range(20)]
+    run_on(engine, definition_before_the_fix(engine), "BeforeFixNoop", engine.manifest_request("nb", targets))
+    engine.run(engine.manifest_request("na", targets))
+    before, after = engine.limits.gathered
+    per_child_before = before.bytes / before.children
+    print(f"gathered bytes per noop child: before {per_child_before:.1f}, after {after.bytes / after.children:.1f}")
+    # THEN before, each child gathered its whole input (~110 B): 256 KiB was reached at ~2,300 targets a wave
+    assert 100 <= per_child_before <= 130
+    assert 2_000 < STATE_LIMIT / per_child_before < 2_700
+    # AND after, 3 bytes a child: 10,000 children (the most a Map runs at once) gather ~30 KB
+    assert after.bytes <= 3 * 20 + 1
+    assert STATE_LIMIT > 10_000 * 3 + 1

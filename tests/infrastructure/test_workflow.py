@@ -180,3 +180,52 @@ def test_a_rate_limit_that_says_how_long_is_waited_out_in_a_wait_state(states):
     ]
     assert reasonable["Default"] == "RecordFailure"
     assert states["WaitForRateLimit"] == {"Type": "Wait", "SecondsPath": "$.rate_limit.seconds", "Next": "Spoke"}
+
+
+STATE_LIMIT = 262_144  # bytes: Step Functions' quota for a state's input, output and a Map's gathered results
+
+
+def test_every_map_child_ends_with_an_empty_output(states):
+    """A Distributed Map gathers each child's output (ResultPath null does not stop it, aws-cdk issue 24799): a
+    child that echoed its input (~110 B noop, ~520 B GitHub) made 2,400 noop children pass 256 KiB."""
+    children = states["Spokes"]["ItemProcessor"]["States"]
+    ends = {name: state for name, state in children.items() if state.get("End")}
+    assert set(ends) == {"Spoke", "RecordFailure", "SuccessAlreadyRecorded", "FailureNotRecorded"}
+    for name in ("Spoke", "RecordFailure"):
+        # The task's result becomes {} and replaces the whole state (ResultPath defaults to $).
+        assert ends[name]["ResultSelector"] == {}, name
+        assert "ResultPath" not in ends[name], name
+        assert "OutputPath" not in ends[name], name
+    for name in ("SuccessAlreadyRecorded", "FailureNotRecorded"):
+        assert ends[name]["Result"] == {}, name
+        assert "ResultPath" not in ends[name], name
+        assert "OutputPath" not in ends[name], name
+
+
+def test_the_map_writes_child_results_to_s3_not_to_the_state(states, template):
+    spokes = states["Spokes"]
+    assert spokes["ResultWriter"] == {
+        "Resource": "arn:aws:states:::s3:putObject",
+        "Parameters": {"Bucket": "<StorageBucket5CB7C8EA>", "Prefix": "runs/map-results"},
+    }
+    # Under runs/, so the manifests' lifecycle rule expires the result files too.
+    rules = template["Resources"]["StorageBucket5CB7C8EA"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert any(rule.get("Prefix") == "runs/" and rule.get("ExpirationInDays") for rule in rules)
+    # The state machine may write there (ResultWriter needs s3:PutObject).
+    _, policy = next(
+        (k, r) for k, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Policy" and "StateMachine" in k
+    )
+    actions = {
+        a
+        for st in policy["Properties"]["PolicyDocument"]["Statement"]
+        for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+    }
+    assert {"s3:PutObject", "s3:GetObject"} <= actions
+
+
+def test_a_failing_child_or_map_still_ends_in_a_report(states):
+    spokes = states["Spokes"]
+    # AWS: 100 tolerates every child failure (the default 0 fails the Map on the first uncaught one).
+    assert spokes["ToleratedFailurePercentage"] == 100
+    assert spokes["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.notes.map_error", "Next": "Summarize"}]
+    assert states["Summarize"]["Parameters"]["Payload"]["notes.$"] == "$.notes"
