@@ -423,6 +423,7 @@ class LocalEngine:
         self.state_machine_arn = ""
         self.spoke_function = ""
         self._router: _OutputRouter | None = None
+        self._terminal: TextIO = sys.stdout
         # Fake credentials, unique per engine, so tests can prove no secret leaks into logs or payloads.
         self.secrets = (f"local-secret-{uuid.uuid4().hex}", f"local-token-{uuid.uuid4().hex}")
 
@@ -559,6 +560,7 @@ class LocalEngine:
         moto_logger.addHandler(moto_handler)
         stack.callback(moto_logger.removeHandler, moto_handler)
         stack.enter_context(_patched(moto_logger, "propagate", False))
+        self._terminal = terminal
         self._router = _OutputRouter(terminal, self.runtime, log)
         sys.stdout = self._router
         stack.callback(self._restore_stdout)
@@ -578,9 +580,14 @@ class LocalEngine:
         self.state_machine_arn = created["stateMachineArn"]
 
     def _restore_stdout(self) -> None:
-        # Give back the stream we last wrapped, unless someone has replaced us since.
-        if self._router is not None and sys.stdout is self._router:
-            sys.stdout = self._router.terminal
+        # Give back the stream we found at start, unless someone has replaced us since. The router is
+        # done with its log (closed next): a late flush through a stale reference must not touch it.
+        if self._router is None:
+            return
+        if sys.stdout is self._router:
+            sys.stdout = self._terminal
+        self._router.terminal = self._terminal
+        self._router.log = None
 
     @staticmethod
     def _reset_handler_caches() -> None:
@@ -655,12 +662,37 @@ class LocalEngine:
         ended, returns that execution and runs nothing twice.
         """
         # Bad requests are run too (the hub refuses them), so do not assume a shape here.
+        with self._stdout_routed():
+            return self._run(request, on_progress=on_progress, poll_seconds=poll_seconds, execution_name=execution_name)
+
+    @contextmanager
+    def _stdout_routed(self) -> Iterator[None]:
+        """The router on top of sys.stdout for one run, and whatever was there before put back after it.
+
+        Someone may have swapped stdout since the engine started: pytest does between fixtures and tests,
+        rich's Progress puts a proxy over it while its bar is live. The router goes over that stream for
+        the run only; restoring in order keeps every stream in its owner's hands (the proxy of a finished
+        bar must not outlive it as our terminal, nor we as its file).
+        """
+        router = self._router
+        if router is None or sys.stdout is router:
+            yield
+            return
+        previous, previous_terminal = sys.stdout, router.terminal
+        router.terminal = previous
+        sys.stdout = router
+        try:
+            yield
+        finally:
+            if sys.stdout is router:
+                sys.stdout = previous
+            router.terminal = previous_terminal
+
+    def _run(
+        self, request: Any, *, on_progress: ProgressCallback | None, poll_seconds: float, execution_name: str | None
+    ) -> RunResult:
         given = request.get("run_id") if isinstance(request, dict) else None
         run_id = str(given or execution_name or f"run-{uuid.uuid4().hex[:12]}")
-        if self._router is not None and sys.stdout is not self._router:
-            # Someone swapped stdout since the engine started (pytest does between fixtures and tests).
-            self._router.terminal = sys.stdout
-            sys.stdout = self._router
         spoke_stats = self.runtime.function(self.spoke_function).stats
         before = (spoke_stats.invocations, spoke_stats.cpu_seconds)
         spoke_stats.peak_concurrency = spoke_stats.active
