@@ -185,6 +185,9 @@ def local_event(
             _render_restarts(summary["restarts"])
     if summary_json is not None:
         summary_json.write_text(json.dumps(summaries if deliveries > 1 else summaries[0], indent=2) + "\n")
+    # Exit codes as for `local run`: a request the hub refuses is bad input (2), whichever delivery it was.
+    if any(s["error"] in INVALID_INPUT_ERRORS for s in summaries):
+        raise typer.Exit(EXIT_BAD_INPUT)
     raise typer.Exit(EXIT_OK if summaries[-1]["outcome"] == "succeeded" else EXIT_FAILED)
 
 

@@ -122,3 +122,54 @@ def test_installed_command_with_progress_bar(tmp_path, synth_cache, stack):
     assert proc.returncode == 0, proc.stderr
     assert "SUCCEEDED" in proc.stdout
     assert "20/20" in proc.stderr
+
+
+EXAMPLES = ROOT / "examples"
+PUSH_EVENT = json.loads((EXAMPLES / "ecr-push-web.json").read_text())
+
+
+@pytest.fixture
+def cli_event(cli, tmp_path):
+    """`hubspoke local event` in-process (the `cli` fixture set HUBSPOKE_HOME and the working folder)."""
+    from typer.testing import CliRunner
+
+    from hubspoke.cli import app
+
+    def run(event: dict, world: dict, *args: str):
+        (tmp_path / "event.json").write_text(json.dumps(event))
+        (tmp_path / "world.json").write_text(json.dumps(world))
+        return CliRunner().invoke(app, ["local", "event", "event.json", "--world", "world.json", "--quiet", *args])
+
+    return run
+
+
+def test_event_refused_by_the_hub_exits_2_as_local_run_does(cli_event):
+    # A malformed digest passes the rule's pattern; the hub refuses the run request (InvalidRunRequest).
+    event = {**PUSH_EVENT, "detail": {**PUSH_EVENT["detail"], "image-digest": "sha256:not-a-digest"}}
+    world = json.loads((EXAMPLES / "world.json").read_text())
+    result = cli_event(event, world)
+    assert "InvalidRunRequest" in result.output
+    assert result.exit_code == 2, result.output
+
+
+def test_inactive_services_are_named_cluster_slash_service_and_counted_as_skipped(cli_event, tmp_path):
+    # The same service name in two clusters, inactive in both: the summary must say which is which.
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1.4"
+    world = {
+        "clusters": [
+            {
+                "name": name,
+                "services": [{"name": "api", "image": image, "status": "INACTIVE"}, {"name": "web", "image": image}],
+            }
+            for name in ("prod-eu", "prod-us")
+        ],
+        "index": False,
+    }
+    result = cli_event(PUSH_EVENT, world, "--summary-json", "s.json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["notes"]["skipped"] == ["prod-eu/api (INACTIVE)", "prod-us/api (INACTIVE)"]
+    assert (summary["total"], summary["succeeded"], summary["skipped"]) == (4, 2, 2)
+    table = " ".join(result.output.split())
+    assert "│ skipped │ 2 │" in table
+    assert "prod-eu/api (INACTIVE), prod-us/api (INACTIVE)" in table
