@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -25,7 +28,6 @@ RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Run one operation across many targets.")
 local = typer.Typer(no_args_is_help=True, help="Run on the embedded local engine (moto, in-process).")
 app.add_typer(local, name="local")
-
 
 
 def _targets_source(targets: int | None, targets_file: Path | None) -> tuple[bytes, str]:
@@ -50,6 +52,98 @@ def _params(params_json: str) -> dict[str, Any]:
     if not isinstance(params, dict):
         raise _bad_input("--params-json: must be a JSON object")
     return params
+
+
+def _lambda_code() -> None:
+    """Put the project's Lambda code on sys.path (as the engine does with the synthesized asset), so the
+    CLI checks a request with the hub's own models before anything is synthesized or started."""
+    from hubspoke.synth import PROJECT_ROOT
+
+    lambdas = str(PROJECT_ROOT / "lambdas")
+    if lambdas not in sys.path:
+        sys.path.insert(0, lambdas)
+
+
+def _context(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """cdk.json's context; a file a person broke is one line and exit 2, not a traceback."""
+    from hubspoke.synth import PROJECT_ROOT, project_context
+
+    path = PROJECT_ROOT / "cdk.json"
+    try:
+        return project_context(overrides)
+    except OSError as err:
+        raise _bad_input(f"cdk.json: cannot read {path}: {err.strerror}") from None
+    except json.JSONDecodeError as err:
+        raise _bad_input(
+            f"cdk.json: {path} is not valid JSON ({err.msg}, line {err.lineno} column {err.colno})"
+        ) from None
+    except (KeyError, TypeError, AttributeError):
+        raise _bad_input(f'cdk.json: {path} must be a JSON object with a "context" object') from None
+
+
+def _check_request(request: dict[str, Any]) -> None:
+    """The hub's own request validation (operation, its Params model, concurrency, waves), run here first."""
+    _lambda_code()
+    from hub.logic import validate_request
+    from shared.errors import InvalidRunRequest
+
+    try:
+        validate_request(request, str(request.get("run_id", "run")))
+    except InvalidRunRequest as err:
+        raise _bad_input(_one_line(err.problems)) from None
+
+
+def _one_line(problems: list[str]) -> str:
+    return problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+
+
+def _check_targets_file(path: Path, body: bytes, fmt: str) -> None:
+    """The targets file as the hub will read it: an 'id' for every target, unique, at least one target.
+    Errors name the user's file and what was found in it, not the object the engine would upload."""
+    _lambda_code()
+    from collections import Counter
+
+    from pydantic import ValidationError
+
+    from shared.models import Target, field_problems
+
+    name = f"--targets-file: {path}"
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise _bad_input(f"{name} is not UTF-8 text") from None
+    if not text.strip():
+        raise _bad_input(f"{name} is empty: give a CSV with an 'id' column or a JSON array of objects with an 'id'")
+    rows: list[Any]
+    if fmt == "csv":
+        reader = csv.DictReader(io.StringIO(text))
+        columns = [c for c in (reader.fieldnames or []) if c]
+        if "id" not in columns:
+            raise _bad_input(f"{name} has no 'id' column (columns found: {', '.join(columns) or 'none'})")
+        rows = [{k: v for k, v in row.items() if k is not None} for row in reader]
+    else:
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise _bad_input(f"{name} is not valid JSON ({err.msg}, line {err.lineno})") from None
+        if not isinstance(rows, list):
+            raise _bad_input(f"{name} must hold a JSON array of objects with an 'id', not a {type(rows).__name__}")
+    if not rows:
+        raise _bad_input(f"{name} holds no targets")
+    ids: list[str] = []
+    for index, row in enumerate(rows):
+        where = f"line {index + 2}" if fmt == "csv" else f"[{index}]"
+        if not isinstance(row, dict) or "id" not in row:
+            found = ", ".join(row) if isinstance(row, dict) else type(row).__name__
+            raise _bad_input(f"{name}: {where} has no 'id' (found: {found or 'nothing'})")
+        try:
+            ids.append(Target.model_validate(row).id)
+        except ValidationError as err:
+            raise _bad_input(f"{name}: {where}: {_one_line(field_problems(err))}") from None
+    duplicates = [target_id for target_id, n in Counter(ids).items() if n > 1]
+    if duplicates:
+        shown = ", ".join(repr(d) for d in duplicates[:10])
+        raise _bad_input(f"{name}: duplicate target ids: {shown}{' ...' if len(duplicates) > 10 else ''}")
 
 
 _TARGETS_FILE_HELP = "JSON array of objects with 'id', or CSV with an 'id' column."
@@ -89,6 +183,7 @@ def local_run(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Synthesize the stack and run its state machine on moto, with the handlers in-process."""
+    _context()
     if sum(x is not None for x in (targets, targets_file, source_json)) != 1:
         raise _bad_input("give exactly one of --targets N, --targets-file PATH or --source-json JSON")
     source_spec = _source(source_json) if source_json is not None else None
@@ -98,6 +193,18 @@ def local_run(
     if run_id is not None and not RUN_ID_RE.fullmatch(run_id):
         raise _bad_input("--run-id: 1-80 characters: letters, digits, '.', '_' or '-', starting with a letter or digit")
     run_id = run_id or f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    # Everything a person can get wrong is checked here, before seconds of synth and an engine start.
+    if targets_file is not None:
+        _check_targets_file(targets_file, body, fmt)
+    request: dict[str, Any] = {"run_id": run_id, "operation": operation, "params": params}
+    request["source"] = source_spec or {"type": "s3-manifest", "bucket": "hubspoke-local", "key": f"inputs/{fmt}"}
+    if max_concurrency is not None:
+        request["max_concurrency"] = max_concurrency
+    if failure_threshold is not None:
+        request["failure_threshold_percent"] = failure_threshold
+    if wave_size is not None:
+        request.update(wave_size=wave_size, wave_pause_seconds=wave_pause)
+    _check_request(request)
     from hubspoke.alarms import evaluate_alarms
     from hubspoke.engine import LocalEngine
     from stacks.alarms import alarm_specs
@@ -107,14 +214,7 @@ def local_run(
     with LocalEngine(stack, time_scale=time_scale, log_path=run_dir / "lambda.log", **engine_options) as engine:
         if source_spec is None:
             uploaded = engine.put_input(f"inputs/{run_id}/targets.{fmt}", body)
-            source_spec = {"type": "s3-manifest", "format": fmt, **uploaded}
-        request: dict[str, Any] = {"run_id": run_id, "operation": operation, "params": params, "source": source_spec}
-        if max_concurrency is not None:
-            request["max_concurrency"] = max_concurrency
-        if failure_threshold is not None:
-            request["failure_threshold_percent"] = failure_threshold
-        if wave_size is not None:
-            request.update(wave_size=wave_size, wave_pause_seconds=wave_pause)
+            request["source"] = {"type": "s3-manifest", "format": fmt, **uploaded}
         result = _run_with_progress(engine, request, quiet)
         rows = engine.ledger(run_id)
         summary = build_summary(result, rows, time_scale)
@@ -151,11 +251,15 @@ def local_event(
     from hubspoke.trigger import matches, rules_targeting, transform
     from hubspoke.world import World, load_world
 
+    _context()
     event = _json_file(event_file, "EVENT_FILE")
     try:
         fleet = World.model_validate(_json_file(world, "--world"))
     except ValidationError as err:
-        raise _bad_input(f"--world: {err.errors()[0]['loc']}: {err.errors()[0]['msg']}") from None
+        _lambda_code()
+        from shared.models import field_problems
+
+        raise _bad_input(f"--world: {world}: {_one_line(field_problems(err))}") from None
     _, stack, run_dir = _prepare(f"event-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}")
     (machine_id,) = stack.resources("AWS::StepFunctions::StateMachine")
     with LocalEngine(stack, time_scale=time_scale, log_path=run_dir / "lambda.log") as engine:
@@ -207,7 +311,6 @@ def _github(
     """Settings overrides for --github-url, and the token for the local Secrets Manager (from GITHUB_TOKEN)."""
     from urllib.parse import urlsplit
 
-    from hubspoke.synth import project_context
     from stacks.settings import CONTEXT_KEY
 
     overrides = None
@@ -216,7 +319,7 @@ def _github(
             raise _bad_input(
                 "--github-url: an http(s) URL, e.g. http://127.0.0.1:8765 or https://ghe.example.com/api/v3"
             )
-        current = project_context().get(CONTEXT_KEY, {}).get("github", {})
+        current = _context().get(CONTEXT_KEY, {}).get("github", {})
         overrides = {"github": {**current, "api_url": github_url.rstrip("/")}}
     uses_github = operation == GITHUB_FILE_SYNC or (source or {}).get("type") == "github-org"
     token = os.environ.get(GITHUB_TOKEN_ENV, "").strip()
@@ -264,7 +367,7 @@ def _prepare(run_name: str, overrides: dict[str, Any] | None = None) -> tuple[An
 
     HUBSPOKE_HOME moves the run logs and the synth cache (tests share one synth cache this way).
     """
-    from hubspoke.synth import project_context, synthesize_cached
+    from hubspoke.synth import synthesize_cached
     from stacks.settings import CONTEXT_KEY, SettingsError, load_settings
 
     state_dir = Path(os.environ.get("HUBSPOKE_HOME", ".hubspoke"))
@@ -272,7 +375,7 @@ def _prepare(run_name: str, overrides: dict[str, Any] | None = None) -> tuple[An
     run_dir.mkdir(parents=True, exist_ok=True)
     with err_console.status("Synthesizing the stack (cdk synth, in-process) ..."):
         try:
-            settings = load_settings(project_context(overrides).get(CONTEXT_KEY))
+            settings = load_settings(_context(overrides).get(CONTEXT_KEY))
             stack = synthesize_cached(state_dir / "synth", overrides)
         except SettingsError as err:
             raise _bad_input(str(err)) from None
@@ -286,7 +389,6 @@ def _json_file(path: Path, name: str) -> Any:
         raise _bad_input(f"{name}: cannot read {path}: {err.strerror}") from None
     except json.JSONDecodeError as err:
         raise _bad_input(f"{name}: {path} is not valid JSON ({err.msg}, line {err.lineno})") from None
-
 
 
 def _render_restarts(restarts: list[dict[str, Any]]) -> None:

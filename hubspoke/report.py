@@ -150,4 +150,3 @@ def render_summary(console: Console, summary: dict[str, Any]) -> None:
         console.print(ft)
         if len(failed) > MAX_FAILED_SHOWN:
             console.print(f"... and {len(failed) - MAX_FAILED_SHOWN} more (see --summary-json)")
-
