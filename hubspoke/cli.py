@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import os
 import re
+import signal
+import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from hubspoke import localnet
 from hubspoke.cli_github import github_server
-from hubspoke.console import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, err_console, out_console
+from hubspoke.console import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, err_console, out_console
 from hubspoke.console import bad_input as _bad_input
 from hubspoke.report import budget_waits, build_summary, render_summary
 
@@ -28,6 +35,65 @@ RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Run one operation across many targets.")
 local = typer.Typer(no_args_is_help=True, help="Run on the embedded local engine (moto, in-process).")
 app.add_typer(local, name="local")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _CtrlC:
+    """What Ctrl-C stops: during a run the engine stops it (the handler only sets a flag the run polls,
+    so no exception lands inside moto or a lock); anywhere else it is a KeyboardInterrupt, caught below."""
+
+    def __init__(self) -> None:
+        self.engine: Any = None
+        self.stage = "synth"  # what a KeyboardInterrupt stops, for the one line it prints
+
+    def handle(self, signum: int, frame: Any) -> None:
+        if self.engine is not None:
+            self.engine.interrupt()
+            return
+        raise KeyboardInterrupt
+
+    @contextmanager
+    def during_run(self, engine: Any) -> Iterator[None]:
+        self.engine = engine
+        try:
+            yield
+        finally:
+            self.engine = None
+
+
+_CTRL_C = _CtrlC()
+
+
+def _interruptible(command: F) -> F:
+    """Ctrl-C anywhere in the command: one line on stderr, exit 130, no traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, _CTRL_C.handle) if in_main else None
+        _CTRL_C.stage, _CTRL_C.engine = "synth", None
+        try:
+            # The whole command, not only the engine's lifetime: a late thread of a stopped run stays refused.
+            with localnet.guarded():
+                return command(*args, **kwargs)
+        except KeyboardInterrupt:
+            err_console.print(f"interrupted: {_CTRL_C.stage} stopped, nothing ran", highlight=False)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        finally:
+            if in_main:
+                signal.signal(signal.SIGINT, previous)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _interrupted_line(engine: Any, run_id: str, run_dir: Path) -> str:
+    """The ledger as it stood when the run stopped, saved beside the logs, and the line saying so."""
+    rows = engine.ledger(run_id)
+    (run_dir / "ledger.json").write_text(json.dumps(rows, indent=1) + "\n")
+    finished = sum(row.get("status") != "pending" for row in rows)
+    return (
+        f"interrupted: run {run_id} stopped, {finished} of {len(rows)} targets finished; ledger and logs in {run_dir}"
+    )
 
 
 def _targets_source(targets: int | None, targets_file: Path | None) -> tuple[bytes, str]:
@@ -156,6 +222,7 @@ GITHUB_TOKEN_ENV = "GITHUB_TOKEN"  # noqa: S105 - the variable's name, not a tok
 
 
 @local.command("run")
+@_interruptible
 def local_run(
     targets: Annotated[
         int | None, typer.Option("--targets", min=0, max=100_000, help="Generate N targets (target-0001 ...).")
@@ -210,18 +277,30 @@ def local_run(
     from stacks.alarms import alarm_specs
 
     settings, stack, run_dir = _prepare(run_id, overrides)
-    engine_options: dict[str, Any] = {"github_token": github_token}
+    _CTRL_C.stage = f"run {run_id} (before it started)"
+    engine_options: dict[str, Any] = {
+        "github_token": github_token,
+        "allowed_hosts": _remote_github(settings, github_token),
+    }
+    interrupted = None
     with LocalEngine(stack, time_scale=time_scale, log_path=run_dir / "lambda.log", **engine_options) as engine:
         if source_spec is None:
             uploaded = engine.put_input(f"inputs/{run_id}/targets.{fmt}", body)
             request["source"] = {"type": "s3-manifest", "format": fmt, **uploaded}
         result = _run_with_progress(engine, request, quiet)
-        rows = engine.ledger(run_id)
-        summary = build_summary(result, rows, time_scale)
-        summary["budget_waits"] = budget_waits(engine.history(result.execution_arn))
-        if operation == GITHUB_FILE_SYNC:
-            pulls = {"pull_request": "pull_request", "url": "pr_url"}
-            summary["pull_requests"] = _per_target(rows, "repository", pulls)
+        if result.interrupted:
+            interrupted = _interrupted_line(engine, run_id, run_dir)
+        else:
+            _CTRL_C.stage = f"run {run_id} (after it ended; its summary)"
+            rows = engine.ledger(run_id)
+            summary = build_summary(result, rows, time_scale)
+            summary["budget_waits"] = budget_waits(engine.history(result.execution_arn))
+            if operation == GITHUB_FILE_SYNC:
+                pulls = {"pull_request": "pull_request", "url": "pr_url"}
+                summary["pull_requests"] = _per_target(rows, "repository", pulls)
+    if interrupted is not None:
+        err_console.print(interrupted, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_INTERRUPTED)
     summary["alarms"] = [a.as_dict() for a in evaluate_alarms(alarm_specs(settings.monitoring), result)]
 
     render_summary(out_console, summary)
@@ -236,6 +315,7 @@ def local_run(
 
 
 @local.command("event")
+@_interruptible
 def local_event(
     event_file: Annotated[Path, typer.Argument(help="An EventBridge event (JSON), e.g. an ECR image push.")],
     world: Annotated[Path, typer.Option("--world", help="The local fleet: clusters, services, images (JSON).")],
@@ -261,7 +341,9 @@ def local_event(
 
         raise _bad_input(f"--world: {world}: {_one_line(field_problems(err))}") from None
     _, stack, run_dir = _prepare(f"event-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}")
+    _CTRL_C.stage = "event (before its run started)"
     (machine_id,) = stack.resources("AWS::StepFunctions::StateMachine")
+    interrupted = None
     with LocalEngine(stack, time_scale=time_scale, log_path=run_dir / "lambda.log") as engine:
         services = load_world(engine.ecs, fleet)
         if fleet.index:
@@ -280,6 +362,9 @@ def local_event(
         for delivery in range(1, deliveries + 1):
             # EventBridge names executions itself; the run id comes from the event, so deliveries share it.
             result = _run_with_progress(engine, request, quiet, execution_name=f"event-{uuid.uuid4().hex[:12]}")
+            if result.interrupted:
+                interrupted = _interrupted_line(engine, result.run_id, run_dir)
+                break
             summary = build_summary(result, engine.ledger(result.run_id), time_scale)
             rows = engine.ledger(result.run_id)
             summary["restarts"] = _per_target(rows, "target", {"deployment_id": "deployment_id"})
@@ -287,6 +372,9 @@ def local_event(
             out_console.print(f"[bold]Delivery {delivery} of {deliveries}[/]")
             render_summary(out_console, summary)
             _render_restarts(summary["restarts"])
+    if interrupted is not None:
+        err_console.print(interrupted, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_INTERRUPTED)
     if summary_json is not None:
         summary_json.write_text(json.dumps(summaries if deliveries > 1 else summaries[0], indent=2) + "\n")
     # Exit codes as for `local run`: a request the hub refuses is bad input (2), whichever delivery it was.
@@ -335,6 +423,14 @@ def _github(
     )
 
 
+def _remote_github(settings: Any, github_token: str | None) -> tuple[str, ...]:
+    """The one host off this machine a local run may reach: the GitHub API of a run that uses GitHub."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(settings.github.api_url).hostname
+    return (host,) if github_token is not None and host else ()
+
+
 def _per_target(rows: list[dict[str, Any]], id_key: str, fields: dict[str, str]) -> list[dict[str, Any]]:
     """One entry per ledger row, by target: its id (as `id_key`), status, the `detail` fields named in `fields`
     (output name -> detail key) and its error."""
@@ -373,13 +469,46 @@ def _prepare(run_name: str, overrides: dict[str, Any] | None = None) -> tuple[An
     state_dir = Path(os.environ.get("HUBSPOKE_HOME", ".hubspoke"))
     run_dir = state_dir / "runs" / run_name
     run_dir.mkdir(parents=True, exist_ok=True)
-    with err_console.status("Synthesizing the stack (cdk synth, in-process) ..."):
+    _CTRL_C.stage = "synth"
+    with err_console.status("Synthesizing the stack (cdk synth) ..."):
         try:
             settings = load_settings(_context(overrides).get(CONTEXT_KEY))
-            stack = synthesize_cached(state_dir / "synth", overrides)
         except SettingsError as err:
             raise _bad_input(str(err)) from None
+        _synthesize(state_dir / "synth", overrides)
+        stack = synthesize_cached(state_dir / "synth", overrides)  # from the cache the child filled
     return settings, stack, run_dir
+
+
+_SYNTH_CHILD = (
+    "import json, sys; from pathlib import Path; from hubspoke.synth import synthesize_cached; "
+    "synthesize_cached(Path(sys.argv[1]), json.loads(sys.argv[2]))"
+)
+
+
+def _synthesize(cache_root: Path, overrides: dict[str, Any] | None) -> None:
+    """Fill the synth cache in a child process of its own session (unless it is filled already).
+
+    jsii runs a Node kernel beside the process that imports aws_cdk, and keeps it to the end; in our
+    process group it would take the terminal's Ctrl-C too and print its own traceback. In a session of its
+    own it never sees the terminal's signal: Ctrl-C reaches us alone, and we end the synth's whole group.
+    """
+    from hubspoke.synth import PROJECT_ROOT, STACK_NAME, source_fingerprint
+
+    if (cache_root / source_fingerprint(overrides) / f"{STACK_NAME}.template.json").exists():
+        return
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
+    command = [sys.executable, "-c", _SYNTH_CHILD, str(cache_root), json.dumps(overrides or {})]
+    child = subprocess.Popen(command, env=env, start_new_session=True)  # noqa: S603 - our own argv
+    try:
+        code = child.wait()
+    except BaseException:
+        os.killpg(child.pid, signal.SIGKILL)  # the synth, its Node kernel and pip with it
+        child.wait()
+        raise
+    if code != 0:
+        err_console.print(f"[bold red]error:[/] cdk synth failed (exit {code}); its output is above")
+        raise typer.Exit(EXIT_FAILED)
 
 
 def _json_file(path: Path, name: str) -> Any:
@@ -403,6 +532,11 @@ def _render_restarts(restarts: list[dict[str, Any]]) -> None:
 
 
 def _run_with_progress(engine: Any, request: dict[str, Any], quiet: bool, execution_name: str | None = None) -> Any:
+    with _CTRL_C.during_run(engine):
+        return _run_with_bar(engine, request, quiet, execution_name)
+
+
+def _run_with_bar(engine: Any, request: dict[str, Any], quiet: bool, execution_name: str | None) -> Any:
     if quiet:
         return engine.run(request, execution_name=execution_name)
     columns = (
@@ -428,4 +562,17 @@ local.command("github-server")(github_server)
 
 def main() -> None:
     """Console entry point."""
-    app()
+    try:
+        app()
+    except SystemExit as done:
+        if done.code == EXIT_INTERRUPTED:
+            # Ctrl-C: everything is written and closed (ledger, logs, the one line). Tearing down the
+            # interpreter (moto's, botocore's and pydantic's objects) costs seconds on a busy machine; the
+            # person asked for their prompt back, so leave without it.
+            import logging
+
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_INTERRUPTED)
+        raise

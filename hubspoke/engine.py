@@ -7,6 +7,7 @@ the engine adapts explicitly; each adaptation is listed in ADAPTATIONS, in the R
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import io
@@ -24,8 +25,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, TextIO
 
+from hubspoke import localnet
 from hubspoke.cfn import Resolver
-from hubspoke.runtime import FaultHook, InProcessRuntime, LocalFunction
+from hubspoke.runtime import FaultHook, InProcessRuntime, LocalFunction, LocalRunStopped
 from hubspoke.synth import SynthesizedStack
 
 REGION = "us-east-1"
@@ -106,6 +108,7 @@ class RunResult:
     spoke_invocations: int
     spoke_cpu_ms: float
     emf: list[dict[str, Any]] = field(default_factory=list)
+    interrupted: bool = False  # stopped by LocalEngine.interrupt() (Ctrl-C), not ended by the workflow
 
 
 class _OutputRouter(io.TextIOBase):
@@ -174,8 +177,10 @@ class SimulatedTaskTime:
 
     POLL_SECONDS = 0.05  # how often a waiting task re-checks while its worker is not sleeping
 
-    def __init__(self, scale: float) -> None:
+    def __init__(self, scale: float, halt: threading.Event | None = None) -> None:
         self.scale = scale
+        # Set when the run is stopped: sleeping handlers wake and end (LocalRunStopped) instead of sleeping on.
+        self.halt = halt or threading.Event()
         self._lock = threading.Lock()
         # thread -> (slept so far, sleep start); thread -> (invocation start, Lambda timeout in simulated s)
         self._slept: dict[threading.Thread, tuple[float, float | None]] = {}
@@ -233,11 +238,13 @@ class SimulatedTaskTime:
             if real_seconds > allowed:
                 real_seconds, cut_short = allowed, True
         try:
-            time.sleep(real_seconds)
+            halted = self.halt.wait(real_seconds)
         finally:
             with self._lock:
                 slept, started_sleep = self._slept.get(thread, (0.0, None))
                 self._slept[thread] = (slept + time.monotonic() - (started_sleep or time.monotonic()), None)
+        if halted:
+            raise LocalRunStopped("the local run was stopped")
         if cut_short:
             raise LambdaTimedOut(f"Task timed out after {invocation[1] if invocation else 0:.2f} seconds")
 
@@ -318,7 +325,7 @@ def _lambda_clock_module(runtime: InProcessRuntime) -> Any:
     return importlib.import_module("shared.clock")
 
 
-def _interpreter_patches(stack: ExitStack, runtime: InProcessRuntime, scale: float) -> None:
+def _interpreter_patches(stack: ExitStack, runtime: InProcessRuntime, scale: float, halt: threading.Event) -> None:
     """Install the adaptations to moto's interpreter (see ADAPTATIONS)."""
     from moto.core import botocore_stubber
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
@@ -368,11 +375,12 @@ def _interpreter_patches(stack: ExitStack, runtime: InProcessRuntime, scale: flo
     )
     stack.enter_context(_patched(lambda_eval_utils, "_invoke_lambda_function", invoke_integration))
     stack.enter_context(_patched(lambda_eval_utils, "exec_lambda_function", exec_function))
-    scaled_time = SimpleNamespace(sleep=lambda seconds: time.sleep(seconds * scale))
+    # Retry intervals on the scaled clock; a stopped run does not wait out its backoff.
+    scaled_time = SimpleNamespace(sleep=lambda seconds: halt.wait(seconds * scale))
     stack.enter_context(_patched(retrier_decl, "time", scaled_time))
     stack.enter_context(_patched(wait_function.WaitFunction, "_wait_interval", scaled_wait))
     # Task timeouts: the deadline event measures a task on the simulated clock (see SimulatedTaskTime).
-    task_time = SimulatedTaskTime(scale)
+    task_time = SimulatedTaskTime(scale, halt)
     runtime.on_invoke = lambda fn: task_time.start_invocation(fn.timeout_seconds / scale)
     stack.enter_context(_patched(execute_state, "threading", SimpleNamespace(Event=task_time.deadline_event)))
     stack.enter_context(_patched(execute_state, "Thread", task_time.tracked_thread))
@@ -381,6 +389,31 @@ def _interpreter_patches(stack: ExitStack, runtime: InProcessRuntime, scale: flo
     # Parsed JSONPath objects are immutable, so one per expression is safe across threads.
     original_parse = json_path.parse  # type: ignore[attr-defined]
     stack.enter_context(_patched(json_path, "parse", functools.lru_cache(maxsize=4096)(original_parse)))
+
+
+def _route_pinned_endpoint_to_moto(stack: ExitStack, endpoint: str) -> None:
+    """Requests to the pinned endpoint go to moto as the AWS URL of the service they are signed for; moto
+    answering nothing sends them on to the closed port, never to AWS (see hubspoke/localnet.py)."""
+    from moto.core import botocore_stubber
+
+    original = botocore_stubber.BotocoreStubber.__call__
+
+    @functools.wraps(original)
+    def pinned(self: Any, event_name: str, request: Any, **kwargs: Any) -> Any:
+        url = localnet.aws_url(request.url, endpoint, request.headers.get("Authorization"))
+        if url is None:
+            return original(self, event_name, request, **kwargs)
+        pinned_url, request.url = request.url, url
+        try:
+            response = original(self, event_name, request, **kwargs)
+        finally:
+            if request.url == url:
+                request.url = pinned_url
+        if response is None:
+            request.url = pinned_url  # not moto's: on to the closed port, where it fails
+        return response
+
+    stack.enter_context(_patched(botocore_stubber.BotocoreStubber, "__call__", pinned))
 
 
 @contextmanager
@@ -408,6 +441,7 @@ class LocalEngine:
         log_path: Path | None = None,
         fault_hook: FaultHook | None = None,
         github_token: str | None = None,
+        allowed_hosts: tuple[str, ...] = (),
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be > 0")
@@ -424,6 +458,10 @@ class LocalEngine:
         self.spoke_function = ""
         self._router: _OutputRouter | None = None
         self._terminal: TextIO = sys.stdout
+        # Hosts off this machine the run may reach (a remote GitHub API the person named); AWS never.
+        self.allowed_hosts = allowed_hosts
+        self._halt = threading.Event()
+        self._interrupt_requested = False
         # Fake credentials, unique per engine, so tests can prove no secret leaks into logs or payloads.
         self.secrets = (f"local-secret-{uuid.uuid4().hex}", f"local-token-{uuid.uuid4().hex}")
 
@@ -438,10 +476,32 @@ class LocalEngine:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._interrupt_requested or exc[0] is not None:
+            self._halt_handlers()
         self._drain()
         if self._router is not None:
             self._router.active = False
         self._exit.close()
+
+    STOP_GRACE_SECONDS = 1.5  # real seconds a stopped run gives its threads to notice and end
+
+    def interrupt(self) -> None:
+        """Ask the running `run` to stop (safe from a signal handler: it only sets a flag the run polls)."""
+        self._interrupt_requested = True
+
+    def _halt_handlers(self) -> None:
+        """No new handler starts; sleeping handlers and retry backoffs wake and end; then wait, briefly,
+        for the handlers and moto's interpreter threads to finish while moto is still here to answer them."""
+        from moto.stepfunctions.parser.utils import TMP_THREADS
+
+        self.runtime.close()
+        self._halt.set()
+        deadline = time.monotonic() + self.STOP_GRACE_SECONDS
+        while time.monotonic() < deadline:
+            busy = any(f.stats.active for f in self.runtime.functions)
+            if not busy and not any(t.is_alive() for t in list(TMP_THREADS)):
+                return
+            time.sleep(0.01)
 
     def _drain(self) -> None:
         """Let handlers still running (a spoke past its task timeout) finish while moto is still up.
@@ -457,6 +517,9 @@ class LocalEngine:
         from moto import mock_aws
 
         stack = self._exit
+        # First in, last out: the guard outlives moto and every thread the run started (see localnet).
+        stack.enter_context(localnet.guarded(self.allowed_hosts))
+        endpoint = stack.enter_context(localnet.pinned_endpoints())
         stack.enter_context(
             _environment(
                 {
@@ -476,6 +539,7 @@ class LocalEngine:
                 }
             )
         )
+        _route_pinned_endpoint_to_moto(stack, endpoint)
         import boto3
 
         for service in ("s3", "dynamodb", "stepfunctions", "ecs"):
@@ -570,7 +634,7 @@ class LocalEngine:
             if type(handler) is logging.StreamHandler:
                 handler.stream = self._router
                 stack.callback(setattr, handler, "stream", _CurrentStdout())
-        _interpreter_patches(stack, self.runtime, self.time_scale)
+        _interpreter_patches(stack, self.runtime, self.time_scale, self._halt)
 
         ((_, sm),) = self.stack.resources("AWS::StepFunctions::StateMachine").items()
         definition = resolver.resolve(sm["Properties"]["DefinitionString"])
@@ -707,16 +771,20 @@ class LocalEngine:
             # A delivery of a run that already ran (Step Functions keeps names unique): report it, run nothing.
             arn = self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
         interval = poll_seconds
+        interrupted = False
         while True:
+            if self._interrupt_requested and not interrupted:
+                interrupted = True
+                self._stop_execution(arn)
             desc = self.sfn.describe_execution(executionArn=arn)
             if on_progress is not None:
                 t0 = time.monotonic()
                 on_progress(self.progress(run_id, desc["status"]))
                 # Counting the ledger costs CPU the run needs: poll less often as the ledger grows.
                 interval = max(poll_seconds, 5 * (time.monotonic() - t0))
-            if desc["status"] != "RUNNING":
+            if desc["status"] != "RUNNING" or interrupted:
                 break
-            time.sleep(interval)
+            self._sleep_unless_interrupted(interval)
         real = time.monotonic() - started
         summary = self.report(run_id)
         return RunResult(
@@ -732,7 +800,22 @@ class LocalEngine:
             spoke_invocations=spoke_stats.invocations - before[0],
             spoke_cpu_ms=(spoke_stats.cpu_seconds - before[1]) * 1000,
             emf=self._router.emf[emf_before:] if self._router else [],
+            interrupted=interrupted,
         )
+
+    def _sleep_unless_interrupted(self, seconds: float) -> None:
+        # Short steps: a signal handler's flag is seen within 50 ms, whatever the poll interval has grown to.
+        end = time.monotonic() + seconds
+        while not self._interrupt_requested and (left := end - time.monotonic()) > 0:
+            time.sleep(min(left, 0.05))
+
+    def _stop_execution(self, arn: str) -> None:
+        """Stop the execution as StopExecution does, and the handlers with it."""
+        from botocore.exceptions import ClientError
+
+        with contextlib.suppress(ClientError):  # it may have ended on its own meanwhile
+            self.sfn.stop_execution(executionArn=arn, error="Interrupted", cause="stopped by the person running it")
+        self._halt_handlers()
 
     def progress(self, run_id: str, status: str = "RUNNING") -> Progress:
         counts: dict[str, int] = {}

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 import pexpect
@@ -31,8 +32,51 @@ def home(tmp_path: Path, synth_cache: Path, stack: object) -> Path:
     return home
 
 
-def spawn(args: list[str], home: Path, cwd: Path) -> pexpect.spawn:
-    env = {**os.environ, "HUBSPOKE_HOME": str(home), "TERM": "xterm-256color", "COLUMNS": "120"}
+# Loaded at interpreter start-up in the CLI process: records every socket connect and name lookup, before
+# anything (the engine's own guard included) can refuse it, one JSON line per event.
+SOCKET_WATCH = """
+import json, os, sys
+
+_path = os.environ["HUBSPOKE_TEST_SOCKET_LOG"]
+
+def _watch(event, args):
+    if event in ("socket.connect", "socket.getaddrinfo"):
+        where = args[1] if event == "socket.connect" else [args[0], args[1]]
+        with open(_path, "a") as out:
+            out.write(json.dumps({"event": event, "address": where}, default=str) + "\\n")
+
+sys.addaudithook(_watch)
+"""
+LOOPBACK = ("127.", "::1", "localhost")
+
+
+def off_machine(log: Path) -> list[dict[str, object]]:
+    """The recorded connects and lookups whose destination is not this machine."""
+    events = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    leaks = []
+    for event in events:
+        address = event["address"]
+        host = address if isinstance(address, str) else address[0]
+        if isinstance(address, str) and event["event"] == "socket.connect":
+            continue  # an AF_UNIX path: this machine
+        if host is None or not str(host).startswith(LOOPBACK):
+            leaks.append(event)
+    return leaks
+
+
+def spawn(args: list[str], home: Path, cwd: Path, **extra_env: str) -> pexpect.spawn:
+    watch = cwd / "socket-watch"
+    watch.mkdir(exist_ok=True)
+    (watch / "sitecustomize.py").write_text(SOCKET_WATCH)
+    env = {
+        **os.environ,
+        "HUBSPOKE_HOME": str(home),
+        "TERM": "xterm-256color",
+        "COLUMNS": "120",
+        "PYTHONPATH": os.pathsep.join([str(watch), os.environ.get("PYTHONPATH", "")]),
+        "HUBSPOKE_TEST_SOCKET_LOG": str(cwd / "sockets.jsonl"),
+        **extra_env,
+    }
     return pexpect.spawn(
         sys.executable,
         ["-m", "hubspoke", *args],
@@ -59,6 +103,7 @@ def test_local_run_in_a_terminal_exits_0_with_a_clean_screen(home: Path, tmp_pat
     assert "12/12" in screen  # the progress bar was drawn
     assert "SUCCEEDED" in screen  # and the summary printed
     assert not [n for n in NOISE if n in screen], screen
+    assert off_machine(tmp_path / "sockets.jsonl") == []
 
 
 def test_local_event_in_a_terminal_exits_0_with_a_clean_screen(home: Path, tmp_path: Path) -> None:
@@ -69,3 +114,52 @@ def test_local_event_in_a_terminal_exits_0_with_a_clean_screen(home: Path, tmp_p
     assert "Delivery 2 of 2" in screen
     assert not [n for n in NOISE if n in screen], screen
     assert json.loads((tmp_path / "s.json").read_text())[1]["outcome"] == "succeeded"
+
+
+# Long enough that finishing would take minutes: 400 spokes of 200 s simulated (2 s real at the default
+# scale 0.01), 4 at a time, is 200 s of real time at the very least.
+LONG_RUN = ["--targets", "400", "--max-concurrency", "4", "--params-json", '{"sleep_ms": 200000}']
+INTERRUPTED = re.compile(r"interrupted: run (\S+) stopped, (\d+) of (\d+) targets finished; ledger and logs in (\S+)")
+
+
+def test_ctrl_c_stops_a_local_run_in_one_line_with_exit_130_and_nothing_off_the_machine(
+    home: Path, tmp_path: Path
+) -> None:
+    child = spawn(["local", "run", "--run-id", "long", *LONG_RUN], home, tmp_path)
+    child.expect("spokes", timeout=300)  # the hub is done, spokes are running
+    child.expect(r"\d+/400", timeout=60)
+    child.sendintr()  # Ctrl-C: the terminal sends SIGINT to the foreground process group
+    interrupted = time.monotonic()
+    code, after = finish(child)
+    seconds = time.monotonic() - interrupted
+    print(f"SIGINT to exit: {seconds:.2f} s; {len(after.splitlines())} lines after Ctrl-C:\n{after}")
+    assert code == 130, after
+    assert seconds < 60, after  # a generous bound: the run itself needed 200 s more at least
+    assert not [n for n in NOISE if n in after], after
+    lines = [line.strip() for line in after.splitlines() if line.strip() and "━" not in line]
+    (match,) = [INTERRUPTED.search(line) for line in lines if INTERRUPTED.search(line)]
+    assert match is not None
+    run_id, finished, total, folder = match.groups()
+    assert (run_id, total) == ("long", "400")
+    assert int(finished) < 400
+    ledger = json.loads((Path(folder) / "ledger.json").read_text())
+    assert len(ledger) == 400
+    assert sum(row["status"] != "pending" for row in ledger) == int(finished)
+    assert (Path(folder) / "lambda.log").exists()
+    assert len(lines) <= 3, lines  # the interrupted line, and at most the progress bar's last frame
+    assert off_machine(tmp_path / "sockets.jsonl") == []
+
+
+def test_ctrl_c_during_synth_is_one_line_and_exit_130(tmp_path: Path) -> None:
+    home = tmp_path / "cold"  # no synth cache: the command has to synthesize
+    home.mkdir()
+    # The synth's pip (Lambda requirements) may not reach an index from a test: it has none to ask.
+    child = spawn(["local", "run", "--targets", "3"], home, tmp_path, PIP_NO_INDEX="1")
+    child.expect("Synthesizing", timeout=120)
+    child.sendintr()
+    code, after = finish(child)
+    # The status spinner's frames are erased in place; what stays is the one line.
+    lines = [line.strip() for line in after.splitlines() if line.strip() and "cdk synth" not in line]
+    assert code == 130, after
+    assert not [n for n in NOISE if n in after], after
+    assert lines == ["interrupted: synth stopped, nothing ran"], lines
