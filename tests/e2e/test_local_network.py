@@ -64,3 +64,28 @@ def test_the_engine_guards_its_whole_lifetime(stack: SynthesizedStack, tmp_path:
         with socket.socket() as raw, pytest.raises(localnet.OffMachineRefusedError):
             raw.connect(("192.0.2.1", 443))
     assert not localnet.guard_active()
+
+
+def test_interrupt_stops_the_run_and_every_handler_before_moto_is_gone(stack: SynthesizedStack, tmp_path: Path) -> None:
+    with LocalEngine(stack, log_path=tmp_path / "l.log") as engine:
+        # 200 spokes of 200 s simulated (2 s real each), 4 at a time: minutes, if nothing stopped them.
+        targets = [{"id": f"t{i:03d}"} for i in range(200)]
+        request = engine.manifest_request("long", targets, {"sleep_ms": 200_000}, max_concurrency=4)
+        spoke = engine.runtime.function(engine.spoke_function)
+
+        def interrupt_once_spokes_sleep(progress: object) -> None:
+            if spoke.stats.active:  # what Ctrl-C's handler does, from the thread the signal lands in
+                engine.interrupt()
+
+        result = engine.run(request, on_progress=interrupt_once_spokes_sleep)
+        assert (result.interrupted, result.status) == (True, "ABORTED")
+        # The sleeping spokes were woken and ended (a 2 s sleep outlasts the 1.5 s grace otherwise).
+        assert [f.name for f in engine.runtime.functions if f.stats.active] == []
+        started = spoke.stats.invocations
+        assert started < 200
+        refused = engine.runtime.invoke(engine.spoke_function, "{}")  # whoever asks now: nothing starts
+        assert refused["Payload"]["errorType"] == "HubSpoke.LocalRunStopped"
+        pending = [row for row in engine.ledger("long") if row["status"] == "pending"]
+        assert len(pending) >= 200 - started
+    assert spoke.stats.invocations == started
+    assert spoke.stats.active == 0
