@@ -38,13 +38,16 @@ app.add_typer(local, name="local")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+SYNTH_STOPPED = "interrupted: synth stopped, nothing ran"
+
+
 class _CtrlC:
     """What Ctrl-C stops: during a run the engine stops it (the handler only sets a flag the run polls,
     so no exception lands inside moto or a lock); anywhere else it is a KeyboardInterrupt, caught below."""
 
     def __init__(self) -> None:
         self.engine: Any = None
-        self.stage = "synth"  # what a KeyboardInterrupt stops, for the one line it prints
+        self.stage = SYNTH_STOPPED  # the one line a KeyboardInterrupt prints, for where the command is
 
     def handle(self, signum: int, frame: Any) -> None:
         if self.engine is not None:
@@ -71,13 +74,13 @@ def _interruptible(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         in_main = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGINT, _CTRL_C.handle) if in_main else None
-        _CTRL_C.stage, _CTRL_C.engine = "synth", None
+        _CTRL_C.stage, _CTRL_C.engine = SYNTH_STOPPED, None
         try:
             # The whole command, not only the engine's lifetime: a late thread of a stopped run stays refused.
             with localnet.guarded():
                 return command(*args, **kwargs)
         except KeyboardInterrupt:
-            err_console.print(f"interrupted: {_CTRL_C.stage} stopped, nothing ran", highlight=False)
+            err_console.print(_CTRL_C.stage, highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
         finally:
             if in_main:
@@ -277,7 +280,7 @@ def local_run(
     from stacks.alarms import alarm_specs
 
     settings, stack, run_dir = _prepare(run_id, overrides)
-    _CTRL_C.stage = f"run {run_id} (before it started)"
+    _CTRL_C.stage = f"interrupted: run {run_id} stopped before it started, nothing ran"
     engine_options: dict[str, Any] = {
         "github_token": github_token,
         "allowed_hosts": _remote_github(settings, github_token),
@@ -291,7 +294,7 @@ def local_run(
         if result.interrupted:
             interrupted = _interrupted_line(engine, run_id, run_dir)
         else:
-            _CTRL_C.stage = f"run {run_id} (after it ended; its summary)"
+            _CTRL_C.stage = f"interrupted: run {run_id} had ended; its summary is not shown (logs in {run_dir})"
             rows = engine.ledger(run_id)
             summary = build_summary(result, rows, time_scale)
             summary["budget_waits"] = budget_waits(engine.history(result.execution_arn))
@@ -341,7 +344,7 @@ def local_event(
 
         raise _bad_input(f"--world: {world}: {_one_line(field_problems(err))}") from None
     _, stack, run_dir = _prepare(f"event-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}")
-    _CTRL_C.stage = "event (before its run started)"
+    _CTRL_C.stage = "interrupted: stopped before the event's run started, nothing ran"
     (machine_id,) = stack.resources("AWS::StepFunctions::StateMachine")
     interrupted = None
     with LocalEngine(stack, time_scale=time_scale, log_path=run_dir / "lambda.log") as engine:
@@ -372,6 +375,7 @@ def local_event(
             out_console.print(f"[bold]Delivery {delivery} of {deliveries}[/]")
             render_summary(out_console, summary)
             _render_restarts(summary["restarts"])
+            _CTRL_C.stage = f"interrupted: stopped after delivery {delivery} of {deliveries}; logs in {run_dir}"
     if interrupted is not None:
         err_console.print(interrupted, highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_INTERRUPTED)
@@ -469,7 +473,7 @@ def _prepare(run_name: str, overrides: dict[str, Any] | None = None) -> tuple[An
     state_dir = Path(os.environ.get("HUBSPOKE_HOME", ".hubspoke"))
     run_dir = state_dir / "runs" / run_name
     run_dir.mkdir(parents=True, exist_ok=True)
-    _CTRL_C.stage = "synth"
+    _CTRL_C.stage = SYNTH_STOPPED
     with err_console.status("Synthesizing the stack (cdk synth) ..."):
         try:
             settings = load_settings(_context(overrides).get(CONTEXT_KEY))

@@ -777,7 +777,7 @@ class LocalEngine:
                 interrupted = True
                 self._stop_execution(arn)
             desc = self.sfn.describe_execution(executionArn=arn)
-            if on_progress is not None:
+            if on_progress is not None and not interrupted:  # a stopped run has no progress to show
                 t0 = time.monotonic()
                 on_progress(self.progress(run_id, desc["status"]))
                 # Counting the ledger costs CPU the run needs: poll less often as the ledger grows.
