@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import sys
 import time
 from pathlib import Path
@@ -153,13 +154,18 @@ def test_ctrl_c_stops_a_local_run_in_one_line_with_exit_130_and_nothing_off_the_
 def test_ctrl_c_during_synth_is_one_line_and_exit_130(tmp_path: Path) -> None:
     home = tmp_path / "cold"  # no synth cache: the command has to synthesize
     home.mkdir()
-    # The synth's pip (Lambda requirements) may not reach an index from a test: it has none to ask.
-    child = spawn(["local", "run", "--targets", "3"], home, tmp_path, PIP_NO_INDEX="1")
-    child.expect("Synthesizing", timeout=120)
-    child.sendintr()
-    code, after = finish(child)
+    # The synth bundles the Lambda requirements with pip; its package index here is a loopback socket that
+    # accepts and never answers, so the synth is certainly still running (Node kernel and all) at Ctrl-C,
+    # and nothing goes off this machine.
+    with socket.create_server(("127.0.0.1", 0)) as index:
+        url = f"http://127.0.0.1:{index.getsockname()[1]}/simple"
+        child = spawn(["local", "run", "--targets", "3"], home, tmp_path, PIP_INDEX_URL=url, PIP_TIMEOUT="600")
+        child.expect(r"Bundling asset \S+\.\.\.", timeout=300)  # printed by the CDK from inside jsii
+        child.sendintr()
+        code, after = finish(child)
     # The status spinner's frames are erased in place; what stays is the one line.
     lines = [line.strip() for line in after.splitlines() if line.strip() and "cdk synth" not in line]
     assert code == 130, after
     assert not [n for n in NOISE if n in after], after
     assert lines == ["interrupted: synth stopped, nothing ran"], lines
+    assert off_machine(tmp_path / "sockets.jsonl") == []
