@@ -91,10 +91,11 @@ def spawn(args: list[str], home: Path, cwd: Path, **extra_env: str) -> pexpect.s
 
 
 def finish(child: pexpect.spawn) -> tuple[int | None, str]:
-    """Read to the end; the exit code and the screen text without colour codes."""
+    """Read to the end; the exit code and the screen text without colour codes, nor the terminal's own
+    echo of Ctrl-C ("^C", written by the tty driver, not by the command)."""
     screen = child.read()
     child.close()
-    return child.exitstatus, ANSI.sub("", screen)
+    return child.exitstatus, ANSI.sub("", screen).replace("^C", "")
 
 
 def test_local_run_in_a_terminal_exits_0_with_a_clean_screen(home: Path, tmp_path: Path) -> None:
@@ -129,6 +130,7 @@ def test_ctrl_c_stops_a_local_run_in_one_line_with_exit_130_and_nothing_off_the_
     child = spawn(["local", "run", "--run-id", "long", *LONG_RUN], home, tmp_path)
     child.expect("spokes", timeout=300)  # the hub is done, spokes are running
     child.expect(r"\d+/400", timeout=60)
+    child.expect(r"0:00:0[3-9]", timeout=60)  # spokes mid-sleep for a while: they must be woken, not waited for
     child.sendintr()  # Ctrl-C: the terminal sends SIGINT to the foreground process group
     interrupted = time.monotonic()
     code, after = finish(child)
