@@ -292,6 +292,8 @@ def local_run(
             request["source"] = {"type": "s3-manifest", "format": fmt, **uploaded}
         result = _run_with_progress(engine, request, quiet)
         if result.interrupted:
+            # A second Ctrl-C while the ledger is saved still gets one line.
+            _CTRL_C.stage = f"interrupted: run {run_id} stopped; logs in {run_dir}"
             interrupted = _interrupted_line(engine, run_id, run_dir)
         else:
             _CTRL_C.stage = f"interrupted: run {run_id} had ended; its summary is not shown (logs in {run_dir})"
@@ -366,6 +368,7 @@ def local_event(
             # EventBridge names executions itself; the run id comes from the event, so deliveries share it.
             result = _run_with_progress(engine, request, quiet, execution_name=f"event-{uuid.uuid4().hex[:12]}")
             if result.interrupted:
+                _CTRL_C.stage = f"interrupted: run {result.run_id} stopped; logs in {run_dir}"
                 interrupted = _interrupted_line(engine, result.run_id, run_dir)
                 break
             summary = build_summary(result, engine.ledger(result.run_id), time_scale)
