@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import csv
+import functools
+import io
 import json
 import os
 import re
+import signal
+import subprocess
+import sys
+import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from hubspoke import localnet
 from hubspoke.cli_github import github_server
-from hubspoke.console import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, err_console, out_console
+from hubspoke.console import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, err_console, out_console
 from hubspoke.console import bad_input as _bad_input
 from hubspoke.report import budget_waits, build_summary, render_summary
 
@@ -25,7 +35,68 @@ RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Run one operation across many targets.")
 local = typer.Typer(no_args_is_help=True, help="Run on the embedded local engine (moto, in-process).")
 app.add_typer(local, name="local")
+F = TypeVar("F", bound=Callable[..., Any])
 
+
+SYNTH_STOPPED = "interrupted: synth stopped, nothing ran"
+
+
+class _CtrlC:
+    """What Ctrl-C stops: during a run the engine stops it (the handler only sets a flag the run polls,
+    so no exception lands inside moto or a lock); anywhere else it is a KeyboardInterrupt, caught below."""
+
+    def __init__(self) -> None:
+        self.engine: Any = None
+        self.stage = SYNTH_STOPPED  # the one line a KeyboardInterrupt prints, for where the command is
+
+    def handle(self, signum: int, frame: Any) -> None:
+        if self.engine is not None:
+            self.engine.interrupt()
+            return
+        raise KeyboardInterrupt
+
+    @contextmanager
+    def during_run(self, engine: Any) -> Iterator[None]:
+        self.engine = engine
+        try:
+            yield
+        finally:
+            self.engine = None
+
+
+_CTRL_C = _CtrlC()
+
+
+def _interruptible(command: F) -> F:
+    """Ctrl-C anywhere in the command: one line on stderr, exit 130, no traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, _CTRL_C.handle) if in_main else None
+        _CTRL_C.stage, _CTRL_C.engine = SYNTH_STOPPED, None
+        try:
+            # The whole command, not only the engine's lifetime: a late thread of a stopped run stays refused.
+            with localnet.guarded():
+                return command(*args, **kwargs)
+        except KeyboardInterrupt:
+            err_console.print(_CTRL_C.stage, highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        finally:
+            if in_main:
+                signal.signal(signal.SIGINT, previous)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _interrupted_line(engine: Any, run_id: str, run_dir: Path) -> str:
+    """The ledger as it stood when the run stopped, saved beside the logs, and the line saying so."""
+    rows = engine.ledger(run_id)
+    (run_dir / "ledger.json").write_text(json.dumps(rows, indent=1) + "\n")
+    finished = sum(row.get("status") != "pending" for row in rows)
+    return (
+        f"interrupted: run {run_id} stopped, {finished} of {len(rows)} targets finished; ledger and logs in {run_dir}"
+    )
 
 
 def _targets_source(targets: int | None, targets_file: Path | None) -> tuple[bytes, str]:
@@ -52,6 +123,98 @@ def _params(params_json: str) -> dict[str, Any]:
     return params
 
 
+def _lambda_code() -> None:
+    """Put the project's Lambda code on sys.path (as the engine does with the synthesized asset), so the
+    CLI checks a request with the hub's own models before anything is synthesized or started."""
+    from hubspoke.synth import PROJECT_ROOT
+
+    lambdas = str(PROJECT_ROOT / "lambdas")
+    if lambdas not in sys.path:
+        sys.path.insert(0, lambdas)
+
+
+def _context(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """cdk.json's context; a file a person broke is one line and exit 2, not a traceback."""
+    from hubspoke.synth import PROJECT_ROOT, project_context
+
+    path = PROJECT_ROOT / "cdk.json"
+    try:
+        return project_context(overrides)
+    except OSError as err:
+        raise _bad_input(f"cdk.json: cannot read {path}: {err.strerror}") from None
+    except json.JSONDecodeError as err:
+        raise _bad_input(
+            f"cdk.json: {path} is not valid JSON ({err.msg}, line {err.lineno} column {err.colno})"
+        ) from None
+    except (KeyError, TypeError, AttributeError):
+        raise _bad_input(f'cdk.json: {path} must be a JSON object with a "context" object') from None
+
+
+def _check_request(request: dict[str, Any]) -> None:
+    """The hub's own request validation (operation, its Params model, concurrency, waves), run here first."""
+    _lambda_code()
+    from hub.logic import validate_request
+    from shared.errors import InvalidRunRequest
+
+    try:
+        validate_request(request, str(request.get("run_id", "run")))
+    except InvalidRunRequest as err:
+        raise _bad_input(_one_line(err.problems)) from None
+
+
+def _one_line(problems: list[str]) -> str:
+    return problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+
+
+def _check_targets_file(path: Path, body: bytes, fmt: str) -> None:
+    """The targets file as the hub will read it: an 'id' for every target, unique, at least one target.
+    Errors name the user's file and what was found in it, not the object the engine would upload."""
+    _lambda_code()
+    from collections import Counter
+
+    from pydantic import ValidationError
+
+    from shared.models import Target, field_problems
+
+    name = f"--targets-file: {path}"
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise _bad_input(f"{name} is not UTF-8 text") from None
+    if not text.strip():
+        raise _bad_input(f"{name} is empty: give a CSV with an 'id' column or a JSON array of objects with an 'id'")
+    rows: list[Any]
+    if fmt == "csv":
+        reader = csv.DictReader(io.StringIO(text))
+        columns = [c for c in (reader.fieldnames or []) if c]
+        if "id" not in columns:
+            raise _bad_input(f"{name} has no 'id' column (columns found: {', '.join(columns) or 'none'})")
+        rows = [{k: v for k, v in row.items() if k is not None} for row in reader]
+    else:
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise _bad_input(f"{name} is not valid JSON ({err.msg}, line {err.lineno})") from None
+        if not isinstance(rows, list):
+            raise _bad_input(f"{name} must hold a JSON array of objects with an 'id', not a {type(rows).__name__}")
+    if not rows:
+        raise _bad_input(f"{name} holds no targets")
+    ids: list[str] = []
+    for index, row in enumerate(rows):
+        where = f"line {index + 2}" if fmt == "csv" else f"[{index}]"
+        if not isinstance(row, dict) or "id" not in row:
+            found = ", ".join(row) if isinstance(row, dict) else type(row).__name__
+            raise _bad_input(f"{name}: {where} has no 'id' (found: {found or 'nothing'})")
+        try:
+            ids.append(Target.model_validate(row).id)
+        except ValidationError as err:
+            raise _bad_input(f"{name}: {where}: {_one_line(field_problems(err))}") from None
+    duplicates = [target_id for target_id, n in Counter(ids).items() if n > 1]
+    if duplicates:
+        shown = ", ".join(repr(d) for d in duplicates[:10])
+        raise _bad_input(f"{name}: duplicate target ids: {shown}{' ...' if len(duplicates) > 10 else ''}")
+
+
 _TARGETS_FILE_HELP = "JSON array of objects with 'id', or CSV with an 'id' column."
 _THRESHOLD_HELP = "Fail the run when the failed percentage exceeds this (default: cdk.json)."
 _SCALE_HELP = "Real seconds per simulated second (retries, waits, sleep_ms, timeouts)."
@@ -62,6 +225,7 @@ GITHUB_TOKEN_ENV = "GITHUB_TOKEN"  # noqa: S105 - the variable's name, not a tok
 
 
 @local.command("run")
+@_interruptible
 def local_run(
     targets: Annotated[
         int | None, typer.Option("--targets", min=0, max=100_000, help="Generate N targets (target-0001 ...).")
@@ -89,6 +253,7 @@ def local_run(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Synthesize the stack and run its state machine on moto, with the handlers in-process."""
+    _context()
     if sum(x is not None for x in (targets, targets_file, source_json)) != 1:
         raise _bad_input("give exactly one of --targets N, --targets-file PATH or --source-json JSON")
     source_spec = _source(source_json) if source_json is not None else None
@@ -98,30 +263,49 @@ def local_run(
     if run_id is not None and not RUN_ID_RE.fullmatch(run_id):
         raise _bad_input("--run-id: 1-80 characters: letters, digits, '.', '_' or '-', starting with a letter or digit")
     run_id = run_id or f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    # Everything a person can get wrong is checked here, before seconds of synth and an engine start.
+    if targets_file is not None:
+        _check_targets_file(targets_file, body, fmt)
+    request: dict[str, Any] = {"run_id": run_id, "operation": operation, "params": params}
+    request["source"] = source_spec or {"type": "s3-manifest", "bucket": "hubspoke-local", "key": f"inputs/{fmt}"}
+    if max_concurrency is not None:
+        request["max_concurrency"] = max_concurrency
+    if failure_threshold is not None:
+        request["failure_threshold_percent"] = failure_threshold
+    if wave_size is not None:
+        request.update(wave_size=wave_size, wave_pause_seconds=wave_pause)
+    _check_request(request)
     from hubspoke.alarms import evaluate_alarms
     from hubspoke.engine import LocalEngine
     from stacks.alarms import alarm_specs
 
     settings, stack, run_dir = _prepare(run_id, overrides)
-    engine_options: dict[str, Any] = {"github_token": github_token}
+    _CTRL_C.stage = f"interrupted: run {run_id} stopped before it started, nothing ran"
+    engine_options: dict[str, Any] = {
+        "github_token": github_token,
+        "allowed_hosts": _remote_github(settings, github_token),
+    }
+    interrupted = None
     with LocalEngine(stack, time_scale=time_scale, log_path=run_dir / "lambda.log", **engine_options) as engine:
         if source_spec is None:
             uploaded = engine.put_input(f"inputs/{run_id}/targets.{fmt}", body)
-            source_spec = {"type": "s3-manifest", "format": fmt, **uploaded}
-        request: dict[str, Any] = {"run_id": run_id, "operation": operation, "params": params, "source": source_spec}
-        if max_concurrency is not None:
-            request["max_concurrency"] = max_concurrency
-        if failure_threshold is not None:
-            request["failure_threshold_percent"] = failure_threshold
-        if wave_size is not None:
-            request.update(wave_size=wave_size, wave_pause_seconds=wave_pause)
+            request["source"] = {"type": "s3-manifest", "format": fmt, **uploaded}
         result = _run_with_progress(engine, request, quiet)
-        rows = engine.ledger(run_id)
-        summary = build_summary(result, rows, time_scale)
-        summary["budget_waits"] = budget_waits(engine.history(result.execution_arn))
-        if operation == GITHUB_FILE_SYNC:
-            pulls = {"pull_request": "pull_request", "url": "pr_url"}
-            summary["pull_requests"] = _per_target(rows, "repository", pulls)
+        if result.interrupted:
+            # A second Ctrl-C while the ledger is saved still gets one line.
+            _CTRL_C.stage = f"interrupted: run {run_id} stopped; logs in {run_dir}"
+            interrupted = _interrupted_line(engine, run_id, run_dir)
+        else:
+            _CTRL_C.stage = f"interrupted: run {run_id} had ended; its summary is not shown (logs in {run_dir})"
+            rows = engine.ledger(run_id)
+            summary = build_summary(result, rows, time_scale)
+            summary["budget_waits"] = budget_waits(engine.history(result.execution_arn))
+            if operation == GITHUB_FILE_SYNC:
+                pulls = {"pull_request": "pull_request", "url": "pr_url"}
+                summary["pull_requests"] = _per_target(rows, "repository", pulls)
+    if interrupted is not None:
+        err_console.print(interrupted, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_INTERRUPTED)
     summary["alarms"] = [a.as_dict() for a in evaluate_alarms(alarm_specs(settings.monitoring), result)]
 
     render_summary(out_console, summary)
@@ -136,6 +320,7 @@ def local_run(
 
 
 @local.command("event")
+@_interruptible
 def local_event(
     event_file: Annotated[Path, typer.Argument(help="An EventBridge event (JSON), e.g. an ECR image push.")],
     world: Annotated[Path, typer.Option("--world", help="The local fleet: clusters, services, images (JSON).")],
@@ -151,13 +336,19 @@ def local_event(
     from hubspoke.trigger import matches, rules_targeting, transform
     from hubspoke.world import World, load_world
 
+    _context()
     event = _json_file(event_file, "EVENT_FILE")
     try:
         fleet = World.model_validate(_json_file(world, "--world"))
     except ValidationError as err:
-        raise _bad_input(f"--world: {err.errors()[0]['loc']}: {err.errors()[0]['msg']}") from None
+        _lambda_code()
+        from shared.models import field_problems
+
+        raise _bad_input(f"--world: {world}: {_one_line(field_problems(err))}") from None
     _, stack, run_dir = _prepare(f"event-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}")
+    _CTRL_C.stage = "interrupted: stopped before the event's run started, nothing ran"
     (machine_id,) = stack.resources("AWS::StepFunctions::StateMachine")
+    interrupted = None
     with LocalEngine(stack, time_scale=time_scale, log_path=run_dir / "lambda.log") as engine:
         services = load_world(engine.ecs, fleet)
         if fleet.index:
@@ -176,6 +367,10 @@ def local_event(
         for delivery in range(1, deliveries + 1):
             # EventBridge names executions itself; the run id comes from the event, so deliveries share it.
             result = _run_with_progress(engine, request, quiet, execution_name=f"event-{uuid.uuid4().hex[:12]}")
+            if result.interrupted:
+                _CTRL_C.stage = f"interrupted: run {result.run_id} stopped; logs in {run_dir}"
+                interrupted = _interrupted_line(engine, result.run_id, run_dir)
+                break
             summary = build_summary(result, engine.ledger(result.run_id), time_scale)
             rows = engine.ledger(result.run_id)
             summary["restarts"] = _per_target(rows, "target", {"deployment_id": "deployment_id"})
@@ -183,8 +378,15 @@ def local_event(
             out_console.print(f"[bold]Delivery {delivery} of {deliveries}[/]")
             render_summary(out_console, summary)
             _render_restarts(summary["restarts"])
+            _CTRL_C.stage = f"interrupted: stopped after delivery {delivery} of {deliveries}; logs in {run_dir}"
+    if interrupted is not None:
+        err_console.print(interrupted, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_INTERRUPTED)
     if summary_json is not None:
         summary_json.write_text(json.dumps(summaries if deliveries > 1 else summaries[0], indent=2) + "\n")
+    # Exit codes as for `local run`: a request the hub refuses is bad input (2), whichever delivery it was.
+    if any(s["error"] in INVALID_INPUT_ERRORS for s in summaries):
+        raise typer.Exit(EXIT_BAD_INPUT)
     raise typer.Exit(EXIT_OK if summaries[-1]["outcome"] == "succeeded" else EXIT_FAILED)
 
 
@@ -204,7 +406,6 @@ def _github(
     """Settings overrides for --github-url, and the token for the local Secrets Manager (from GITHUB_TOKEN)."""
     from urllib.parse import urlsplit
 
-    from hubspoke.synth import project_context
     from stacks.settings import CONTEXT_KEY
 
     overrides = None
@@ -213,7 +414,7 @@ def _github(
             raise _bad_input(
                 "--github-url: an http(s) URL, e.g. http://127.0.0.1:8765 or https://ghe.example.com/api/v3"
             )
-        current = project_context().get(CONTEXT_KEY, {}).get("github", {})
+        current = _context().get(CONTEXT_KEY, {}).get("github", {})
         overrides = {"github": {**current, "api_url": github_url.rstrip("/")}}
     uses_github = operation == GITHUB_FILE_SYNC or (source or {}).get("type") == "github-org"
     token = os.environ.get(GITHUB_TOKEN_ENV, "").strip()
@@ -227,6 +428,14 @@ def _github(
         f"{GITHUB_TOKEN_ENV}: set it to a GitHub token for this run (it goes to the local Secrets Manager only), "
         "or point --github-url at a local server (hubspoke local github-server)"
     )
+
+
+def _remote_github(settings: Any, github_token: str | None) -> tuple[str, ...]:
+    """The one host off this machine a local run may reach: the GitHub API of a run that uses GitHub."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(settings.github.api_url).hostname
+    return (host,) if github_token is not None and host else ()
 
 
 def _per_target(rows: list[dict[str, Any]], id_key: str, fields: dict[str, str]) -> list[dict[str, Any]]:
@@ -261,19 +470,52 @@ def _prepare(run_name: str, overrides: dict[str, Any] | None = None) -> tuple[An
 
     HUBSPOKE_HOME moves the run logs and the synth cache (tests share one synth cache this way).
     """
-    from hubspoke.synth import project_context, synthesize_cached
+    from hubspoke.synth import synthesize_cached
     from stacks.settings import CONTEXT_KEY, SettingsError, load_settings
 
     state_dir = Path(os.environ.get("HUBSPOKE_HOME", ".hubspoke"))
     run_dir = state_dir / "runs" / run_name
     run_dir.mkdir(parents=True, exist_ok=True)
-    with err_console.status("Synthesizing the stack (cdk synth, in-process) ..."):
+    _CTRL_C.stage = SYNTH_STOPPED
+    with err_console.status("Synthesizing the stack (cdk synth) ..."):
         try:
-            settings = load_settings(project_context(overrides).get(CONTEXT_KEY))
-            stack = synthesize_cached(state_dir / "synth", overrides)
+            settings = load_settings(_context(overrides).get(CONTEXT_KEY))
         except SettingsError as err:
             raise _bad_input(str(err)) from None
+        _synthesize(state_dir / "synth", overrides)
+        stack = synthesize_cached(state_dir / "synth", overrides)  # from the cache the child filled
     return settings, stack, run_dir
+
+
+_SYNTH_CHILD = (
+    "import json, sys; from pathlib import Path; from hubspoke.synth import synthesize_cached; "
+    "synthesize_cached(Path(sys.argv[1]), json.loads(sys.argv[2]))"
+)
+
+
+def _synthesize(cache_root: Path, overrides: dict[str, Any] | None) -> None:
+    """Fill the synth cache in a child process of its own session (unless it is filled already).
+
+    jsii runs a Node kernel beside the process that imports aws_cdk, and keeps it to the end; in our
+    process group it would take the terminal's Ctrl-C too and print its own traceback. In a session of its
+    own it never sees the terminal's signal: Ctrl-C reaches us alone, and we end the synth's whole group.
+    """
+    from hubspoke.synth import PROJECT_ROOT, STACK_NAME, source_fingerprint
+
+    if (cache_root / source_fingerprint(overrides) / f"{STACK_NAME}.template.json").exists():
+        return
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
+    command = [sys.executable, "-c", _SYNTH_CHILD, str(cache_root), json.dumps(overrides or {})]
+    child = subprocess.Popen(command, env=env, start_new_session=True)  # noqa: S603 - our own argv
+    try:
+        code = child.wait()
+    except BaseException:
+        os.killpg(child.pid, signal.SIGKILL)  # the synth, its Node kernel and pip with it
+        child.wait()
+        raise
+    if code != 0:
+        err_console.print(f"[bold red]error:[/] cdk synth failed (exit {code}); its output is above")
+        raise typer.Exit(EXIT_FAILED)
 
 
 def _json_file(path: Path, name: str) -> Any:
@@ -283,7 +525,6 @@ def _json_file(path: Path, name: str) -> Any:
         raise _bad_input(f"{name}: cannot read {path}: {err.strerror}") from None
     except json.JSONDecodeError as err:
         raise _bad_input(f"{name}: {path} is not valid JSON ({err.msg}, line {err.lineno})") from None
-
 
 
 def _render_restarts(restarts: list[dict[str, Any]]) -> None:
@@ -298,6 +539,11 @@ def _render_restarts(restarts: list[dict[str, Any]]) -> None:
 
 
 def _run_with_progress(engine: Any, request: dict[str, Any], quiet: bool, execution_name: str | None = None) -> Any:
+    with _CTRL_C.during_run(engine):
+        return _run_with_bar(engine, request, quiet, execution_name)
+
+
+def _run_with_bar(engine: Any, request: dict[str, Any], quiet: bool, execution_name: str | None) -> Any:
     if quiet:
         return engine.run(request, execution_name=execution_name)
     columns = (
@@ -323,4 +569,17 @@ local.command("github-server")(github_server)
 
 def main() -> None:
     """Console entry point."""
-    app()
+    try:
+        app()
+    except SystemExit as done:
+        if done.code == EXIT_INTERRUPTED:
+            # Ctrl-C: everything is written and closed (ledger, logs, the one line). Tearing down the
+            # interpreter (moto's, botocore's and pydantic's objects) costs seconds on a busy machine; the
+            # person asked for their prompt back, so leave without it.
+            import logging
+
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_INTERRUPTED)
+        raise

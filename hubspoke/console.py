@@ -6,6 +6,7 @@ import typer
 from rich.console import Console
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 
 err_console = Console(stderr=True)
 out_console = Console()

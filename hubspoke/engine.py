@@ -7,6 +7,7 @@ the engine adapts explicitly; each adaptation is listed in ADAPTATIONS, in the R
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import io
@@ -24,9 +25,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, TextIO
 
-from hubspoke import limits
+from hubspoke import limits, localnet
 from hubspoke.cfn import Resolver
-from hubspoke.runtime import FaultHook, InProcessRuntime, LocalFunction
+from hubspoke.runtime import FaultHook, InProcessRuntime, LocalFunction, LocalRunStopped
 from hubspoke.synth import SynthesizedStack
 
 REGION = "us-east-1"
@@ -122,6 +123,7 @@ class RunResult:
     spoke_invocations: int
     spoke_cpu_ms: float
     emf: list[dict[str, Any]] = field(default_factory=list)
+    interrupted: bool = False  # stopped by LocalEngine.interrupt() (Ctrl-C), not ended by the workflow
 
 
 class _OutputRouter(io.TextIOBase):
@@ -190,8 +192,10 @@ class SimulatedTaskTime:
 
     POLL_SECONDS = 0.05  # how often a waiting task re-checks while its worker is not sleeping
 
-    def __init__(self, scale: float) -> None:
+    def __init__(self, scale: float, halt: threading.Event | None = None) -> None:
         self.scale = scale
+        # Set when the run is stopped: sleeping handlers wake and end (LocalRunStopped) instead of sleeping on.
+        self.halt = halt or threading.Event()
         self._lock = threading.Lock()
         # thread -> (slept so far, sleep start); thread -> (invocation start, Lambda timeout in simulated s)
         self._slept: dict[threading.Thread, tuple[float, float | None]] = {}
@@ -249,11 +253,13 @@ class SimulatedTaskTime:
             if real_seconds > allowed:
                 real_seconds, cut_short = allowed, True
         try:
-            time.sleep(real_seconds)
+            halted = self.halt.wait(real_seconds)
         finally:
             with self._lock:
                 slept, started_sleep = self._slept.get(thread, (0.0, None))
                 self._slept[thread] = (slept + time.monotonic() - (started_sleep or time.monotonic()), None)
+        if halted:
+            raise LocalRunStopped("the local run was stopped")
         if cut_short:
             raise LambdaTimedOut(f"Task timed out after {invocation[1] if invocation else 0:.2f} seconds")
 
@@ -334,7 +340,7 @@ def _lambda_clock_module(runtime: InProcessRuntime) -> Any:
     return importlib.import_module("shared.clock")
 
 
-def _interpreter_patches(stack: ExitStack, runtime: InProcessRuntime, scale: float) -> None:
+def _interpreter_patches(stack: ExitStack, runtime: InProcessRuntime, scale: float, halt: threading.Event) -> None:
     """Install the adaptations to moto's interpreter (see ADAPTATIONS)."""
     from moto.core import botocore_stubber
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
@@ -384,11 +390,12 @@ def _interpreter_patches(stack: ExitStack, runtime: InProcessRuntime, scale: flo
     )
     stack.enter_context(_patched(lambda_eval_utils, "_invoke_lambda_function", invoke_integration))
     stack.enter_context(_patched(lambda_eval_utils, "exec_lambda_function", exec_function))
-    scaled_time = SimpleNamespace(sleep=lambda seconds: time.sleep(seconds * scale))
+    # Retry intervals on the scaled clock; a stopped run does not wait out its backoff.
+    scaled_time = SimpleNamespace(sleep=lambda seconds: halt.wait(seconds * scale))
     stack.enter_context(_patched(retrier_decl, "time", scaled_time))
     stack.enter_context(_patched(wait_function.WaitFunction, "_wait_interval", scaled_wait))
     # Task timeouts: the deadline event measures a task on the simulated clock (see SimulatedTaskTime).
-    task_time = SimulatedTaskTime(scale)
+    task_time = SimulatedTaskTime(scale, halt)
     runtime.on_invoke = lambda fn: task_time.start_invocation(fn.timeout_seconds / scale)
     stack.enter_context(_patched(execute_state, "threading", SimpleNamespace(Event=task_time.deadline_event)))
     stack.enter_context(_patched(execute_state, "Thread", task_time.tracked_thread))
@@ -397,6 +404,31 @@ def _interpreter_patches(stack: ExitStack, runtime: InProcessRuntime, scale: flo
     # Parsed JSONPath objects are immutable, so one per expression is safe across threads.
     original_parse = json_path.parse  # type: ignore[attr-defined]
     stack.enter_context(_patched(json_path, "parse", functools.lru_cache(maxsize=4096)(original_parse)))
+
+
+def _route_pinned_endpoint_to_moto(stack: ExitStack, endpoint: str) -> None:
+    """Requests to the pinned endpoint go to moto as the AWS URL of the service they are signed for; moto
+    answering nothing sends them on to the closed port, never to AWS (see hubspoke/localnet.py)."""
+    from moto.core import botocore_stubber
+
+    original = botocore_stubber.BotocoreStubber.__call__
+
+    @functools.wraps(original)
+    def pinned(self: Any, event_name: str, request: Any, **kwargs: Any) -> Any:
+        url = localnet.aws_url(request.url, endpoint, request.headers.get("Authorization"))
+        if url is None:
+            return original(self, event_name, request, **kwargs)
+        pinned_url, request.url = request.url, url
+        try:
+            response = original(self, event_name, request, **kwargs)
+        finally:
+            if request.url == url:
+                request.url = pinned_url
+        if response is None:
+            request.url = pinned_url  # not moto's: on to the closed port, where it fails
+        return response
+
+    stack.enter_context(_patched(botocore_stubber.BotocoreStubber, "__call__", pinned))
 
 
 @contextmanager
@@ -424,6 +456,7 @@ class LocalEngine:
         log_path: Path | None = None,
         fault_hook: FaultHook | None = None,
         github_token: str | None = None,
+        allowed_hosts: tuple[str, ...] = (),
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be > 0")
@@ -440,6 +473,11 @@ class LocalEngine:
         self.spoke_function = ""
         self._router: _OutputRouter | None = None
         self.limits = limits.LimitRecord()
+        self._terminal: TextIO = sys.stdout
+        # Hosts off this machine the run may reach (a remote GitHub API the person named); AWS never.
+        self.allowed_hosts = allowed_hosts
+        self._halt = threading.Event()
+        self._interrupt_requested = False
         # Fake credentials, unique per engine, so tests can prove no secret leaks into logs or payloads.
         self.secrets = (f"local-secret-{uuid.uuid4().hex}", f"local-token-{uuid.uuid4().hex}")
 
@@ -454,10 +492,32 @@ class LocalEngine:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._interrupt_requested or exc[0] is not None:
+            self._halt_handlers()
         self._drain()
         if self._router is not None:
             self._router.active = False
         self._exit.close()
+
+    STOP_GRACE_SECONDS = 1.5  # real seconds a stopped run gives its threads to notice and end
+
+    def interrupt(self) -> None:
+        """Ask the running `run` to stop (safe from a signal handler: it only sets a flag the run polls)."""
+        self._interrupt_requested = True
+
+    def _halt_handlers(self) -> None:
+        """No new handler starts; sleeping handlers and retry backoffs wake and end; then wait, briefly,
+        for the handlers and moto's interpreter threads to finish while moto is still here to answer them."""
+        from moto.stepfunctions.parser.utils import TMP_THREADS
+
+        self.runtime.close()
+        self._halt.set()
+        deadline = time.monotonic() + self.STOP_GRACE_SECONDS
+        while time.monotonic() < deadline:
+            busy = any(f.stats.active for f in self.runtime.functions)
+            if not busy and not any(t.is_alive() for t in list(TMP_THREADS)):
+                return
+            time.sleep(0.01)
 
     def _drain(self) -> None:
         """Let handlers still running (a spoke past its task timeout) finish while moto is still up.
@@ -473,6 +533,9 @@ class LocalEngine:
         from moto import mock_aws
 
         stack = self._exit
+        # First in, last out: the guard outlives moto and every thread the run started (see localnet).
+        stack.enter_context(localnet.guarded(self.allowed_hosts))
+        endpoint = stack.enter_context(localnet.pinned_endpoints())
         stack.enter_context(
             _environment(
                 {
@@ -492,6 +555,7 @@ class LocalEngine:
                 }
             )
         )
+        _route_pinned_endpoint_to_moto(stack, endpoint)
         import boto3
 
         for service in ("s3", "dynamodb", "stepfunctions", "ecs"):
@@ -576,6 +640,7 @@ class LocalEngine:
         moto_logger.addHandler(moto_handler)
         stack.callback(moto_logger.removeHandler, moto_handler)
         stack.enter_context(_patched(moto_logger, "propagate", False))
+        self._terminal = terminal
         self._router = _OutputRouter(terminal, self.runtime, log)
         sys.stdout = self._router
         stack.callback(self._restore_stdout)
@@ -585,7 +650,7 @@ class LocalEngine:
             if type(handler) is logging.StreamHandler:
                 handler.stream = self._router
                 stack.callback(setattr, handler, "stream", _CurrentStdout())
-        _interpreter_patches(stack, self.runtime, self.time_scale)
+        _interpreter_patches(stack, self.runtime, self.time_scale, self._halt)
         self.limits = limits.install(stack)  # adaptations `aws-data-limit`, `aws-history-limit`
 
         ((_, sm),) = self.stack.resources("AWS::StepFunctions::StateMachine").items()
@@ -596,9 +661,14 @@ class LocalEngine:
         self.state_machine_arn = created["stateMachineArn"]
 
     def _restore_stdout(self) -> None:
-        # Give back the stream we last wrapped, unless someone has replaced us since.
-        if self._router is not None and sys.stdout is self._router:
-            sys.stdout = self._router.terminal
+        # Give back the stream we found at start, unless someone has replaced us since. The router is
+        # done with its log (closed next): a late flush through a stale reference must not touch it.
+        if self._router is None:
+            return
+        if sys.stdout is self._router:
+            sys.stdout = self._terminal
+        self._router.terminal = self._terminal
+        self._router.log = None
 
     @staticmethod
     def _reset_handler_caches() -> None:
@@ -673,12 +743,37 @@ class LocalEngine:
         ended, returns that execution and runs nothing twice.
         """
         # Bad requests are run too (the hub refuses them), so do not assume a shape here.
+        with self._stdout_routed():
+            return self._run(request, on_progress=on_progress, poll_seconds=poll_seconds, execution_name=execution_name)
+
+    @contextmanager
+    def _stdout_routed(self) -> Iterator[None]:
+        """The router on top of sys.stdout for one run, and whatever was there before put back after it.
+
+        Someone may have swapped stdout since the engine started: pytest does between fixtures and tests,
+        rich's Progress puts a proxy over it while its bar is live. The router goes over that stream for
+        the run only; restoring in order keeps every stream in its owner's hands (the proxy of a finished
+        bar must not outlive it as our terminal, nor we as its file).
+        """
+        router = self._router
+        if router is None or sys.stdout is router:
+            yield
+            return
+        previous, previous_terminal = sys.stdout, router.terminal
+        router.terminal = previous
+        sys.stdout = router
+        try:
+            yield
+        finally:
+            if sys.stdout is router:
+                sys.stdout = previous
+            router.terminal = previous_terminal
+
+    def _run(
+        self, request: Any, *, on_progress: ProgressCallback | None, poll_seconds: float, execution_name: str | None
+    ) -> RunResult:
         given = request.get("run_id") if isinstance(request, dict) else None
         run_id = str(given or execution_name or f"run-{uuid.uuid4().hex[:12]}")
-        if self._router is not None and sys.stdout is not self._router:
-            # Someone swapped stdout since the engine started (pytest does between fixtures and tests).
-            self._router.terminal = sys.stdout
-            sys.stdout = self._router
         spoke_stats = self.runtime.function(self.spoke_function).stats
         before = (spoke_stats.invocations, spoke_stats.cpu_seconds)
         spoke_stats.peak_concurrency = spoke_stats.active
@@ -693,16 +788,20 @@ class LocalEngine:
             # A delivery of a run that already ran (Step Functions keeps names unique): report it, run nothing.
             arn = self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
         interval = poll_seconds
+        interrupted = False
         while True:
+            if self._interrupt_requested and not interrupted:
+                interrupted = True
+                self._stop_execution(arn)
             desc = self.sfn.describe_execution(executionArn=arn)
-            if on_progress is not None:
+            if on_progress is not None and not interrupted:  # a stopped run has no progress to show
                 t0 = time.monotonic()
                 on_progress(self.progress(run_id, desc["status"]))
                 # Counting the ledger costs CPU the run needs: poll less often as the ledger grows.
                 interval = max(poll_seconds, 5 * (time.monotonic() - t0))
-            if desc["status"] != "RUNNING":
+            if desc["status"] != "RUNNING" or interrupted:
                 break
-            time.sleep(interval)
+            self._sleep_unless_interrupted(interval)
         real = time.monotonic() - started
         summary = self.report(run_id)
         return RunResult(
@@ -718,7 +817,22 @@ class LocalEngine:
             spoke_invocations=spoke_stats.invocations - before[0],
             spoke_cpu_ms=(spoke_stats.cpu_seconds - before[1]) * 1000,
             emf=self._router.emf[emf_before:] if self._router else [],
+            interrupted=interrupted,
         )
+
+    def _sleep_unless_interrupted(self, seconds: float) -> None:
+        # Short steps: a signal handler's flag is seen within 50 ms, whatever the poll interval has grown to.
+        end = time.monotonic() + seconds
+        while not self._interrupt_requested and (left := end - time.monotonic()) > 0:
+            time.sleep(min(left, 0.05))
+
+    def _stop_execution(self, arn: str) -> None:
+        """Stop the execution as StopExecution does, and the handlers with it."""
+        from botocore.exceptions import ClientError
+
+        with contextlib.suppress(ClientError):  # it may have ended on its own meanwhile
+            self.sfn.stop_execution(executionArn=arn, error="Interrupted", cause="stopped by the person running it")
+        self._halt_handlers()
 
     def progress(self, run_id: str, status: str = "RUNNING") -> Progress:
         counts: dict[str, int] = {}

@@ -28,6 +28,8 @@ def _readable(cause: str | None) -> str | None:
 def build_summary(result: RunResult, ledger: list[dict[str, Any]], time_scale: float) -> dict[str, Any]:
     """One JSON-ready summary: the report's counts plus what only the engine knows (concurrency, clocks)."""
     report = result.summary or {}
+    # Services the hub found but skipped (inactive) have no ledger row; they are still part of the run.
+    discovery_skipped = len((report.get("notes") or {}).get("skipped") or [])
     outcome = report.get("outcome") or ("succeeded" if result.status == "SUCCEEDED" else "failed")
     if result.status != "SUCCEEDED" and result.error != "RunFailed":
         outcome = "failed"  # the workflow itself failed (hub error, timeout): whatever counts exist
@@ -39,10 +41,10 @@ def build_summary(result: RunResult, ledger: list[dict[str, Any]], time_scale: f
         "error": result.error,
         "cause": _readable(result.cause),
         "operation": report.get("operation"),
-        "total": report.get("total", 0),
+        "total": report.get("total", 0) + discovery_skipped,
         "succeeded": report.get("succeeded", 0),
         "unchanged": report.get("unchanged", 0),
-        "skipped": report.get("skipped", 0),
+        "skipped": report.get("skipped", 0) + discovery_skipped,
         "failed": report.get("failed", 0),
         "lost": report.get("lost", 0),
         "failure_rate": report.get("failure_rate", 0.0),
@@ -148,4 +150,3 @@ def render_summary(console: Console, summary: dict[str, Any]) -> None:
         console.print(ft)
         if len(failed) > MAX_FAILED_SHOWN:
             console.print(f"... and {len(failed) - MAX_FAILED_SHOWN} more (see --summary-json)")
-

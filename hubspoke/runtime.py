@@ -28,6 +28,12 @@ Handler = Callable[[dict[str, Any], Any], Any]
 FaultHook = Callable[[str, dict[str, Any]], None]
 
 
+class LocalRunStopped(Exception):  # noqa: N818 - shaped as a Lambda error type below
+    """The local run was stopped (Ctrl-C): the handler ends here, or never starts."""
+
+    error_type = "HubSpoke.LocalRunStopped"
+
+
 @dataclass
 class LambdaContext:
     """The attributes Powertools and handlers read from Lambda's context object."""
@@ -86,6 +92,11 @@ class InProcessRuntime:
         self.fault_hook = fault_hook
         # Called in the invoking thread before the handler runs (the engine starts the Lambda timeout).
         self.on_invoke: Callable[[LocalFunction], None] | None = None
+        self.closed = False
+
+    def close(self) -> None:
+        """Refuse every invocation from now on: a stopped run starts no handler, whoever asks."""
+        self.closed = True
 
     def register(self, fn: LocalFunction) -> None:
         self._functions[fn.arn] = fn
@@ -120,6 +131,8 @@ class InProcessRuntime:
         raw = payload or b"{}"
         event = json.loads(raw)
         context = LambdaContext(fn.name, fn.arn, fn.memory_mb, fn.timeout_seconds)
+        if self.closed:
+            return _error_response(LocalRunStopped(f"{fn.name} not started: the local run was stopped"), context)
         if self.fault_hook is not None:
             try:
                 self.fault_hook(fn.name, event)
@@ -134,6 +147,8 @@ class InProcessRuntime:
         if self.on_invoke is not None:
             self.on_invoke(fn)
         with self._lock:
+            if self.closed:  # closed while this one was on its way in
+                return _error_response(LocalRunStopped(f"{fn.name} not started: the local run was stopped"), context)
             fn.stats.invocations += 1
             fn.stats.active += 1
             fn.stats.max_event_bytes = max(fn.stats.max_event_bytes, len(raw))

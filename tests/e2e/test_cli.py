@@ -90,12 +90,13 @@ def test_bad_usage_exits_2_naming_the_flag(cli, args, message):
 
 
 def test_invalid_input_found_by_the_hub_exits_2_with_nothing_run(cli, tmp_path):
-    (tmp_path / "dup.json").write_text(json.dumps([{"id": "a"}, {"id": "a"}]))
-    result = cli("--targets-file", "dup.json", "--summary-json", "s.json")
+    # Only the hub can know this one (the bucket is in the engine): it refuses the run, nothing runs.
+    source = json.dumps({"type": "s3-manifest", "bucket": "no-such-bucket", "key": "t.json"})
+    result = cli("--source-json", source, "--summary-json", "s.json")
     assert result.exit_code == 2
     summary = json.loads((tmp_path / "s.json").read_text())
     assert (summary["error"], summary["total"], summary["outcome"]) == ("InvalidRunRequest", 0, "failed")
-    assert "duplicate target ids" in summary["cause"]
+    assert "cannot read s3://no-such-bucket/t.json" in summary["cause"]
     assert summary["attempts"] == {}  # no ledger rows
 
 
@@ -122,3 +123,145 @@ def test_installed_command_with_progress_bar(tmp_path, synth_cache, stack):
     assert proc.returncode == 0, proc.stderr
     assert "SUCCEEDED" in proc.stdout
     assert "20/20" in proc.stderr
+
+
+EXAMPLES = ROOT / "examples"
+PUSH_EVENT = json.loads((EXAMPLES / "ecr-push-web.json").read_text())
+
+
+@pytest.fixture
+def cli_event(cli, tmp_path):
+    """`hubspoke local event` in-process (the `cli` fixture set HUBSPOKE_HOME and the working folder)."""
+    from typer.testing import CliRunner
+
+    from hubspoke.cli import app
+
+    def run(event: dict, world: dict, *args: str):
+        (tmp_path / "event.json").write_text(json.dumps(event))
+        (tmp_path / "world.json").write_text(json.dumps(world))
+        return CliRunner().invoke(app, ["local", "event", "event.json", "--world", "world.json", "--quiet", *args])
+
+    return run
+
+
+def test_event_refused_by_the_hub_exits_2_as_local_run_does(cli_event):
+    # A malformed digest passes the rule's pattern; the hub refuses the run request (InvalidRunRequest).
+    event = {**PUSH_EVENT, "detail": {**PUSH_EVENT["detail"], "image-digest": "sha256:not-a-digest"}}
+    world = json.loads((EXAMPLES / "world.json").read_text())
+    result = cli_event(event, world)
+    assert "InvalidRunRequest" in result.output
+    assert result.exit_code == 2, result.output
+
+
+def test_inactive_services_are_named_cluster_slash_service_and_counted_as_skipped(cli_event, tmp_path):
+    # The same service name in two clusters, inactive in both: the summary must say which is which.
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1.4"
+    world = {
+        "clusters": [
+            {
+                "name": name,
+                "services": [{"name": "api", "image": image, "status": "INACTIVE"}, {"name": "web", "image": image}],
+            }
+            for name in ("prod-eu", "prod-us")
+        ],
+        "index": False,
+    }
+    result = cli_event(PUSH_EVENT, world, "--summary-json", "s.json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["notes"]["skipped"] == ["prod-eu/api (INACTIVE)", "prod-us/api (INACTIVE)"]
+    assert (summary["total"], summary["succeeded"], summary["skipped"]) == (4, 2, 2)
+    table = " ".join(result.output.split())
+    assert "│ skipped │ 2 │" in table
+    assert "prod-eu/api (INACTIVE), prod-us/api (INACTIVE)" in table
+
+
+@pytest.fixture
+def cli_cold(tmp_path, monkeypatch):
+    """The CLI in-process with an empty HUBSPOKE_HOME: whatever it synthesizes or runs leaves files there."""
+    from typer.testing import CliRunner
+
+    from hubspoke.cli import app
+
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HUBSPOKE_HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args: str):
+        result = CliRunner().invoke(app, [*args])
+        return result, " ".join(result.output.split()), sorted(p.name for p in home.iterdir())
+
+    return run
+
+
+def one_error_line(result) -> None:
+    assert result.exit_code == 2, result.output
+    assert result.output.count("error:") == 1, result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "message"),
+    [
+        ("teams.csv", "name,team\napi,x\n", "--targets-file: teams.csv has no 'id' column (columns found: name, team)"),
+        ("empty.csv", "", "--targets-file: empty.csv is empty"),
+        ("header.csv", "id,team\n", "--targets-file: header.csv holds no targets"),
+        ("empty.json", "[]", "--targets-file: empty.json holds no targets"),
+        ("dup.csv", "id\na\nb\na\n", "--targets-file: dup.csv: duplicate target ids: 'a'"),
+        ("dup.json", '[{"id": "a"}, {"id": "a"}]', "--targets-file: dup.json: duplicate target ids: 'a'"),
+        ("noid.json", '[{"id": "a"}, {"name": "b"}]', "--targets-file: noid.json: [1] has no 'id' (found: name)"),
+    ],
+)
+def test_bad_targets_file_is_one_line_naming_the_file_before_any_synth(cli_cold, tmp_path, name, body, message):
+    (tmp_path / name).write_text(body)
+    result, output, home = cli_cold("local", "run", "--quiet", "--targets-file", name)
+    one_error_line(result)
+    assert message in output
+    assert "s3://" not in output
+    assert "inputs/" not in output
+    assert home == []  # nothing synthesized, no run folder: the engine never started
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--operation", "rm-rf"], "operation: unknown operation 'rm-rf' (known: ecs-restart, github-file-sync, noop)"),
+        (["--params-json", '{"sleep_ms": -5}'], "params.sleep_ms: Input should be greater than or equal to 0"),
+        (["--params-json", '{"sleep": 5}'], "params.sleep: Extra inputs are not permitted"),
+    ],
+)
+def test_unknown_operation_or_bad_params_are_refused_before_any_synth(cli_cold, args, message):
+    result, output, home = cli_cold("local", "run", "--quiet", "--targets", "3", *args)
+    one_error_line(result)
+    assert message in output
+    assert home == []
+
+
+def test_cdk_json_with_a_syntax_error_is_one_line_and_exit_2(cli_cold, tmp_path, monkeypatch):
+    # A copy of the project's cdk.json with one comma missing, as a person editing it would leave it.
+    import hubspoke.synth
+
+    broken = tmp_path / "project"
+    broken.mkdir()
+    text = (ROOT / "cdk.json").read_text()
+    (broken / "cdk.json").write_text(text.replace(",", "", 1))
+    monkeypatch.setattr(hubspoke.synth, "PROJECT_ROOT", broken)
+    for args in (["local", "run", "--quiet", "--targets", "3"], ["local", "event", "e.json", "--world", "w.json"]):
+        result, output, home = cli_cold(*args)
+        one_error_line(result)
+        assert f"cdk.json: {broken / 'cdk.json'} is not valid JSON (Expecting" in output
+        assert home == []
+
+
+def test_world_file_errors_name_the_field_path(cli_cold, tmp_path):
+    world = {"clusters": [{"name": "prod", "services": [{"name": "web", "image": "x", "desired_count": -1}]}]}
+    (tmp_path / "w.json").write_text(json.dumps(world))
+    (tmp_path / "e.json").write_text(json.dumps(PUSH_EVENT))
+    result, output, home = cli_cold("local", "event", "e.json", "--world", "w.json")
+    one_error_line(result)
+    assert (
+        "--world: w.json: clusters[0].services[0].desired_count: Input should be greater than or equal to 0" in output
+    )
+    assert home == []

@@ -125,7 +125,7 @@ def test_inactive_services_are_skipped(ecs, context):
     ecs.delete_service(cluster="eu", service="eu-000", force=True)
     out = hub({"request": request(), "execution_name": "push-4"}, context)
     assert out["count"] == 16
-    assert out["notes"]["skipped"] == ["eu-000 (INACTIVE)"]
+    assert out["notes"]["skipped"] == ["eu/eu-000 (INACTIVE)"]
 
 
 def test_a_thousand_services_across_clusters(aws):

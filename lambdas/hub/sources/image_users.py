@@ -48,10 +48,11 @@ def discover(spec: Spec, ctx: Any) -> list[Any]:
         matched = [image for image in svc.images if push.matches(image)]
         if not matched:
             continue
-        if svc.status != "ACTIVE":
-            ctx.notes.setdefault("skipped", []).append(f"{svc.service} ({svc.status})")
-            continue
         cluster_name = svc.cluster.rsplit("/", 1)[-1]
+        if svc.status != "ACTIVE":
+            # cluster/service, as target ids are: the same service name runs in several clusters.
+            ctx.notes.setdefault("skipped", []).append(f"{cluster_name}/{svc.service} ({svc.status})")
+            continue
         targets.append(
             {
                 "id": f"{cluster_name}/{svc.service}",
