@@ -66,6 +66,7 @@ class Functions(Construct):
             "IDEMPOTENCY_HOURS": str(settings.image_push.idempotency_hours),
             "WAIT_FOR_STEADY": "true" if settings.image_push.wait_for_steady else "false",
             "STEADY_TIMEOUT_SECONDS": str(settings.image_push.steady_timeout_seconds),
+            "SPOKE_TIMEOUT_SECONDS": str(settings.spoke_timeout_seconds),
             "GITHUB_API_URL": settings.github.api_url,
             "GITHUB_TOKEN_SECRET": settings.github.token_secret_name,
             "GITHUB_MAX_CONCURRENCY": str(settings.github.max_concurrency),

@@ -39,8 +39,9 @@ def wave_key(run_id: str, index: int) -> str:
     return f"runs/{run_id}/wave-{index:04d}.json"
 
 
-def validate_request(raw: Any, execution_name: str) -> tuple[RunRequest, str]:
-    """Validate the request and the operation's params; returns the request and the run id."""
+def validate_request(raw: Any, execution_name: str, cfg: Config | None = None) -> tuple[RunRequest, str]:
+    """Validate the request and the operation's params (against the deployment's `cfg` too, when given);
+    returns the request and the run id."""
     request = parse_run_request(raw)
     problems: list[str] = []
     operation = OPERATIONS.get(request.operation)
@@ -48,9 +49,12 @@ def validate_request(raw: Any, execution_name: str) -> tuple[RunRequest, str]:
         problems.append(f"operation: unknown operation '{request.operation}' (known: {', '.join(sorted(OPERATIONS))})")
     else:
         try:
-            operation.params.model_validate(request.params)
+            params = operation.params.model_validate(request.params)
         except ValidationError as err:
             problems.extend(field_problems(err, prefix="params"))
+        else:
+            if operation.check is not None and cfg is not None:
+                problems.extend(operation.check(params, cfg))
     source_type = request.source.get("type")
     if source_type not in SOURCES:
         problems.append(f"source.type: unknown source {source_type!r} (known: {', '.join(sorted(SOURCES))})")
@@ -102,7 +106,7 @@ def run_hub(
     clients: Callable[[str], Any] | None = None,
 ) -> HubResult:
     """Validate, discover, then write: the manifest first, the ledger rows second."""
-    request, run_id = validate_request(raw_request, execution_name)
+    request, run_id = validate_request(raw_request, execution_name, cfg)
     context = SourceContext(s3=s3, clients=clients)
     targets = discover_targets(request, context)
     size = request.wave_size or max(len(targets), 1)
