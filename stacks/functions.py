@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Aws, CfnResource, Duration
+from aws_cdk import ArnFormat, Aws, CfnResource, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stacks.bundling import python_asset
@@ -169,6 +170,12 @@ class Functions(Construct):
                 actions=["dynamodb:GetItem", "dynamodb:Query"], resources=[storage.image_index.table_arn]
             )
         )
+        # The run-id claim (lambdas/hub/claims.py) lives in the idempotency table.
+        self.hub.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:GetItem", "dynamodb:PutItem"], resources=[storage.idempotency.table_arn]
+            )
+        )
         self.spoke.add_to_role_policy(
             iam.PolicyStatement(actions=["ecs:UpdateService", "ecs:DescribeServices"], resources=service_arns)
         )
@@ -193,6 +200,33 @@ class Functions(Construct):
                     "The services of image_push.clusters, or of every cluster when none are set: "
                     "services come and go, so their names cannot be listed at deploy time.",
                 )
+
+    def grant_run_claims(self, state_machine: sfn.StateMachine) -> None:
+        """The hub asks Step Functions whether the execution holding a run id's claim still runs.
+
+        A policy of its own, not the role's default policy: the function depends on that one, and the state
+        machine on the function, so naming the state machine there would be a cycle.
+        """
+        stack = Stack.of(self)
+        executions = stack.format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{state_machine.state_machine_name}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        policy = iam.Policy(
+            self,
+            "HubRunClaims",
+            roles=[self.hub.role] if self.hub.role else [],
+            statements=[iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[executions])],
+        )
+        acknowledge(
+            cfn(policy),
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+            f"<{logical_id(state_machine)}.Name>:*]",
+            "DescribeExecution on the executions of this stack's own state machine: the hub reads the status of the "
+            "execution that holds a run id's claim, whose name EventBridge or the user chose.",
+        )
 
     @staticmethod
     def _ecs_arn(kind: str, name: str) -> str:

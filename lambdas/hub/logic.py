@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from hub.claims import RunClaims
 from hub.sources import SOURCES, SourceContext
 from shared.config import Config
 from shared.errors import InvalidRunRequest
@@ -17,6 +18,7 @@ from shared.ledger import Ledger
 from shared.models import (
     MAX_TARGET_BYTES,
     MAX_WAVES,
+    DuplicateRun,
     HubResult,
     ManifestLocation,
     RunContext,
@@ -104,9 +106,20 @@ def run_hub(
     s3: Any,
     ledger: Ledger,
     clients: Callable[[str], Any] | None = None,
-) -> HubResult:
-    """Validate, discover, then write: the manifest first, the ledger rows second."""
+    claims: RunClaims | None = None,
+    execution_arn: str | None = None,
+) -> HubResult | DuplicateRun:
+    """Validate, claim the run id, discover, then write: the manifest first, the ledger rows second.
+
+    With `claims` and the execution's ARN, a run id that another execution is still running is a duplicate
+    delivery: nothing is discovered or written (hub/claims.py).
+    """
     request, run_id = validate_request(raw_request, execution_name, cfg)
+    if claims is not None and execution_arn:
+        claim = claims.claim(run_id, execution_arn)
+        if not claim.owned:
+            run = RunContext(run_id=run_id, operation=request.operation, params=request.params)
+            return DuplicateRun(run=run, duplicate_of=claim.owner)
     context = SourceContext(s3=s3, clients=clients)
     targets = discover_targets(request, context)
     size = request.wave_size or max(len(targets), 1)

@@ -30,6 +30,7 @@ class Accepted:
         return place.startswith(self.where) and finding.issue == self.issue and self.detail in str(finding.detail)
 
 
+DESCRIBE_EXECUTION_EXPRESS = "'action': 'states:DescribeExecution', 'required_format': 'arn:*:states:*:*:express:"
 ACKNOWLEDGED = [
     Accepted(
         "trust",
@@ -41,10 +42,17 @@ ACKNOWLEDGED = [
     Accepted(
         "WorkflowStateMachineDistributedMapPolicy",
         "RESOURCE_MISMATCH",
-        "'action': 'states:DescribeExecution', 'required_format': 'arn:*:states:*:*:express:",
+        DESCRIBE_EXECUTION_EXPRESS,
         "The Service Authorization Reference lists states:DescribeExecution on execution* and express*: "
         "alternatives, one per workflow type. parliament wants both; this is CDK's Distributed Map grant on "
         "the standard child executions of this state machine, which has no express executions.",
+    ),
+    Accepted(
+        "FunctionsHubRunClaims",
+        "RESOURCE_MISMATCH",
+        DESCRIBE_EXECUTION_EXPRESS,
+        "As above (execution* or express*, alternatives): the hub describes the standard execution holding a "
+        "run id's claim; the state machine is STANDARD and has no express executions.",
     ),
 ]
 CLUSTERS = ["prod-us", "prod-eu"]
