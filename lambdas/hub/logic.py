@@ -109,17 +109,12 @@ def run_hub(
     claims: RunClaims | None = None,
     execution_arn: str | None = None,
 ) -> HubResult | DuplicateRun:
-    """Validate, claim the run id, discover, then write: the manifest first, the ledger rows second.
+    """Validate, discover, claim the run id, then write: the manifest first, the ledger rows second.
 
     With `claims` and the execution's ARN, a run id that another execution is still running is a duplicate
-    delivery: nothing is discovered or written (hub/claims.py).
+    delivery: nothing is written (hub/claims.py).
     """
     request, run_id = validate_request(raw_request, execution_name, cfg)
-    if claims is not None and execution_arn:
-        claim = claims.claim(run_id, execution_arn)
-        if not claim.owned:
-            run = RunContext(run_id=run_id, operation=request.operation, params=request.params)
-            return DuplicateRun(run=run, duplicate_of=claim.owner)
     context = SourceContext(s3=s3, clients=clients)
     targets = discover_targets(request, context)
     size = request.wave_size or max(len(targets), 1)
@@ -128,6 +123,12 @@ def run_hub(
         raise InvalidRunRequest(
             [f"wave_size: {len(targets)} targets in waves of {size} make {wave_count} waves; at most {MAX_WAVES}"]
         )
+    # The claim is the first write: a refused request writes nothing, not even a claim.
+    if claims is not None and execution_arn:
+        claim = claims.claim(run_id, execution_arn)
+        if not claim.owned:
+            run = RunContext(run_id=run_id, operation=request.operation, params=request.params)
+            return DuplicateRun(run=run, duplicate_of=claim.owner)
     items = [t.model_dump(mode="json") for t in targets]
     key = manifest_key(run_id)
     _put_json(s3, cfg.bucket, key, items)
