@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Aws, CfnResource, Duration
+from aws_cdk import ArnFormat, Aws, CfnResource, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stacks.bundling import python_asset
@@ -66,6 +67,7 @@ class Functions(Construct):
             "IDEMPOTENCY_HOURS": str(settings.image_push.idempotency_hours),
             "WAIT_FOR_STEADY": "true" if settings.image_push.wait_for_steady else "false",
             "STEADY_TIMEOUT_SECONDS": str(settings.image_push.steady_timeout_seconds),
+            "SPOKE_TIMEOUT_SECONDS": str(settings.spoke_timeout_seconds),
             "GITHUB_API_URL": settings.github.api_url,
             "GITHUB_TOKEN_SECRET": settings.github.token_secret_name,
             "GITHUB_MAX_CONCURRENCY": str(settings.github.max_concurrency),
@@ -143,14 +145,21 @@ class Functions(Construct):
             "indexer.handler.handler",
             settings.hub_timeout_seconds,
             "Scans the ECS clusters and rebuilds the image index (repository -> services).",
+            invoked_async=True,
         )
-        # ListClusters and DescribeTaskDefinition support no resource-level permissions (ECS IAM reference).
+        # ListClusters, ListServices and DescribeTaskDefinition support no resource type (Service Authorization
+        # Reference for Amazon ECS): a grant on cluster ARNs never matches and AWS answers AccessDenied.
+        # ListServices takes the ecs:cluster condition key (the cluster's ARN) instead.
         global_actions = ["ecs:ListClusters", "ecs:DescribeTaskDefinition"]
         clusters = settings.image_push.clusters
-        cluster_arns = [self._ecs_arn("cluster", c) for c in clusters] or [self._ecs_arn("cluster", "*")]
         service_arns = [self._ecs_arn("service", f"{c}/*") for c in clusters] or [self._ecs_arn("service", "*")]
+        in_clusters = {"ArnEquals": {"ecs:cluster": [self._ecs_arn("cluster", c) for c in clusters]}}
         for function in (self.indexer, self.hub):
-            function.add_to_role_policy(iam.PolicyStatement(actions=["ecs:ListServices"], resources=cluster_arns))
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["ecs:ListServices"], resources=["*"], conditions=in_clusters if clusters else None
+                )
+            )
             function.add_to_role_policy(iam.PolicyStatement(actions=["ecs:DescribeServices"], resources=service_arns))
             function.add_to_role_policy(iam.PolicyStatement(actions=global_actions, resources=["*"]))
         self.indexer.add_to_role_policy(
@@ -159,6 +168,12 @@ class Functions(Construct):
         self.hub.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["dynamodb:GetItem", "dynamodb:Query"], resources=[storage.image_index.table_arn]
+            )
+        )
+        # The run-id claim (lambdas/hub/claims.py) lives in the idempotency table.
+        self.hub.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:GetItem", "dynamodb:PutItem"], resources=[storage.idempotency.table_arn]
             )
         )
         self.spoke.add_to_role_policy(
@@ -173,19 +188,45 @@ class Functions(Construct):
         wildcard_services = [f"Resource::{self._nag_ecs_arn('service', f'{c}/*')}" for c in clusters] or [
             f"Resource::{self._nag_ecs_arn('service', '*')}"
         ]
-        wildcard_clusters = [] if clusters else [f"Resource::{self._nag_ecs_arn('cluster', '*')}"]
         for function, findings in (
-            (self.indexer, wildcard_services + wildcard_clusters),
-            (self.hub, wildcard_services + wildcard_clusters),
+            (self.indexer, wildcard_services),
+            (self.hub, wildcard_services),
             (self.spoke, wildcard_services),
         ):
             for finding in findings:
                 acknowledge(
                     _default_policy(function.role),
                     f"AwsSolutions-IAM5[{finding}]",
-                    "The services (and clusters) of image_push.clusters, or every cluster when none are set: "
+                    "The services of image_push.clusters, or of every cluster when none are set: "
                     "services come and go, so their names cannot be listed at deploy time.",
                 )
+
+    def grant_run_claims(self, state_machine: sfn.StateMachine) -> None:
+        """The hub asks Step Functions whether the execution holding a run id's claim still runs.
+
+        A policy of its own, not the role's default policy: the function depends on that one, and the state
+        machine on the function, so naming the state machine there would be a cycle.
+        """
+        stack = Stack.of(self)
+        executions = stack.format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{state_machine.state_machine_name}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        policy = iam.Policy(
+            self,
+            "HubRunClaims",
+            roles=[self.hub.role] if self.hub.role else [],
+            statements=[iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[executions])],
+        )
+        acknowledge(
+            cfn(policy),
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+            f"<{logical_id(state_machine)}.Name>:*]",
+            "DescribeExecution on the executions of this stack's own state machine: the hub reads the status of the "
+            "execution that holds a run id's claim, whose name EventBridge or the user chose.",
+        )
 
     @staticmethod
     def _ecs_arn(kind: str, name: str) -> str:
@@ -217,7 +258,9 @@ class Functions(Construct):
                 "target lists.",
             )
 
-    def _function(self, name: str, handler: str, task_timeout_seconds: int, description: str) -> lambda_.Function:
+    def _function(
+        self, name: str, handler: str, task_timeout_seconds: int, description: str, *, invoked_async: bool = False
+    ) -> lambda_.Function:
         settings = self._settings
         log_group = logs.LogGroup(
             self,
@@ -252,15 +295,24 @@ class Functions(Construct):
         acknowledge(
             cfn(function),
             "Serverless-LambdaDLQ",
-            "Step Functions invokes this function synchronously (RequestResponse); a DLQ only applies to "
-            "asynchronous invocations. Failures are caught by the state machine and recorded in the ledger.",
+            (
+                "EventBridge invokes this function asynchronously; what still fails after Lambda's retries goes to "
+                "the trigger dead-letter queue through an on-failure destination (stacks/triggers.py), whose "
+                "record carries the error, unlike a function DLQ's."
+            )
+            if invoked_async
+            else (
+                "Step Functions invokes this function synchronously (RequestResponse); a DLQ only applies to "
+                "asynchronous invocations. Failures are caught by the state machine and recorded in the ledger."
+            ),
         )
         acknowledge(
             _default_policy(role),
             "AwsSolutions-IAM5[Resource::*]",
             "Tracing is active: xray:PutTraceSegments and xray:PutTelemetryRecords (and for the hub and indexer "
-            "ecs:ListClusters, ecs:DescribeTaskDefinition) support no resource-level permissions (X-Ray and ECS "
-            "IAM references), so they need Resource '*'.",
+            "ecs:ListClusters, ecs:ListServices, ecs:DescribeTaskDefinition) support no resource type (X-Ray and "
+            "ECS Service Authorization References), so they need Resource '*'; ListServices carries an "
+            "ecs:cluster condition when image_push.clusters is set.",
         )
         depend_on_policy_only(function, role)
         return function

@@ -22,6 +22,7 @@ class HubSpokeStack(Stack):
         self.storage = Storage(self, "Storage", settings=settings)
         self.functions = Functions(self, "Functions", settings=settings, storage=self.storage)
         self.workflow = Workflow(self, "Workflow", settings=settings, storage=self.storage, functions=self.functions)
+        self.functions.grant_run_claims(self.workflow.state_machine)
         self.triggers = Triggers(
             self, "Triggers", settings=settings, state_machine=self.workflow.state_machine, functions=self.functions
         )

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 CONTEXT_KEY = "hubspoke"
+# Room in the Spoke task's timeout besides an ecs-restart rollout wait (lambdas/spoke/operations/ecs_restart.py
+# has the same number; a test keeps them in step).
+STEADY_MARGIN_SECONDS = 30
 
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (
@@ -137,6 +140,19 @@ class Settings(_Strict):
     removal_policy: Literal["retain", "destroy"] = "retain"
     # Buckets (besides our own inputs/ prefix) the hub may read s3-manifest target lists from.
     manifest_source_buckets: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _rollout_wait_fits_in_the_spoke(self) -> Settings:
+        # The spoke waits for the rollout inside its own task: a longer wait fails every target States.Timeout.
+        limit = self.spoke_timeout_seconds - STEADY_MARGIN_SECONDS
+        push = self.image_push
+        if push.wait_for_steady and push.steady_timeout_seconds > limit:
+            raise ValueError(
+                f"image_push.steady_timeout_seconds ({push.steady_timeout_seconds}) must fit in spoke_timeout_seconds "
+                f"({self.spoke_timeout_seconds}) less {STEADY_MARGIN_SECONDS} s for the restart: at most {limit}, "
+                "or raise spoke_timeout_seconds"
+            )
+        return self
 
     @field_validator("log_retention_days")
     @classmethod

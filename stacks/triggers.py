@@ -6,6 +6,7 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -17,6 +18,10 @@ from stacks.settings import Settings
 # EventBridge target retries (DESIGN.md: 0-185 attempts, 60-86,400 s); what still fails lands in the DLQ.
 TARGET_RETRY_ATTEMPTS = 8
 TARGET_MAX_EVENT_AGE = Duration.hours(2)
+# Lambda's asynchronous retries of a failed indexer run (0-2); an event older than one schedule period is
+# superseded by the next scheduled run, so it is not kept longer.
+INDEXER_ASYNC_RETRY_ATTEMPTS = 2
+LAMBDA_MAX_EVENT_AGE_MINUTES = 360  # Lambda keeps an asynchronous event at most 6 hours
 
 
 class Triggers(Construct):
@@ -57,6 +62,11 @@ class Triggers(Construct):
                     "action-type": ["PUSH"],
                     "result": ["SUCCESS"],
                     "repository-name": repositories or ["-no-repository-configured-"],
+                    # The input template reads these; a path the event lacks renders as nothing and makes
+                    # invalid JSON ("tag":,). Untagged pushes (the per-platform manifests of a multi-arch
+                    # image) therefore start nothing: the image index's own push carries the tag.
+                    "image-tag": events.Match.exists(),
+                    "image-digest": events.Match.exists(),
                 },
             ),
         )
@@ -91,6 +101,14 @@ class Triggers(Construct):
             description="Rebuilds the HubSpoke image index",
             schedule=events.Schedule.rate(Duration.minutes(push.index_schedule_minutes)),
         )
+        # The target's DLQ takes events EventBridge could not deliver; the function's own failures (AccessDenied,
+        # a timeout) happen in Lambda's asynchronous invocation, whose retries end in this on-failure destination
+        # (without one Lambda drops the event). Both land in the alarmed trigger dead-letter queue.
         self.index_schedule.add_target(
             targets.LambdaFunction(functions.indexer, retry_attempts=2, dead_letter_queue=self.dead_letters)
+        )
+        functions.indexer.configure_async_invoke(
+            on_failure=destinations.SqsDestination(self.dead_letters),
+            retry_attempts=INDEXER_ASYNC_RETRY_ATTEMPTS,
+            max_event_age=Duration.minutes(min(push.index_schedule_minutes, LAMBDA_MAX_EVENT_AGE_MINUTES)),
         )

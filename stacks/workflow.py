@@ -103,9 +103,14 @@ class Workflow(Construct):
             self,
             "Hub",
             functions.hub,
-            # The execution's input, not the state's: after a wait for the discovery budget the state also
-            # carries that wait's bookkeeping ($.discovery), which is no part of the run request.
-            {"request": sfn.JsonPath.execution_input, "execution_name": sfn.JsonPath.execution_name},
+            {
+                # The execution's input, not the state's: after a wait for the discovery budget the state also
+                # carries that wait's bookkeeping ($.discovery), which is no part of the run request.
+                "request": sfn.JsonPath.execution_input,
+                "execution_name": sfn.JsonPath.execution_name,
+                # The hub claims the run id for this execution (lambdas/hub/claims.py).
+                "execution_id": sfn.JsonPath.execution_id,
+            },
             settings.hub_timeout_seconds,
             retry,
             api_errors=True,
@@ -283,7 +288,7 @@ class Workflow(Construct):
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
-            definition_body=sfn.DefinitionBody.from_chainable(hub.next(any_targets)),
+            definition_body=sfn.DefinitionBody.from_chainable(hub.next(self._unless_duplicate(any_targets))),
             state_machine_type=sfn.StateMachineType.STANDARD,
             query_language=sfn.QueryLanguage.JSON_PATH,
             timeout=Duration.hours(settings.run_timeout_hours),
@@ -292,6 +297,18 @@ class Workflow(Construct):
         )
         depend_on_policy_only(self.state_machine, self.state_machine.role)
         self._acknowledge(storage, functions)
+
+    def _unless_duplicate(self, run: sfn.IChainable) -> sfn.Choice:
+        """Another execution is running this run id (a duplicate delivery): end here, succeeded, having done
+        nothing; the hub's output names that execution."""
+        return (
+            sfn.Choice(self, "DuplicateDelivery")
+            .when(
+                sfn.Condition.is_present("$.duplicate_of"),
+                sfn.Succeed(self, "AlreadyRunning", comment="Another execution runs this run id."),
+            )
+            .otherwise(run)
+        )
 
     def _honour_retry_after(
         self, retry: RetrySettings, spoke: tasks.LambdaInvoke, record_failure: sfn.IChainable

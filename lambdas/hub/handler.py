@@ -8,11 +8,13 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from hub.claims import RunClaims
 from hub.logic import run_hub
 from shared.aws import client
 from shared.config import config
 from shared.errors import InvalidRunRequest, RateLimitError, TransientError
 from shared.ledger import Ledger
+from shared.models import DuplicateRun
 from shared.observability import emit_metric, emit_metrics, log_context, logger, tracer
 
 RETRYABLE = (RateLimitError, TransientError)
@@ -21,9 +23,16 @@ RETRYABLE = (RateLimitError, TransientError)
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Event: {"request": <run request>, "execution_name": <name>} (built by the state machine)."""
+    """Event: {"request": <run request>, "execution_name": <name>, "execution_id": <ARN>} (built by the state
+    machine). Without the ARN (a direct invoke) the run id is not claimed."""
     cfg = config()
     execution_name = str(event.get("execution_name") or context.aws_request_id)
+    execution_arn = event.get("execution_id")
+    claims = (
+        RunClaims(client("dynamodb"), client("stepfunctions"), cfg.idempotency_table, cfg.ledger_ttl_days)
+        if cfg.idempotency_table and execution_arn
+        else None
+    )
     started = time.monotonic()
     with log_context(execution_name=execution_name):
         try:
@@ -34,6 +43,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 client("s3"),
                 Ledger(client("dynamodb"), cfg.ledger_table),
                 client,
+                claims,
+                str(execution_arn) if execution_arn else None,
             )
         except RETRYABLE as exc:
             # The state machine retries these (a rate-limited or flaky discovery API): not a page yet. If the
@@ -54,6 +65,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         finally:
             emit_metric("HubDuration", (time.monotonic() - started) * 1000, MetricUnit.Milliseconds)
         emit_metric("HubFailed", 0)  # a datapoint on success too, so the alarm reads OK rather than no data
+        if isinstance(result, DuplicateRun):
+            # At-least-once delivery: harmless, and counted so a flood of them shows on the dashboard.
+            emit_metric("DuplicateRuns", 1)
+            logger.info(
+                "duplicate delivery: another execution is running this run id; nothing to do",
+                extra={"run_id": result.run.run_id, "duplicate_of": result.duplicate_of},
+            )
+            return result.model_dump(mode="json")
         logger.info(
             "run seeded",
             extra={"run_id": result.run.run_id, "count": result.count, "max_concurrency": result.max_concurrency},

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from hub.claims import RunClaims
 from hub.history import HISTORY_EVENT_QUOTA, max_waves
 from hub.sources import SOURCES, SourceContext
 from shared.budget import MAX_CHECKS
@@ -19,6 +20,7 @@ from shared.ledger import Ledger
 from shared.models import (
     MAX_TARGET_BYTES,
     MAX_WAVES,
+    DuplicateRun,
     HubResult,
     ManifestLocation,
     RunContext,
@@ -41,8 +43,9 @@ def wave_key(run_id: str, index: int) -> str:
     return f"runs/{run_id}/wave-{index:04d}.json"
 
 
-def validate_request(raw: Any, execution_name: str) -> tuple[RunRequest, str]:
-    """Validate the request and the operation's params; returns the request and the run id."""
+def validate_request(raw: Any, execution_name: str, cfg: Config | None = None) -> tuple[RunRequest, str]:
+    """Validate the request and the operation's params (against the deployment's `cfg` too, when given);
+    returns the request and the run id."""
     request = parse_run_request(raw)
     problems: list[str] = []
     operation = OPERATIONS.get(request.operation)
@@ -50,9 +53,12 @@ def validate_request(raw: Any, execution_name: str) -> tuple[RunRequest, str]:
         problems.append(f"operation: unknown operation '{request.operation}' (known: {', '.join(sorted(OPERATIONS))})")
     else:
         try:
-            operation.params.model_validate(request.params)
+            params = operation.params.model_validate(request.params)
         except ValidationError as err:
             problems.extend(field_problems(err, prefix="params"))
+        else:
+            if operation.check is not None and cfg is not None:
+                problems.extend(operation.check(params, cfg))
     source_type = request.source.get("type")
     if source_type not in SOURCES:
         problems.append(f"source.type: unknown source {source_type!r} (known: {', '.join(sorted(SOURCES))})")
@@ -102,9 +108,15 @@ def run_hub(
     s3: Any,
     ledger: Ledger,
     clients: Callable[[str], Any] | None = None,
-) -> HubResult:
-    """Validate, discover, then write: the manifest first, the ledger rows second."""
-    request, run_id = validate_request(raw_request, execution_name)
+    claims: RunClaims | None = None,
+    execution_arn: str | None = None,
+) -> HubResult | DuplicateRun:
+    """Validate, discover, claim the run id, then write: the manifest first, the ledger rows second.
+
+    With `claims` and the execution's ARN, a run id that another execution is still running is a duplicate
+    delivery: nothing is written (hub/claims.py).
+    """
+    request, run_id = validate_request(raw_request, execution_name, cfg)
     context = SourceContext(s3=s3, clients=clients)
     targets = discover_targets(request, context)
     size = request.wave_size or max(len(targets), 1)
@@ -121,6 +133,12 @@ def run_hub(
         raise InvalidRunRequest(
             [f"wave_size: {len(targets)} targets in waves of {size} make {wave_count} waves; at most {limit}{why}"]
         )
+    # The claim is the first write: a refused request writes nothing, not even a claim.
+    if claims is not None and execution_arn:
+        claim = claims.claim(run_id, execution_arn)
+        if not claim.owned:
+            run = RunContext(run_id=run_id, operation=request.operation, params=request.params)
+            return DuplicateRun(run=run, duplicate_of=claim.owner)
     items = [t.model_dump(mode="json") for t in targets]
     key = manifest_key(run_id)
     _put_json(s3, cfg.bucket, key, items)

@@ -22,6 +22,8 @@ class Config:
     idempotency_hours: int = 24
     wait_for_steady: bool = False
     steady_timeout_seconds: int = 600
+    # The Spoke task's TimeoutSeconds: everything one target does (a rollout wait too) must fit in it.
+    spoke_timeout_seconds: int = 300
     # GitHub (github-file-sync, github-org, the gate); defaults as in stacks/settings.py.
     github_api_url: str = "https://api.github.com"
     github_token_secret: str = "hubspoke/github-token"  # noqa: S105 - the secret's name, not a token
@@ -47,6 +49,7 @@ def config() -> Config:
         idempotency_hours=int(env.get("IDEMPOTENCY_HOURS", "24")),
         wait_for_steady=env.get("WAIT_FOR_STEADY", "false") == "true",
         steady_timeout_seconds=int(env.get("STEADY_TIMEOUT_SECONDS", "600")),
+        spoke_timeout_seconds=int(env.get("SPOKE_TIMEOUT_SECONDS", "300")),
         github_api_url=env.get("GITHUB_API_URL", "https://api.github.com"),
         github_token_secret=env.get("GITHUB_TOKEN_SECRET", "hubspoke/github-token"),
         github_max_concurrency=int(env.get("GITHUB_MAX_CONCURRENCY", "2")),

@@ -44,6 +44,10 @@ class ServiceImages:
     images: list[str] = field(default_factory=list)
 
 
+# An ECR registry host: <account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn] (China regions use .com.cn).
+_ECR_HOST = re.compile(r"^(?P<account>[0-9]{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
+
+
 @dataclass(frozen=True)
 class Push:
     """What was pushed: repository, tag, digest, and the registry (account) and region."""
@@ -55,15 +59,28 @@ class Push:
     region: str | None = None
 
     def matches(self, image: str) -> bool:
-        """The image is this repository, and the pushed tag (mutable tags too) or the pushed digest."""
+        """The image is this repository in the pushed registry, at the pushed tag or digest.
+
+        When the push names an account or region, only that ECR registry (or its FIPS host) matches: an image
+        without a registry host is Docker Hub's (`team-payments:2.7` is `docker.io/library/team-payments`).
+        An image pinned by digest (`repo:tag@sha256:X`) runs X whatever its tag says, so it matches by digest.
+        """
         ref = ImageRef.parse(image)
-        if ref.repository != self.repository:
+        if ref.repository != self.repository or not self._registry_matches(ref.registry):
             return False
-        if self.registry and ref.registry and not ref.registry.startswith(f"{self.registry}.dkr.ecr."):
+        if ref.digest is not None:
+            return self.digest is not None and ref.digest == self.digest
+        return self.tag is not None and ref.tag == self.tag
+
+    def _registry_matches(self, host: str | None) -> bool:
+        if not (self.registry or self.region):
+            return True  # a hand-written request that names no registry: the repository name decides
+        ecr = _ECR_HOST.match(host or "")
+        if ecr is None:
             return False
-        if self.region and ref.registry and f".dkr.ecr.{self.region}." not in ref.registry:
-            return False
-        return (self.digest is not None and ref.digest == self.digest) or (self.tag is not None and ref.tag == self.tag)
+        return (not self.registry or ecr["account"] == self.registry) and (
+            not self.region or ecr["region"] == self.region
+        )
 
 
 def _pages(ecs: Any, operation: str, key: str, **kwargs: Any) -> Iterator[str]:

@@ -115,6 +115,14 @@ class HubResult(_Model):
     notes: dict[str, Any] = Field(default_factory=dict)
 
 
+class DuplicateRun(_Model):
+    """The hub's output for a second execution of a run id another execution is still running: it runs
+    nothing, and the state machine ends it (succeeded) at once."""
+
+    run: RunContext
+    duplicate_of: str  # the ARN of the execution that runs this run id
+
+
 class SpokeInput(_Model):
     """One Map item, as the ItemSelector builds it, plus the retry count of this attempt."""
 

@@ -101,3 +101,25 @@ def test_malformed_events_start_nothing_or_fail_at_the_hub(scenario, case):
     assert (result.status, result.error) == ("FAILED", "InvalidRunRequest")
     assert case["field"] in result.cause
     assert engine.runtime.function(engine.spoke_function).stats.invocations == 0
+
+
+def test_an_untagged_push_starts_nothing_and_its_tagged_index_restarts(scenario, stack):
+    """A multi-arch push: per-platform manifests arrive untagged, the image index with the tag. Each event goes
+    through every rule that targets the workflow, as EventBridge would deliver it."""
+    engine, _ = scenario
+    (machine,) = stack.resources("AWS::StepFunctions::StateMachine")
+
+    def deliver_everywhere(event: dict, name: str) -> list:
+        return [
+            engine.run(transform(rule["Targets"][0], event), execution_name=name)
+            for rule in rules_targeting(stack, machine)
+            if matches(rule, event)
+        ]
+
+    # WHEN the untagged per-platform manifest is pushed THEN no rule starts anything (on AWS the template
+    # would render "tag":, and StartExecution would refuse it into the dead-letter queue)
+    assert deliver_everywhere(load_event("ecr_push_untagged.json"), "untagged") == []
+    assert engine.runtime.function(engine.spoke_function).stats.invocations == 0
+    # WHEN the tagged index is pushed THEN its run restarts the services running the tag
+    (run,) = deliver_everywhere(load_event("ecr_push_web.json"), "tagged")
+    assert run.summary["total"] == 12

@@ -177,6 +177,8 @@ def test_each_function_gets_exactly_the_calls_its_code_makes(template):
             "s3:GetObject",
             "dynamodb:GetItem",
             "dynamodb:Query",
+            "dynamodb:PutItem",  # the run-id claim (hub/claims.py)
+            "states:DescribeExecution",  # is the claim's owner still running?
             *ECS_SCAN,
             *LOGS,
             SECRET,
@@ -193,7 +195,15 @@ def test_each_function_gets_exactly_the_calls_its_code_makes(template):
         },
         "gate": {SECRET, *LOGS},
         "summarize": {"dynamodb:Query", "s3:PutObject", *LOGS},
-        "indexer": {"dynamodb:BatchWriteItem", *ECS_SCAN, *LOGS},
+        # sqs: the on-failure destination of its asynchronous invocations (CDK's grantSendMessages).
+        "indexer": {
+            "dynamodb:BatchWriteItem",
+            *ECS_SCAN,
+            *LOGS,
+            "sqs:SendMessage",
+            "sqs:GetQueueAttributes",
+            "sqs:GetQueueUrl",
+        },
     }
 
 

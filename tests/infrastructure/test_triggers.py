@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from hubspoke.trigger import matches, rules_targeting, transform
+from hubspoke.trigger import InvalidTargetInputError, matches, rules_targeting, transform
 from tests.conftest import load_event
+from tests.iam import Call, allows, function_statements
 
 from .conftest import only, resources
 
@@ -26,6 +27,9 @@ def rule(stack):
         ("ecr_push_other_repository.json", False),
         ("ecr_delete_web.json", False),
         ("ecr_push_failed.json", False),
+        # A per-platform manifest of a multi-arch image is pushed without a tag; its image index carries the
+        # tag and is a push event of its own, which starts the run.
+        ("ecr_push_untagged.json", False),
     ],
 )
 def test_pattern_matches_only_successful_pushes_to_watched_repositories(rule, event, expected):
@@ -48,6 +52,28 @@ def test_input_transformer_builds_an_ecs_restart_run(rule):
             "region": "us-east-1",
         },
     }
+
+
+def test_a_path_missing_from_the_event_renders_as_nothing_as_on_eventbridge(rule):
+    # The local engine's transformer must fail where EventBridge's would: "tag":<tag> without a tag in the
+    # event is "tag":, and StartExecution refuses the input.
+    event = load_event("ecr_push_untagged.json")
+    with pytest.raises(InvalidTargetInputError, match=r"tag \(\$\.detail\.image-tag\)"):
+        transform(rule["Targets"][0], event)
+
+
+def test_every_event_field_the_transformer_reads_is_required_by_the_pattern(rule):
+    """A placeholder whose path the event may lack makes invalid JSON on EventBridge; the pattern must
+    guarantee every path the input template reads."""
+    paths = rule["Targets"][0]["InputTransformer"]["InputPathsMap"].values()
+    detail = rule["EventPattern"]["detail"]
+    top_level = {"id", "account", "region", "time", "source", "detail-type"}  # every event has these
+    for path in paths:
+        parts = path.removeprefix("$.").split(".")
+        if parts[0] == "detail":
+            assert parts[1] in detail, path
+        else:
+            assert parts[0] in top_level, path
 
 
 def test_target_retries_and_has_an_encrypted_dead_letter_queue(rule, template):
@@ -85,3 +111,25 @@ def test_spoke_may_update_services_only(template):
     (statement,) = statements
     resource = statement["Resource"]
     assert ":service/" in str(resource)  # services, never clusters or *
+
+
+def test_indexer_failures_reach_the_trigger_dead_letter_queue(rule, template):
+    """EventBridge invokes the indexer asynchronously: its own failures (AccessDenied, a timeout) end in
+    Lambda's asynchronous retries, which drop the event unless an on-failure destination or DLQ is set."""
+    (indexer,) = [
+        k
+        for k, f in resources(template, "AWS::Lambda::Function").items()
+        if f["Properties"]["Handler"].startswith("indexer.")
+    ]
+    configs = [
+        c["Properties"]
+        for c in resources(template, "AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": indexer}
+    ]
+    (config,) = configs
+    queue = rule["Targets"][0]["DeadLetterConfig"]["Arn"]  # the alarmed trigger dead-letter queue
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == queue
+    assert config["MaximumRetryAttempts"] == 2
+    # The destination is written with the function's role: it must be allowed to send there.
+    queue_arn = f"arn:aws:sqs:us-east-1:123456789012:hubspoke-{queue['Fn::GetAtt'][0].lower()}"
+    assert allows(function_statements(template, "indexer."), Call("sqs:SendMessage", (queue_arn,)))

@@ -81,6 +81,42 @@ def test_image_matching(image, push, expected):
     assert push.matches(image) is expected
 
 
+OTHER = "sha256:" + "cd" * 32
+# What an ECR push event says: account 123456789012, region us-east-1, tag 2.7, digest DIGEST.
+ECR_PUSH = Push("team-payments", "2.7", DIGEST, "123456789012", "us-east-1")
+
+
+@pytest.mark.parametrize(
+    ("image", "expected"),
+    [
+        # The pushed registry, by tag; its FIPS endpoint is the same registry.
+        ("123456789012.dkr.ecr.us-east-1.amazonaws.com/team-payments:2.7", True),
+        ("123456789012.dkr.ecr-fips.us-east-1.amazonaws.com/team-payments:2.7", True),
+        # Docker Hub, however it is spelled, is another image.
+        ("team-payments:2.7", False),
+        ("docker.io/team-payments:2.7", False),
+        ("docker.io/library/team-payments:2.7", False),
+        ("registry-1.docker.io/library/team-payments:2.7", False),
+        # Another account, region or registry that merely contains the ECR host.
+        ("999999999999.dkr.ecr.us-east-1.amazonaws.com/team-payments:2.7", False),
+        ("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team-payments:2.7", False),
+        ("123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example/team-payments:2.7", False),
+        ("mirror.example/123456789012.dkr.ecr.us-east-1.amazonaws.com/team-payments:2.7", False),
+        # Pinned by digest: the digest decides, whatever the tag says.
+        (f"123456789012.dkr.ecr.us-east-1.amazonaws.com/team-payments:2.7@{OTHER}", False),
+        (f"123456789012.dkr.ecr.us-east-1.amazonaws.com/team-payments:2.6@{DIGEST}", True),
+        (f"123456789012.dkr.ecr.us-east-1.amazonaws.com/team-payments@{DIGEST}", True),
+        (f"123456789012.dkr.ecr-fips.us-east-1.amazonaws.com/team-payments@{DIGEST}", True),
+        (f"123456789012.dkr.ecr.us-east-1.amazonaws.com/team-payments@{OTHER}", False),
+        (f"team-payments:2.7@{DIGEST}", False),
+        # Another tag of the pushed registry.
+        ("123456789012.dkr.ecr.us-east-1.amazonaws.com/team-payments:2.6", False),
+    ],
+)
+def test_an_ecr_push_matches_only_its_own_registry(image, expected):
+    assert ECR_PUSH.matches(image) is expected
+
+
 def request(tag: str = "1.4") -> dict:
     return {
         "operation": "ecs-restart",

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from shared.budget import Budget
+from shared.config import Config
 from shared.models import OperationResult, SpokeInput
 from spoke.operations import ecs_restart, github_file_sync, noop
 
@@ -24,13 +25,16 @@ class Operation:
     # The rate-limit gate: the API budget left, and what one target costs of it (None: no gate).
     budget: Callable[[], Budget] | None = None
     requests_per_target: Callable[[Any], int] | None = None
+    # Checks of valid params against the deployment (e.g. a wait that cannot fit in the Spoke task's timeout):
+    # 'params.field: message' problems; the hub refuses the run with them before anything is written.
+    check: Callable[[Any, Config], list[str]] | None = None
 
 
 OPERATIONS: dict[str, Operation] = {
     op.name: op
     for op in (
         Operation(noop.NAME, noop.Params, noop.run),
-        Operation(ecs_restart.NAME, ecs_restart.Params, ecs_restart.run),
+        Operation(ecs_restart.NAME, ecs_restart.Params, ecs_restart.run, check=ecs_restart.check),
         Operation(
             github_file_sync.NAME,
             github_file_sync.Params,

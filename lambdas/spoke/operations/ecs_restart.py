@@ -21,13 +21,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared import clock
 from shared.aws import client
-from shared.config import config
+from shared.config import Config, config
 from shared.errors import RateLimitError, TargetError, TransientError
 from shared.models import OperationResult, SpokeInput
 from shared.observability import lambda_context
 
 NAME = "ecs-restart"
 POLL_SECONDS = 10
+# Room in the Spoke task's timeout besides the rollout wait: UpdateService, the idempotency record, the last
+# poll (stacks/settings.py checks the deployment's defaults with the same number).
+STEADY_MARGIN_SECONDS = 30
 _TARGET_ERRORS = {
     "ServiceNotFoundException": "the service no longer exists",
     "ServiceNotActiveException": "the service is not active (deleted or draining)",
@@ -42,7 +45,32 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     wait_for_steady: bool | None = None  # default: setting image_push.wait_for_steady
-    steady_timeout_seconds: int | None = Field(default=None, ge=10, le=3600)
+    # At most the longest Spoke task timeout (890 s) less the margin; check() holds it to the deployed one.
+    steady_timeout_seconds: int | None = Field(default=None, ge=10, le=890 - STEADY_MARGIN_SECONDS)
+
+
+def max_steady_seconds(spoke_timeout_seconds: int) -> int:
+    """The longest rollout wait that fits in the Spoke task's timeout."""
+    return spoke_timeout_seconds - STEADY_MARGIN_SECONDS
+
+
+def check(params: Params, cfg: Config) -> list[str]:
+    """A rollout wait must end inside the Spoke task's timeout, or the target fails States.Timeout mid-wait."""
+    wait = cfg.wait_for_steady if params.wait_for_steady is None else params.wait_for_steady
+    timeout = params.steady_timeout_seconds or cfg.steady_timeout_seconds
+    limit = max_steady_seconds(cfg.spoke_timeout_seconds)
+    if not wait or timeout <= limit:
+        return []
+    where = (
+        "params.steady_timeout_seconds"
+        if params.steady_timeout_seconds is not None
+        else f"params.wait_for_steady: the deployment's image_push.steady_timeout_seconds ({timeout})"
+    )
+    return [
+        f"{where}: a rollout wait of {timeout} s does not fit in the Spoke task's timeout "
+        f"(spoke_timeout_seconds {cfg.spoke_timeout_seconds} s, of which {STEADY_MARGIN_SECONDS} s for the "
+        f"restart itself): at most {limit} s"
+    ]
 
 
 def _ecs_error(err: ClientError, what: str) -> Exception:
