@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import zlib
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -96,6 +97,14 @@ def plausible_resolver(template: dict[str, Any]) -> Resolver:
         elif kind == "AWS::Events::Rule":
             refs[logical_id] = name
             attrs[(logical_id, "Arn")] = _arn("events", f"rule/{name}")
+        elif kind == "AWS::CloudWatch::Alarm":
+            refs[logical_id] = name
+            attrs[(logical_id, "Arn")] = _arn("cloudwatch", f"alarm:{name}")
+        elif kind == "AWS::KMS::Key":
+            key_id = f"00000000-0000-4000-8000-{zlib.crc32(logical_id.encode()):012d}"
+            refs[logical_id] = key_id
+            attrs[(logical_id, "Arn")] = _arn("kms", f"key/{key_id}")
+            attrs[(logical_id, "KeyId")] = key_id
         elif kind == "AWS::SSM::Parameter::Value<String>":
             refs[logical_id] = "value"
         else:

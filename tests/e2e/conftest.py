@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 from typer.testing import CliRunner
 
@@ -21,3 +25,36 @@ def cli(tmp_path, synth_cache, stack, monkeypatch):
         return CliRunner().invoke(app, ["local", "run", "--quiet", *args])
 
     return run
+
+
+@contextmanager
+def spokes_held_until_running(engine, count: int, timeout: float = 120.0) -> Iterator[None]:
+    """Hold the first `count` spokes inside their handler until all of them are running at once.
+
+    A peak-concurrency assertion must not depend on the machine's speed: with a scaled clock a spoke's
+    simulated work lasts milliseconds, and on a busy machine the first spokes could finish before the last
+    one starts. Holding them inside the handler (after the runtime counted them active) makes reaching the
+    cap certain; the Map's MaxConcurrency alone decides whether it is ever passed.
+    """
+    fn = engine.runtime.function(engine.spoke_function)
+    real = engine.runtime._load(fn)
+    arrived = 0
+    lock = threading.Lock()
+    all_running = threading.Event()
+
+    def held(event, context):
+        nonlocal arrived
+        with lock:
+            arrived += 1
+            if arrived >= count:
+                all_running.set()
+            first = arrived <= count
+        if first:
+            all_running.wait(timeout)
+        return real(event, context)
+
+    fn.handler = held
+    try:
+        yield
+    finally:
+        fn.handler = real

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from hubspoke.engine import LocalEngine
+from tests.e2e.conftest import spokes_held_until_running
 
 pytestmark = pytest.mark.e2e
 
@@ -47,13 +48,15 @@ def test_threshold_decides_the_outcome(engine):
 
 def test_peak_concurrency_reaches_but_never_passes_max_concurrency(engine):
     # GIVEN far more targets than the cap, each doing some (simulated) work
-    result = engine.run(request(engine, "cap", 60, {"sleep_ms": 2000}, max_concurrency=6))
+    with spokes_held_until_running(engine, 6):
+        result = engine.run(request(engine, "cap", 60, {"sleep_ms": 2000}, max_concurrency=6))
     assert result.summary["succeeded"] == 60
     assert result.peak_concurrency == 6
 
 
 def test_default_concurrency_comes_from_settings(engine):
-    result = engine.run(request(engine, "default-cap", 40, {"sleep_ms": 2000}))
+    with spokes_held_until_running(engine, 10):
+        result = engine.run(request(engine, "default-cap", 40, {"sleep_ms": 2000}))
     assert result.peak_concurrency == 10  # cdk.json max_concurrency
 
 

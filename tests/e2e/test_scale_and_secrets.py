@@ -7,6 +7,7 @@ import json
 import pytest
 
 from hubspoke.engine import ROLE_ARN, LocalEngine
+from tests.e2e.conftest import spokes_held_until_running
 
 pytestmark = pytest.mark.e2e
 STATE_LIMIT = 262_144  # bytes, Step Functions' state input/output limit
@@ -26,7 +27,8 @@ def test_two_thousand_targets_exact_summary_and_small_payloads(engine):
         "source": {"type": "s3-manifest", **source},
         "max_concurrency": 100,
     }
-    result = engine.run(request)
+    with spokes_held_until_running(engine, 100):
+        result = engine.run(request)
     summary = result.summary
     # THEN nothing is lost and the counts are exact
     assert (summary["total"], summary["succeeded"], summary["failed"], summary["lost"]) == (2000, 1980, 20, 0)

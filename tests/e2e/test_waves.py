@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.e2e.conftest import spokes_held_until_running
+
 pytestmark = pytest.mark.e2e
 
 
@@ -35,7 +37,8 @@ def test_waves_never_run_more_than_the_wave_at_once(engine):
     request = engine.manifest_request(
         "wave-cap", [{"id": f"t{i:03d}"} for i in range(40)], {"sleep_ms": 2000}, wave_size=8, max_concurrency=20
     )
-    result = engine.run(request)
+    with spokes_held_until_running(engine, 8):
+        result = engine.run(request)
     assert (result.summary["waves_run"], result.summary["succeeded"]) == (5, 40)
     assert result.peak_concurrency == 8
 

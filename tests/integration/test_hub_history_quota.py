@@ -19,7 +19,7 @@ def repos(n: int) -> dict:
 
 
 def test_a_budgeted_run_of_99_waves_is_refused_naming_wave_size(aws, context):
-    # GIVEN 99 repositories in waves of 1: 99 x 203 + 18 events could pass 20,000 (the quota less a fifth spare)
+    # GIVEN 99 repositories in waves of 1: 99 x 203 + 20 events could pass 20,000 (the quota less a fifth spare)
     request = {**SYNC, "source": repos(99), "wave_size": 1}
     with pytest.raises(InvalidRunRequest) as err:
         handler({"request": request, "execution_name": "too-many-waves"}, context)
