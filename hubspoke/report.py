@@ -81,7 +81,7 @@ def budget_waits(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
             budget = wave.get("budget", {})
             waits.append(
                 {
-                    "wave": wave.get("index", 0),
+                    "wave": wave.get("index", 0) + 1,  # counted from 1, as a person (and the table) counts
                     "wait_seconds": wave.get("wait_seconds"),
                     "remaining": budget.get("remaining"),
                     "needed": budget.get("needed"),
@@ -130,7 +130,7 @@ def render_summary(console: Console, summary: dict[str, Any]) -> None:
         if key != "source":
             console.print(f"[dim]{key}:[/] {', '.join(value) if isinstance(value, list) else value}")
     for wait in summary.get("budget_waits") or []:
-        console.print(f"[dim]rate-limit gate, wave {wait['wave'] + 1}:[/] {wait['reason']}")
+        console.print(f"[dim]rate-limit gate, wave {wait['wave']}:[/] {wait['reason']}")
     if summary["error"] and summary["error"] != "RunFailed":
         console.print(f"[bold red]{summary['error']}[/]: {summary['cause']}")
     alarms = summary.get("alarms") or []

@@ -91,7 +91,7 @@ class ImagePushSettings(_Strict):
     index_max_age_minutes: int = Field(default=60, ge=1, le=10080)
     idempotency_hours: int = Field(default=24, ge=1, le=720)
     wait_for_steady: bool = False
-    steady_timeout_seconds: int = Field(default=600, ge=10, le=3600)
+    steady_timeout_seconds: int = Field(default=240, ge=10, le=3600)
 
 
 class GitHubSettings(_Strict):

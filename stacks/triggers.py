@@ -15,7 +15,8 @@ from stacks.common import acknowledge, cfn
 from stacks.functions import Functions
 from stacks.settings import Settings
 
-# EventBridge target retries (DESIGN.md: 0-185 attempts, 60-86,400 s); what still fails lands in the DLQ.
+# EventBridge target retries (its RetryPolicy allows 0-185 attempts and 60-86,400 s); what still fails lands in
+# the DLQ.
 TARGET_RETRY_ATTEMPTS = 8
 TARGET_MAX_EVENT_AGE = Duration.hours(2)
 # Lambda's asynchronous retries of a failed indexer run (0-2); an event older than one schedule period is

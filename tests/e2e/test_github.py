@@ -186,7 +186,7 @@ def test_gate_waits_for_the_reset_before_any_spoke_starts(github_stack, github, 
     assert min(r.at for r in repo_requests) >= reset_at
     # AND the CLI's summary reports the wait from the same history
     (reported,) = budget_waits(history)
-    assert reported["wave"] == 0
+    assert reported["wave"] == 1  # the first wave, counted from 1 as the console prints it
     assert reported["reason"].startswith("9 requests left, the wave needs 70: wait ")
     # AND the Map started only after the wait
     order = [e["type"] for e in history]

@@ -23,7 +23,7 @@ def deployment(**overrides: object) -> Config:
         "failure_threshold_percent": 0.0,
         "ledger_ttl_days": 30,
         "spoke_timeout_seconds": SPOKE_TIMEOUT,
-        "steady_timeout_seconds": 600,  # the image_push default
+        "steady_timeout_seconds": 600,  # a deployment default too long for the spoke timeout
     }
     return Config(**{**values, **overrides})  # type: ignore[arg-type]
 
@@ -42,7 +42,7 @@ def request(**params: object) -> dict[str, object]:
             "params.steady_timeout_seconds",
             f"at most {LONGEST_WAIT} s",
         ),
-        # No timeout given: the deployment's default (600 s) applies, and does not fit either.
+        # No timeout given: the deployment's default (600 s here) applies, and does not fit either.
         ({"wait_for_steady": True}, "params.wait_for_steady", f"at most {LONGEST_WAIT} s"),
     ],
 )
@@ -75,3 +75,14 @@ def test_the_deployment_may_not_default_to_a_wait_longer_than_the_spoke_timeout(
 
 def test_the_margin_is_the_same_on_both_sides():
     assert ecs_restart.STEADY_MARGIN_SECONDS == STEADY_MARGIN_SECONDS == 30
+
+
+def test_the_shipped_default_fits_the_shipped_spoke_timeout():
+    # GIVEN cdk.json as shipped WHEN a user turns the rollout wait on THEN synth accepts it (240 s <= 300 - 30)
+    import json
+    from pathlib import Path
+
+    context = json.loads((Path(__file__).parents[2] / "cdk.json").read_text())["context"]["hubspoke"]
+    push = {**context["image_push"], "wait_for_steady": True}
+    settings = load_settings({**context, "image_push": push})
+    assert settings.image_push.steady_timeout_seconds == 240
