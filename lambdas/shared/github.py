@@ -1,8 +1,8 @@
 """GitHub REST client: gidgethub's sans-I/O core over urllib3, and GitHub's answers mapped to our error names.
 
 Why gidgethub (docs/github.md, "The client and its bundling"): 78 KB of code and ~25 ms to import, against
-PyGithub's 31 MB (native cryptography and PyNaCl, platform wheels) and ~200 ms. Its HTTP is pluggable; we plug in urllib3, which the
-Lambda Python runtime already ships with boto3, so the asset gains only gidgethub and uritemplate.
+PyGithub's 31 MB (native cryptography and PyNaCl, platform wheels) and ~200 ms. Its HTTP is pluggable; we plug in
+urllib3, which the Lambda Python runtime already ships with boto3, so the asset gains only gidgethub and uritemplate.
 
 Waiting belongs to Step Functions, not to a Lambda: a rate-limit answer whose wait is short (`retry-after`,
 or the primary limit's reset) is waited out here, twice per request at most; anything longer becomes an error
