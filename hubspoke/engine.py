@@ -136,20 +136,34 @@ class _OutputRouter(io.TextIOBase):
         self.active = True
         self.emf: list[dict[str, Any]] = []
         self._lock = threading.Lock()
+        # print() writes a line and its newline in two calls; a line is kept per thread until it is complete,
+        # so another handler's line cannot land between the two (two JSON documents on one log line).
+        self._partial = threading.local()
 
     def write(self, text: str) -> int:
         if not (self.active and self.runtime.in_handler()):
             return self.terminal.write(text)
+        pending = getattr(self._partial, "text", "") + text
+        complete, newline, rest = pending.rpartition("\n")
+        self._partial.text = rest
+        if newline:
+            self._write_lines(complete + newline)
+        return len(text)
+
+    def _write_lines(self, lines: str) -> None:
         with self._lock:
-            if '"_aws"' in text:  # Powertools Metrics prints one EMF document per line
-                for line in text.splitlines():
+            if '"_aws"' in lines:  # Powertools Metrics prints one EMF document per line
+                for line in lines.splitlines():
                     if line.startswith("{") and '"_aws"' in line:
                         self.emf.append(json.loads(line))
             if self.log is not None:
-                self.log.write(text)
-        return len(text)
+                self.log.write(lines)
 
     def flush(self) -> None:
+        rest = getattr(self._partial, "text", "")
+        if rest:
+            self._partial.text = ""
+            self._write_lines(rest)
         self.terminal.flush()
         if self.log is not None:
             self.log.flush()
