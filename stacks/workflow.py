@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from aws_cdk import Duration
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -86,6 +88,16 @@ def _invoke(
         _add_retry(task, [RATE_LIMIT_ERROR], retry.rate_limit)
         _add_retry(task, [TRANSIENT_ERROR], retry.transient)
     return task
+
+
+class _RetryAfterNames(NamedTuple):
+    """The state names of one retry-after loop (they show in the console and the execution history)."""
+
+    cause: str
+    honour: str
+    parse: str
+    reasonable: str
+    wait: str
 
 
 class Workflow(Construct):
@@ -316,106 +328,22 @@ class Workflow(Construct):
         """A RateLimitError whose message starts "retry after N s: " (lambdas/shared/github.py) that its Retry
         attempts did not outlast: wait N s in a Wait state (a primary limit's reset can be an hour away; no
         Lambda sleeps that long), then run the spoke again; at most `rate_limit_max_waits` times per target."""
-        message = "$.rate_limit.cause.errorMessage"
-        cause = sfn.Pass(
-            self,
-            "RateLimitCause",
-            parameters={
-                "cause": sfn.JsonPath.string_to_json(sfn.JsonPath.string_at("$.error.Cause")),
-                "waits": sfn.JsonPath.number_at("$.rate_limit.waits"),
-            },
-            result_path="$.rate_limit",
-        )
-        parse = sfn.Pass(
-            self,
-            "ParseRetryAfter",
-            parameters={
-                "cause": sfn.JsonPath.object_at("$.rate_limit.cause"),
-                "waits": sfn.JsonPath.math_add(sfn.JsonPath.number_at("$.rate_limit.waits"), 1),
-                # "retry after N s: ..." -> ["retry", "after", "N", ...] -> N
-                "seconds": sfn.JsonPath.string_to_json(
-                    sfn.JsonPath.array_get_item(sfn.JsonPath.string_split(sfn.JsonPath.string_at(message), " "), 2)
-                ),
-            },
-            result_path="$.rate_limit",
-        )
-        wait = sfn.Wait(self, "WaitForRateLimit", time=sfn.WaitTime.seconds_path("$.rate_limit.seconds"))
-        parse.next(
-            sfn.Choice(self, "WaitIsReasonable")
-            .when(
-                sfn.Condition.number_less_than_equals("$.rate_limit.seconds", retry.rate_limit_max_wait_seconds),
-                wait.next(spoke),
-            )
-            .otherwise(record_failure)
-        )
-        cause.next(
-            sfn.Choice(self, "HonourRetryAfter")
-            .when(
-                sfn.Condition.and_(
-                    sfn.Condition.is_present(message),
-                    sfn.Condition.is_string(message),
-                    sfn.Condition.string_matches(message, "retry after * s: *"),
-                    sfn.Condition.number_less_than("$.rate_limit.waits", retry.rate_limit_max_waits),
-                ),
-                parse,
-            )
-            .otherwise(record_failure)
-        )
-        return cause
+        names = _RetryAfterNames("RateLimitCause", "HonourRetryAfter", "ParseRetryAfter", "WaitIsReasonable",
+                                 "WaitForRateLimit")  # fmt: skip
+        return self._retry_after_wait(names, retry, at="$.rate_limit", error_at="$.error", again=spoke,
+                                      give_up=record_failure)  # fmt: skip
 
     def _wait_for_discovery_budget(self, retry: RetrySettings, hub: tasks.LambdaInvoke) -> None:
         """A discovery refused by a rate limit that says how long ("retry after N s: ", e.g. a run started with
         the token's budget spent): wait N s in a Wait state, then discover again; at most `rate_limit_max_waits`
         times and `rate_limit_max_wait_seconds` each, as spokes do. Anything else fails the run as before."""
-        message = "$.discovery.cause.errorMessage"
         failed = sfn.Fail(
             self, "DiscoveryFailed", error_path="$.discovery.error.Error", cause_path="$.discovery.error.Cause"
         )
-        cause = sfn.Pass(
-            self,
-            "DiscoveryRateLimitCause",
-            parameters={
-                "error": sfn.JsonPath.object_at("$.discovery_error"),
-                "cause": sfn.JsonPath.string_to_json(sfn.JsonPath.string_at("$.discovery_error.Cause")),
-                "waits": sfn.JsonPath.number_at("$.discovery.waits"),
-            },
-            result_path="$.discovery",
-        )
-        parse = sfn.Pass(
-            self,
-            "ParseDiscoveryRetryAfter",
-            parameters={
-                "error": sfn.JsonPath.object_at("$.discovery.error"),
-                "waits": sfn.JsonPath.math_add(sfn.JsonPath.number_at("$.discovery.waits"), 1),
-                # "retry after N s: ..." -> ["retry", "after", "N", ...] -> N
-                "seconds": sfn.JsonPath.string_to_json(
-                    sfn.JsonPath.array_get_item(sfn.JsonPath.string_split(sfn.JsonPath.string_at(message), " "), 2)
-                ),
-            },
-            result_path="$.discovery",
-        )
-        wait = sfn.Wait(self, "WaitForDiscoveryBudget", time=sfn.WaitTime.seconds_path("$.discovery.seconds"))
-        parse.next(
-            sfn.Choice(self, "DiscoveryWaitIsReasonable")
-            .when(
-                sfn.Condition.number_less_than_equals("$.discovery.seconds", retry.rate_limit_max_wait_seconds),
-                wait.next(hub),
-            )
-            .otherwise(failed)
-        )
-        cause.next(
-            sfn.Choice(self, "HonourDiscoveryRetryAfter")
-            .when(
-                sfn.Condition.and_(
-                    sfn.Condition.is_present(message),
-                    sfn.Condition.is_string(message),
-                    sfn.Condition.string_matches(message, "retry after * s: *"),
-                    sfn.Condition.number_less_than("$.discovery.waits", retry.rate_limit_max_waits),
-                ),
-                parse,
-            )
-            .otherwise(failed)
-        )
+        names = _RetryAfterNames("DiscoveryRateLimitCause", "HonourDiscoveryRetryAfter", "ParseDiscoveryRetryAfter",
+                                 "DiscoveryWaitIsReasonable", "WaitForDiscoveryBudget")  # fmt: skip
+        cause = self._retry_after_wait(names, retry, at="$.discovery", error_at="$.discovery_error", again=hub,
+                                       give_up=failed)  # fmt: skip
         # The first refusal finds no count yet (the state is the run request): start it at 0.
         first = sfn.Pass(self, "FirstDiscoveryWait", parameters={"waits": 0}, result_path="$.discovery")
         first.next(cause)
@@ -426,6 +354,68 @@ class Workflow(Construct):
             errors=[RATE_LIMIT_ERROR, RATE_LIMIT_RESET_ERROR],
             result_path="$.discovery_error",
         )
+
+    def _retry_after_wait(
+        self,
+        names: _RetryAfterNames,
+        retry: RetrySettings,
+        *,
+        at: str,
+        error_at: str,
+        again: sfn.IChainable,
+        give_up: sfn.IChainable,
+    ) -> sfn.Pass:
+        """The loop both the spoke and the hub use: parse "retry after N s: " from the caught error at
+        `error_at`, keep the count of waits at `at`, wait N s and run `again`; `give_up` when the message does
+        not say how long, the wait is too long, or the waits are spent. Returns the loop's first state."""
+        message = f"{at}.cause.errorMessage"
+        cause = sfn.Pass(
+            self,
+            names.cause,
+            parameters={
+                "error": sfn.JsonPath.object_at(error_at),
+                "cause": sfn.JsonPath.string_to_json(sfn.JsonPath.string_at(f"{error_at}.Cause")),
+                "waits": sfn.JsonPath.number_at(f"{at}.waits"),
+            },
+            result_path=at,
+        )
+        parse = sfn.Pass(
+            self,
+            names.parse,
+            parameters={
+                "error": sfn.JsonPath.object_at(f"{at}.error"),
+                "cause": sfn.JsonPath.object_at(f"{at}.cause"),
+                "waits": sfn.JsonPath.math_add(sfn.JsonPath.number_at(f"{at}.waits"), 1),
+                # "retry after N s: ..." -> ["retry", "after", "N", ...] -> N
+                "seconds": sfn.JsonPath.string_to_json(
+                    sfn.JsonPath.array_get_item(sfn.JsonPath.string_split(sfn.JsonPath.string_at(message), " "), 2)
+                ),
+            },
+            result_path=at,
+        )
+        wait = sfn.Wait(self, names.wait, time=sfn.WaitTime.seconds_path(f"{at}.seconds"))
+        parse.next(
+            sfn.Choice(self, names.reasonable)
+            .when(
+                sfn.Condition.number_less_than_equals(f"{at}.seconds", retry.rate_limit_max_wait_seconds),
+                wait.next(again),
+            )
+            .otherwise(give_up)
+        )
+        cause.next(
+            sfn.Choice(self, names.honour)
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.is_present(message),
+                    sfn.Condition.is_string(message),
+                    sfn.Condition.string_matches(message, "retry after * s: *"),
+                    sfn.Condition.number_less_than(f"{at}.waits", retry.rate_limit_max_waits),
+                ),
+                parse,
+            )
+            .otherwise(give_up)
+        )
+        return cause
 
     def _gate(self, settings: Settings, functions: Functions, spokes: sfn.DistributedMap) -> sfn.Choice:
         """Check before spawning: when the operation has an API budget and the wave needs more than is left,
