@@ -133,3 +133,21 @@ def test_indexer_failures_reach_the_trigger_dead_letter_queue(rule, template):
     # The destination is written with the function's role: it must be allowed to send there.
     queue_arn = f"arn:aws:sqs:us-east-1:123456789012:hubspoke-{queue['Fn::GetAtt'][0].lower()}"
     assert allows(function_statements(template, "indexer."), Call("sqs:SendMessage", (queue_arn,)))
+
+
+def test_the_queue_the_indexer_fails_into_is_alarmed(template):
+    """An on-failure destination nobody watches is as silent as none: the queue must carry an alarm."""
+    destinations = [
+        c["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+        for c in resources(template, "AWS::Lambda::EventInvokeConfig").values()
+    ]
+    assert destinations, "no asynchronous invocation has an on-failure destination"
+    for queue in destinations:
+        alarms = [
+            a["Properties"]["AlarmName"]
+            for a in resources(template, "AWS::CloudWatch::Alarm").values()
+            if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
+            and {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}
+            in a["Properties"].get("Dimensions", [])
+        ]
+        assert alarms == ["HubSpoke-TriggerDeadLetters"], queue
