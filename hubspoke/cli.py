@@ -371,8 +371,8 @@ def local_event(
                 _CTRL_C.stage = f"interrupted: run {result.run_id} stopped; logs in {run_dir}"
                 interrupted = _interrupted_line(engine, result.run_id, run_dir)
                 break
-            summary = build_summary(result, engine.ledger(result.run_id), time_scale)
             rows = engine.ledger(result.run_id)
+            summary = build_summary(result, rows, time_scale)
             summary["restarts"] = _per_target(rows, "target", {"deployment_id": "deployment_id"})
             summaries.append(summary)
             out_console.print(f"[bold]Delivery {delivery} of {deliveries}[/]")

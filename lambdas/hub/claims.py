@@ -20,6 +20,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from shared.errors import aws_error_code, is_conditional_failure
+
 CLAIM_PREFIX = "run#"  # Powertools Idempotency's own keys are '<function>.<name>#<hash>': no overlap
 _ATTEMPTS = 3  # read the owner, try to take over; a lost race means a new owner, who is running
 
@@ -31,10 +33,6 @@ class Claim:
     owned: bool
     owner: str
     took_over_from: str | None = None
-
-
-def _conditional_failure(err: ClientError) -> bool:
-    return bool(err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
 
 class RunClaims:
@@ -84,7 +82,7 @@ class RunClaims:
                 ExpressionAttributeValues=values,
             )
         except ClientError as err:
-            if _conditional_failure(err):
+            if is_conditional_failure(err):
                 return False
             raise
         return True
@@ -97,7 +95,7 @@ class RunClaims:
         try:
             status = self._sfn.describe_execution(executionArn=execution_arn)["status"]
         except ClientError as err:
-            if err.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+            if aws_error_code(err) == "ExecutionDoesNotExist":
                 return False  # history gone (90 days) or another state machine's: nothing runs it
             raise
         return bool(status in ("RUNNING", "PENDING_REDRIVE"))

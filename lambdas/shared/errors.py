@@ -5,6 +5,11 @@ Keep every name here: the state machine's Retry entries (stacks/workflow.py) ref
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
+
 
 class HubSpokeError(Exception):
     """Base of every error HubSpoke raises on purpose."""
@@ -77,9 +82,20 @@ AWS_RETRYABLE_CODES = frozenset(
 )
 
 
-def is_retryable_aws_error(code: str, http_status: int) -> bool:
+def aws_error_code(err: ClientError) -> str:
+    """The AWS error code of a botocore ClientError ('' when the response has none)."""
+    return str(err.response.get("Error", {}).get("Code", ""))
+
+
+def is_conditional_failure(err: ClientError) -> bool:
+    """DynamoDB refused a write because its condition did not hold (an expected outcome, not a fault)."""
+    return aws_error_code(err) == "ConditionalCheckFailedException"
+
+
+def is_retryable_aws_error(err: ClientError) -> bool:
     """True for an AWS error worth retrying later: a throttle or a 5xx."""
-    return code in AWS_RETRYABLE_CODES or http_status >= 500
+    status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    return aws_error_code(err) in AWS_RETRYABLE_CODES or status >= 500
 
 
 # Names the state machine matches; the tests check the workflow and these stay in step.

@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared.errors import TransientError, is_retryable_aws_error
+from shared.errors import TransientError, aws_error_code, is_conditional_failure, is_retryable_aws_error
 from shared.models import SpokeResult, Target
 from shared.observability import logger
 
@@ -47,20 +47,15 @@ def _key(run_id: str, target_id: str) -> dict[str, Any]:
     return {"run_id": {"S": run_id}, "target_id": {"S": target_id}}
 
 
-def _is_conditional_failure(err: ClientError) -> bool:
-    return bool(err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
-
-
 @contextmanager
 def _throttling_is_transient(action: str) -> Iterator[None]:
     """A throttle or 5xx that outlasted botocore's retries becomes a TransientError (retried by Step Functions)."""
     try:
         yield
     except ClientError as err:
-        code = str(err.response.get("Error", {}).get("Code", ""))
-        status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        if is_retryable_aws_error(code, status):
-            raise TransientError(f"ledger {action}: {code or status}: {err}") from err
+        if is_retryable_aws_error(err):
+            status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            raise TransientError(f"ledger {action}: {aws_error_code(err) or status}: {err}") from err
         raise
 
 
@@ -131,7 +126,7 @@ class Ledger:
                     ExpressionAttributeValues={":failed": {"S": FAILED}},
                 )
         except ClientError as err:
-            if _is_conditional_failure(err):
+            if is_conditional_failure(err):
                 return False
             raise
         return True
@@ -157,7 +152,7 @@ class Ledger:
                 },
             )
         except Exception as err:
-            if isinstance(err, ClientError) and _is_conditional_failure(err):
+            if isinstance(err, ClientError) and is_conditional_failure(err):
                 return  # no longer pending: a terminal row is there already
             logger.warning("attempt not noted in the ledger", extra={"target_id": target_id, "cause": str(err)})
 

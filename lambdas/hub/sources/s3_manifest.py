@@ -10,7 +10,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.errors import InvalidRunRequest
+from shared.errors import InvalidRunRequest, aws_error_code
 
 NAME = "s3-manifest"
 MAX_BYTES = 50 * 1024 * 1024  # the hub reads the whole object; refuse what would not fit comfortably
@@ -50,7 +50,7 @@ def discover(spec: Spec, ctx: Any) -> list[Any]:
             raise InvalidRunRequest([f"source.key: {where} is larger than {MAX_BYTES} bytes"])
         body = ctx.s3.get_object(Bucket=spec.bucket, Key=spec.key)["Body"].read()
     except ClientError as err:
-        code = err.response.get("Error", {}).get("Code", "")
+        code = aws_error_code(err)
         raise InvalidRunRequest([f"source.key: cannot read {where} ({code})"]) from None
     try:
         text = body.decode("utf-8-sig")

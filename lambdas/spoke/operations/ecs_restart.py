@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared import clock
 from shared.aws import client
 from shared.config import Config, config
-from shared.errors import RateLimitError, TargetError, TransientError
+from shared.errors import RateLimitError, TargetError, TransientError, aws_error_code
 from shared.models import OperationResult, SpokeInput
 from shared.observability import lambda_context
 
@@ -74,7 +74,7 @@ def check(params: Params, cfg: Config) -> list[str]:
 
 
 def _ecs_error(err: ClientError, what: str) -> Exception:
-    code = err.response.get("Error", {}).get("Code", "")
+    code = aws_error_code(err)
     message = err.response.get("Error", {}).get("Message", "")
     if code in _TARGET_ERRORS:
         return TargetError(f"{what}: {_TARGET_ERRORS[code]} ({code}: {message})")
