@@ -44,7 +44,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 typecheck: setup
-	$(BIN)/mypy stacks lambdas hubspoke app.py
+	$(BIN)/mypy stacks lambdas hubspoke devtools app.py
 
 unit: setup
 	$(BIN)/pytest -q tests/unit

@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from devtools.github import GitHubServer, org_world
 from hubspoke.engine import LocalEngine
-from hubspoke.github_server import GitHubServer, org_world
 from hubspoke.report import budget_waits
 from hubspoke.synth import project_context, synthesize_cached
 

@@ -9,7 +9,7 @@ mkdir -p "$STATE"
 url_file="$STATE/github-url"
 rm -f "$url_file"
 # The server's clock runs at the engine's time scale, so the gate's wait for the reset is scaled too.
-"$BIN/hubspoke" local github-server --org acme --repos 75 --protected 5 --rate-limit 400 --rate-window 300 \
+"$BIN/python" -m devtools.github serve --org acme --repos 75 --protected 5 --rate-limit 400 --rate-window 300 \
   --secondary-share 0.1 --retry-after 1 --time-scale 0.01 --url-file "$url_file" &
 server=$!
 trap 'kill "$server" 2>/dev/null || true' EXIT

@@ -23,7 +23,6 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from hubspoke import localnet
-from hubspoke.cli_github import github_server
 from hubspoke.console import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, err_console, out_console
 from hubspoke.console import bad_input as _bad_input
 from hubspoke.report import budget_waits, build_summary, render_summary
@@ -219,7 +218,7 @@ _TARGETS_FILE_HELP = "JSON array of objects with 'id', or CSV with an 'id' colum
 _THRESHOLD_HELP = "Fail the run when the failed percentage exceeds this (default: cdk.json)."
 _SCALE_HELP = "Real seconds per simulated second (retries, waits, sleep_ms, timeouts)."
 _SOURCE_HELP = 'A discovery source instead of a target list, e.g. \'{"type": "github-org", "org": "acme"}\'.'
-_GITHUB_URL_HELP = "GitHub API URL for this run (a local github-server, GitHub Enterprise); token from $GITHUB_TOKEN."
+_GITHUB_URL_HELP = "GitHub API URL for this run (a local GitHub double, GitHub Enterprise); token from $GITHUB_TOKEN."
 GITHUB_FILE_SYNC = "github-file-sync"
 GITHUB_TOKEN_ENV = "GITHUB_TOKEN"  # noqa: S105 - the variable's name, not a token
 
@@ -426,7 +425,7 @@ def _github(
         return overrides, "local-demo-token"  # a local server started without --token-env takes any token
     raise _bad_input(
         f"{GITHUB_TOKEN_ENV}: set it to a GitHub token for this run (it goes to the local Secrets Manager only), "
-        "or point --github-url at a local server (hubspoke local github-server)"
+        "or point --github-url at a local server (python -m devtools.github serve, in a checkout)"
     )
 
 
@@ -561,10 +560,6 @@ def _run_with_bar(engine: Any, request: dict[str, Any], quiet: bool, execution_n
             bar.update(task, description=label, total=p.total, completed=p.done, succeeded=p.succeeded, failed=p.failed)
 
         return engine.run(request, on_progress=update, execution_name=execution_name)
-
-
-# The local GitHub-compatible server for github-file-sync demos and tests (hubspoke/cli_github.py).
-local.command("github-server")(github_server)
 
 
 def main() -> None:

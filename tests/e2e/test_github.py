@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from devtools.github import GitHubServer, RepoSpec, org_world
 from hubspoke.alarms import evaluate_alarms
 from hubspoke.engine import LocalEngine
-from hubspoke.github_server import GitHubServer, RepoSpec, org_world
 from hubspoke.report import budget_waits
 from hubspoke.synth import SynthesizedStack, project_context, synthesize_cached
 from stacks.alarms import alarm_specs
@@ -423,10 +423,11 @@ def test_the_github_server_command_serves_on_loopback_until_sigterm(tmp_path):
     import urllib3
 
     url_file = tmp_path / "url"
-    command = [sys.executable, "-m", "hubspoke", "local", "github-server", "--repos", "3", "--protected", "1",
+    command = [sys.executable, "-m", "devtools.github", "serve", "--repos", "3", "--protected", "1",
                "--url-file", str(url_file)]  # fmt: skip
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # its announcement reaches us as soon as it listens
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    root = Path(__file__).resolve().parents[2]  # devtools/ is a top-level package of the checkout, not installed
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=root)
     try:
         assert server.stdout is not None
         announcement = server.stdout.readline()  # blocks until the server listens (or exits)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from devtools.github import org_world
 from hub import history
 from hubspoke.engine import LocalEngine
-from hubspoke.github_server import org_world
 
 from .test_github import SCALE, github, github_port, github_stack, sync_request  # noqa: F401 - fixtures
 

@@ -13,7 +13,7 @@ import urllib3
 from moto import mock_aws
 
 import shared.github
-from hubspoke.github_server import GitHubServer, ManualClock, RepoSpec
+from devtools.github import GitHubServer, ManualClock, RepoSpec
 from shared.config import Config
 from shared.errors import CredentialsError, RateLimitResetError, TransientError
 from shared.github import INLINE_RETRIES, GitHub, attempt, rate_budget, token
@@ -140,8 +140,7 @@ def test_a_resync_after_a_squash_merge_is_unchanged_and_opens_no_pull_request(se
     params = Params(files=[{"path": "SECURITY.md", "content": "# Security\n"}], branch="hubspoke/sec", title="Add")
     first = asyncio.run(sync(client(server), params, "acme/a", "run-1"))
     assert (first.status, first.detail["pull_request"]) == ("succeeded", "opened")
-    merge = urllib3.request("PUT", f"{server.url}/repos/acme/a/pulls/1/merge", json={"merge_method": "squash"})
-    assert merge.status == 200
+    server.merge("acme/a", 1, "squash")  # as a person does on GitHub (the product never merges)
     assert "hubspoke/sec" in server.branches("acme/a")
     # WHEN the same sync runs again
     before = len(server.requests)

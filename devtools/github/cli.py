@@ -1,7 +1,4 @@
-"""`hubspoke local github-server`: a local GitHub-compatible REST API for demos and tests.
-
-The main CLI registers it with `local.command("github-server")(github_server)`.
-"""
+"""`python -m devtools.github serve`: the local GitHub-compatible REST API for the demo, benchmark and tests."""
 
 from __future__ import annotations
 
@@ -15,11 +12,21 @@ from typing import Annotated, Any
 
 import typer
 
+from devtools.github.model import RepoSpec
+from devtools.github.server import GitHubServer
+from devtools.github.worlds import load_world, org_world
 from hubspoke.console import bad_input as _bad_input
 from hubspoke.console import out_console
-from hubspoke.github_server import GitHubServer, RepoSpec, load_world, org_world
 
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="The local GitHub-compatible server (a test double)."
+)
 OWNER_RE = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+@app.callback()
+def main() -> None:
+    """The local GitHub-compatible server (a test double); a group, so the command is spelled `serve`."""
 
 
 def token_from_env(name: str | None) -> str | None:
@@ -144,7 +151,8 @@ def serve(server: GitHubServer, url_file: Path | None = None, stop: threading.Ev
 _SCALE_HELP = "Real seconds per simulated second (rate-limit windows, Retry-After, latency)."
 
 
-def github_server(
+@app.command("serve")
+def serve_command(
     world: Annotated[
         Path | None, typer.Option("--world", help="Repositories from a JSON file {'repos': [...]} (else generated).")
     ] = None,

@@ -1,0 +1,65 @@
+"""The HTTP side: a threading server on loopback whose handler hands every request to the GitHubServer."""
+
+from __future__ import annotations
+
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from devtools.github.server import GitHubServer
+
+
+class HTTPServer(ThreadingHTTPServer):
+    """A ThreadingHTTPServer that knows its GitHubServer."""
+
+    daemon_threads = True
+    request_queue_size = 128  # many clients connect at once; the default backlog of 5 would drop SYNs
+    app: GitHubServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that hang up mid-response are normal under load; stay quiet about them.
+        return
+
+
+class RequestHandler(BaseHTTPRequestHandler):
+    """Reads the body, lets the app answer, writes the answer with GitHub's headers and the simulated Date."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive, so clients can pool connections
+    # Headers and body go out in separate writes; with Nagle on, each response would wait for a delayed ACK (~40 ms).
+    disable_nagle_algorithm = True
+    _date = ""
+
+    def version_string(self) -> str:
+        return "GitHub.com"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        # send_response() adds Date itself; make it the simulated clock's.
+        return self._date or super().date_time_string(timestamp)
+
+    def _serve(self) -> None:
+        app = cast(HTTPServer, self.server).app
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length > 0 else b""
+        except (OSError, ValueError):
+            self.close_connection = True
+            return
+        app.delay()
+        app.run_hooks(self.command, urlsplit(self.path).path)
+        status, headers, payload = app.handle(self.command, self.path, self.headers, body)
+        self._date = headers.pop("date")
+        try:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except OSError:
+            self.close_connection = True
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve  # noqa: N815 - http.server dispatches on these names
