@@ -1,7 +1,8 @@
-"""The HTTP side: a threading server on loopback whose handler hands every request to the GitHubServer."""
+"""The HTTP side: a threading server on loopback, in a daemon thread, handing every request to the GitHubServer."""
 
 from __future__ import annotations
 
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
@@ -63,3 +64,40 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve  # noqa: N815 - http.server dispatches on these names
+
+
+class Loopback:
+    """Where the app listens: bind, serve in a daemon thread, stop; the URL outlives stop() for the JSON helpers."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._host, self._port = host, port
+        self._httpd: HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._url: str | None = None
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            raise RuntimeError("the server has not been started")
+        return self._url
+
+    def start(self, app: GitHubServer) -> None:
+        if self._httpd is not None:
+            return
+        httpd = HTTPServer((self._host, self._port), RequestHandler)
+        httpd.app = app
+        host, port = httpd.server_address[:2]
+        self._url, self._httpd = f"http://{host!s}:{port}", httpd
+        # A short poll interval: stop() waits for the serving loop to notice, and tests stop many servers.
+        self._thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), name="github-double", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        httpd, thread = self._httpd, self._thread
+        if httpd is None:
+            return
+        httpd.shutdown()
+        httpd.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+        self._httpd = self._thread = None

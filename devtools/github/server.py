@@ -24,9 +24,10 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from devtools.github import routes, shapes
 from devtools.github.clock import Clock, ScaledClock
 from devtools.github.errors import DOCS_URL, MSG_BAD_CREDENTIALS, MSG_BAD_JSON, ApiError
-from devtools.github.http import HTTPServer, RequestHandler
+from devtools.github.http import Loopback
 from devtools.github.model import RecordedRequest, Repo, RepoSpec, sha1
 from devtools.github.ratelimit import WRITE_METHODS, RateLimiter
+from devtools.github.site import Response
 
 API_VERSION = "2022-11-28"
 _REPO_PATH_RE = re.compile(r"^/repos/([^/]+)/([^/]+)")
@@ -63,14 +64,11 @@ class GitHubServer:
             seed=seed,
         )
         self._latency_ms = latency_ms
-        self._host, self._port = host, port
+        self._loopback = Loopback(host, port)
         self.world: dict[str, Repo] = {}  # keyed by lower-case full name: GitHub's names are case-insensitive
         self._requests: list[RecordedRequest] = []
         self._hooks: list[tuple[str, str, Callable[[], object]]] = []
         self._request_count = 0
-        self._httpd: HTTPServer | None = None
-        self._url: str | None = None
-        self._thread: threading.Thread | None = None
         for spec in repos:
             self.add_repo(spec)
 
@@ -79,34 +77,16 @@ class GitHubServer:
     @property
     def url(self) -> str:
         """The base URL, e.g. http://127.0.0.1:54321 (after start(); kept after stop() for the JSON helpers)."""
-        if self._url is None:
-            raise RuntimeError("the server has not been started")
-        return self._url
+        return self._loopback.url
 
     def start(self) -> GitHubServer:
         """Bind and serve in a daemon thread; returns self."""
-        if self._httpd is not None:
-            return self
-        httpd = HTTPServer((self._host, self._port), RequestHandler)
-        httpd.app = self
-        host, port = httpd.server_address[:2]
-        self._url = f"http://{host!s}:{port}"
-        self._httpd = httpd
-        # A short poll interval: stop() waits for the serving loop to notice, and tests stop many servers.
-        self._thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), name="github-double", daemon=True)
-        self._thread.start()
+        self._loopback.start(self)
         return self
 
     def stop(self) -> None:
         """Stop serving and close the socket (idempotent)."""
-        httpd, thread = self._httpd, self._thread
-        if httpd is None:
-            return
-        httpd.shutdown()
-        httpd.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-        self._httpd = self._thread = None
+        self._loopback.stop()
 
     def __enter__(self) -> GitHubServer:
         return self.start()
@@ -250,7 +230,7 @@ class GitHubServer:
 
     def _respond(
         self, method: str, path: str, query: dict[str, str], headers: Message, raw_body: bytes, rid: str
-    ) -> routes.Response:
+    ) -> Response:
         if not self._authorized(headers):
             raise ApiError(401, MSG_BAD_CREDENTIALS)  # no identity, so nothing is charged to the core window
         self.limiter.charge(method, path, rid)
