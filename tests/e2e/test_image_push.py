@@ -28,7 +28,8 @@ def deployment_ids(engine: LocalEngine, targets: list[str]) -> dict[str, str]:
 
 
 @pytest.fixture
-def scenario(stack, tmp_path):
+def scenario(watched_stack, tmp_path):
+    stack = watched_stack
     deleted: list[str] = []
 
     def delete_between_discovery_and_restart(function: str, event: dict) -> None:
