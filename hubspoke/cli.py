@@ -224,6 +224,27 @@ GITHUB_FILE_SYNC = "github-file-sync"
 GITHUB_TOKEN_ENV = "GITHUB_TOKEN"  # noqa: S105 - the variable's name, not a token
 
 
+def _run_request(
+    request: dict[str, Any],
+    source: dict[str, Any],
+    *,
+    max_concurrency: int | None,
+    failure_threshold: float | None,
+    wave_size: int | None,
+    wave_pause: int,
+) -> dict[str, Any]:
+    """The run request with the options given (the others left to the stack's defaults), checked."""
+    request = {**request, "source": source}
+    if max_concurrency is not None:
+        request["max_concurrency"] = max_concurrency
+    if failure_threshold is not None:
+        request["failure_threshold_percent"] = failure_threshold
+    if wave_size is not None:
+        request.update(wave_size=wave_size, wave_pause_seconds=wave_pause)
+    _check_request(request)
+    return request
+
+
 @local.command("run")
 @_interruptible
 def local_run(
@@ -266,15 +287,14 @@ def local_run(
     # Everything a person can get wrong is checked here, before seconds of synth and an engine start.
     if targets_file is not None:
         _check_targets_file(targets_file, body, fmt)
-    request: dict[str, Any] = {"run_id": run_id, "operation": operation, "params": params}
-    request["source"] = source_spec or {"type": "s3-manifest", "bucket": "hubspoke-local", "key": f"inputs/{fmt}"}
-    if max_concurrency is not None:
-        request["max_concurrency"] = max_concurrency
-    if failure_threshold is not None:
-        request["failure_threshold_percent"] = failure_threshold
-    if wave_size is not None:
-        request.update(wave_size=wave_size, wave_pause_seconds=wave_pause)
-    _check_request(request)
+    request = _run_request(
+        {"run_id": run_id, "operation": operation, "params": params},
+        source_spec or {"type": "s3-manifest", "bucket": "hubspoke-local", "key": f"inputs/{fmt}"},
+        max_concurrency=max_concurrency,
+        failure_threshold=failure_threshold,
+        wave_size=wave_size,
+        wave_pause=wave_pause,
+    )
     from hubspoke.alarms import evaluate_alarms
     from hubspoke.engine import LocalEngine
     from stacks.alarms import alarm_specs

@@ -102,7 +102,7 @@ def _data_limit_exceeded(env: Any, state_name: str, what: str, size: int) -> Exc
     return _failure(env, StatesErrorName(typ=StatesErrorNameType.StatesStatesDataLimitExceeded), cause)
 
 
-def install(stack: ExitStack) -> LimitRecord:
+def install(stack: ExitStack) -> LimitRecord:  # noqa: C901 (six moto patches as closures; the engine split moves them)
     """Patch moto's interpreter for the quotas above until `stack` closes; returns what they record."""
     from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
