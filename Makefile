@@ -45,13 +45,17 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 typecheck: setup
-	$(BIN)/mypy stacks lambdas hubspoke app.py
+	$(BIN)/mypy stacks lambdas hubspoke app.py tests benchmarks
 
 unit: setup
 	$(BIN)/pytest -q tests/unit
 
+## Branch coverage of hubspoke/, stacks/ and lambdas/, the CLI and synth child processes included (pyproject's
+## [tool.coverage.run]); the total is printed, and under COVERAGE_FLOOR percent the run fails.
+COVERAGE_FLOOR := 85
 test: setup lint typecheck
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --cov=hubspoke --cov=stacks --cov=lambdas --cov-branch --cov-report=term \
+	  --cov-fail-under=$(COVERAGE_FLOOR)
 
 ## `make test` twice while one busy-loop process per core keeps the machine busy: no test may depend on its speed.
 test-under-load: setup
@@ -65,4 +69,4 @@ bench: setup
 	$(BIN)/python benchmarks/bench_github.py
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .hubspoke .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules cdk.out .hubspoke .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*

@@ -104,10 +104,11 @@ def test_malformed_events_start_nothing_or_fail_at_the_hub(scenario, case):
     assert engine.runtime.function(engine.spoke_function).stats.invocations == 0
 
 
-def test_an_untagged_push_starts_nothing_and_its_tagged_index_restarts(scenario, stack):
+def test_an_untagged_push_starts_nothing_and_its_tagged_index_restarts(scenario, watched_stack):
     """A multi-arch push: per-platform manifests arrive untagged, the image index with the tag. Each event goes
     through every rule that targets the workflow, as EventBridge would deliver it."""
     engine, _ = scenario
+    stack = watched_stack
     (machine,) = stack.resources("AWS::StepFunctions::StateMachine")
 
     def deliver_everywhere(event: dict, name: str) -> list:
