@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -139,7 +140,7 @@ def cli_event(cli, tmp_path, watched_stack):
 
     from hubspoke.cli import app
 
-    def run(event: dict, world: dict, *args: str):
+    def run(event: dict[str, Any], world: dict[str, Any], *args: str):
         (tmp_path / "event.json").write_text(json.dumps(event))
         (tmp_path / "world.json").write_text(json.dumps(world))
         command = ["local", "event", "event.json", "--world", "world.json", "--quiet", *WATCH_OPTIONS, *args]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,7 +33,7 @@ def scenario(watched_stack, tmp_path):
     stack = watched_stack
     deleted: list[str] = []
 
-    def delete_between_discovery_and_restart(function: str, event: dict) -> None:
+    def delete_between_discovery_and_restart(function: str, event: dict[str, Any]) -> None:
         # The service disappears after the hub found it and before its spoke runs.
         if event.get("target", {}).get("id") == GONE and not deleted:
             deleted.append(GONE)
@@ -50,7 +51,7 @@ def scenario(watched_stack, tmp_path):
         yield engine, rule
 
 
-def deliver(engine: LocalEngine, rule: dict, event: dict, n: int):
+def deliver(engine: LocalEngine, rule: dict[str, Any], event: dict[str, Any], n: int):
     assert matches(rule, event)
     return engine.run(transform(rule["Targets"][0], event), execution_name=f"delivery-{n}")
 
@@ -111,7 +112,7 @@ def test_an_untagged_push_starts_nothing_and_its_tagged_index_restarts(scenario,
     stack = watched_stack
     (machine,) = stack.resources("AWS::StepFunctions::StateMachine")
 
-    def deliver_everywhere(event: dict, name: str) -> list:
+    def deliver_everywhere(event: dict[str, Any], name: str) -> list[Any]:
         return [
             engine.run(transform(rule["Targets"][0], event), execution_name=name)
             for rule in rules_targeting(stack, machine)
