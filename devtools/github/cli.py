@@ -58,44 +58,22 @@ def build_server(
     port: int = 0,
 ) -> GitHubServer:
     """The server the command would run (not started); bad options exit 2 with a message naming the option."""
-    if not 0.0 <= secondary_share <= 1.0:
-        raise _bad_input(f"--secondary-share: must be between 0 and 1, got {secondary_share}")
-    if time_scale <= 0:
-        raise _bad_input(f"--time-scale: must be > 0, got {time_scale}")
-    for option, value in (
-        ("--repos", repos),
-        ("--protected", protected),
-        ("--archived", archived),
-        ("--forks", forks),
-        ("--rate-limit", rate_limit),
-        ("--retry-after", retry_after),
-        ("--latency-ms", latency_ms),
-    ):
-        if value < 0:
-            raise _bad_input(f"{option}: must be >= 0, got {value}")
-    if rate_window <= 0:
-        raise _bad_input(f"--rate-window: must be > 0, got {rate_window}")
-    if not 0 <= port <= 65535:
-        raise _bad_input(f"--port: must be 0..65535, got {port}")
-    specs: list[RepoSpec]
-    if world is not None:
-        try:
-            specs = load_world(world)
-        except OSError as err:
-            raise _bad_input(f"--world: cannot read {world}: {err.strerror}") from None
-        except ValueError as err:
-            raise _bad_input(f"--world: {err}") from None
-    else:
-        if not OWNER_RE.fullmatch(org):
-            raise _bad_input(f"--org: {org!r} is not a valid owner name (letters, digits, '.', '_', '-')")
-        if protected + archived + forks > repos:
-            raise _bad_input(
-                f"--protected/--archived/--forks: {protected} + {archived} + {forks} is more than --repos {repos}"
-            )
-        try:
-            specs = org_world(org, repos, protected=protected, archived=archived, forks=forks)
-        except ValueError as err:
-            raise _bad_input(f"--org: {err}") from None
+    _check_numbers(
+        secondary_share=secondary_share,
+        time_scale=time_scale,
+        rate_window=rate_window,
+        port=port,
+        counts=(
+            ("--repos", repos),
+            ("--protected", protected),
+            ("--archived", archived),
+            ("--forks", forks),
+            ("--rate-limit", rate_limit),
+            ("--retry-after", retry_after),
+            ("--latency-ms", latency_ms),
+        ),
+    )
+    specs = _world_specs(world) if world is not None else _org_specs(org, repos, protected, archived, forks)
     try:
         return GitHubServer(
             specs,
@@ -111,6 +89,44 @@ def build_server(
         )
     except ValueError as err:
         raise _bad_input(str(err)) from None
+
+
+def _check_numbers(
+    *, secondary_share: float, time_scale: float, rate_window: int, port: int, counts: tuple[tuple[str, int], ...]
+) -> None:
+    if not 0.0 <= secondary_share <= 1.0:
+        raise _bad_input(f"--secondary-share: must be between 0 and 1, got {secondary_share}")
+    if time_scale <= 0:
+        raise _bad_input(f"--time-scale: must be > 0, got {time_scale}")
+    for option, value in counts:
+        if value < 0:
+            raise _bad_input(f"{option}: must be >= 0, got {value}")
+    if rate_window <= 0:
+        raise _bad_input(f"--rate-window: must be > 0, got {rate_window}")
+    if not 0 <= port <= 65535:
+        raise _bad_input(f"--port: must be 0..65535, got {port}")
+
+
+def _world_specs(world: Path) -> list[RepoSpec]:
+    try:
+        return load_world(world)
+    except OSError as err:
+        raise _bad_input(f"--world: cannot read {world}: {err.strerror}") from None
+    except ValueError as err:
+        raise _bad_input(f"--world: {err}") from None
+
+
+def _org_specs(org: str, repos: int, protected: int, archived: int, forks: int) -> list[RepoSpec]:
+    if not OWNER_RE.fullmatch(org):
+        raise _bad_input(f"--org: {org!r} is not a valid owner name (letters, digits, '.', '_', '-')")
+    if protected + archived + forks > repos:
+        raise _bad_input(
+            f"--protected/--archived/--forks: {protected} + {archived} + {forks} is more than --repos {repos}"
+        )
+    try:
+        return org_world(org, repos, protected=protected, archived=archived, forks=forks)
+    except ValueError as err:
+        raise _bad_input(f"--org: {err}") from None
 
 
 def serve(server: GitHubServer, url_file: Path | None = None, stop: threading.Event | None = None) -> None:

@@ -15,4 +15,5 @@ _BOTO_CONFIG = BotoConfig(retries={"max_attempts": 3, "mode": "standard"})
 @cache
 def client(service: str) -> Any:
     """A shared client for `service`."""
-    return boto3.client(service, config=_BOTO_CONFIG)
+    # A client by name (the stubs' overloads want a literal); callers annotate the typed client they use.
+    return boto3.client(service, config=_BOTO_CONFIG)  # type: ignore[call-overload]

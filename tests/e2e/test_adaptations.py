@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from hubspoke.engine import ADAPTATIONS, LocalEngine
 pytestmark = pytest.mark.e2e
 
 
-def run_request(engine: LocalEngine, run_id: str, ids: list[str], params: dict) -> dict:
+def run_request(engine: LocalEngine, run_id: str, ids: list[str], params: dict[str, Any]) -> dict[str, Any]:
     return {
         "run_id": run_id,
         "operation": "noop",
@@ -149,7 +150,7 @@ def test_every_spoke_log_line_names_its_run_and_target(stack, tmp_path):
 
 def test_hub_keeps_a_real_time_timeout(stack, tmp_path):
     # GIVEN a hub that takes 0.6 s of real work, twice its 300 s timeout on a 0.001 clock (0.3 s)
-    def slow_hub(function: str, event: dict) -> None:
+    def slow_hub(function: str, event: dict[str, Any]) -> None:
         if function.startswith("FunctionsHub"):
             time.sleep(0.6)
 

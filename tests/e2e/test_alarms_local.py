@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ def states(result) -> dict[str, str]:
     return {a.name: a.state for a in evaluate_alarms(SPECS, result)}
 
 
-def run(engine: LocalEngine, run_id: str, n: int, params: dict, **extra):
+def run(engine: LocalEngine, run_id: str, n: int, params: dict[str, Any], **extra):
     targets = [{"id": f"t{i:03d}"} for i in range(n)]
     source = engine.put_input(f"inputs/{run_id}.json", json.dumps(targets).encode())
     return engine.run(

@@ -7,8 +7,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.conftest import WATCH_OPTIONS
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).parents[2]
@@ -130,18 +133,37 @@ PUSH_EVENT = json.loads((EXAMPLES / "ecr-push-web.json").read_text())
 
 
 @pytest.fixture
-def cli_event(cli, tmp_path):
-    """`hubspoke local event` in-process (the `cli` fixture set HUBSPOKE_HOME and the working folder)."""
+def cli_event(cli, tmp_path, watched_stack):
+    """`hubspoke local event` in-process, web, api and team-* watched (the `cli` fixture set HUBSPOKE_HOME and
+    the working folder; `watched_stack` filled the synth cache for WATCH_OPTIONS)."""
     from typer.testing import CliRunner
 
     from hubspoke.cli import app
 
-    def run(event: dict, world: dict, *args: str):
+    def run(event: dict[str, Any], world: dict[str, Any], *args: str):
         (tmp_path / "event.json").write_text(json.dumps(event))
         (tmp_path / "world.json").write_text(json.dumps(world))
-        return CliRunner().invoke(app, ["local", "event", "event.json", "--world", "world.json", "--quiet", *args])
+        command = ["local", "event", "event.json", "--world", "world.json", "--quiet", *WATCH_OPTIONS, *args]
+        return CliRunner().invoke(app, command)
 
     return run
+
+
+def test_event_with_no_repository_watched_starts_nothing_and_says_how_to_watch_one(cli, tmp_path):
+    from typer.testing import CliRunner
+
+    from hubspoke.cli import app
+
+    # GIVEN cdk.json as shipped (no repository watched: the image-push rule is deployed disabled)
+    (tmp_path / "event.json").write_text(json.dumps(PUSH_EVENT))
+    (tmp_path / "world.json").write_text((EXAMPLES / "world.json").read_text())
+    # WHEN a push is fed through the rule without --repository
+    result = CliRunner().invoke(app, ["local", "event", "event.json", "--world", "world.json", "--quiet"])
+    # THEN nothing runs, and the output says why and what to do
+    assert result.exit_code == 0, result.output
+    assert "No rule matched the event: nothing started." in result.output
+    assert "The image-push rule is disabled" in result.output
+    assert "--repository NAME" in result.output
 
 
 def test_event_refused_by_the_hub_exits_2_as_local_run_does(cli_event):

@@ -55,7 +55,7 @@ def world_engine(stack, tmp_path):
         yield engine, choreography, request
 
 
-def run_together(engine: LocalEngine, request: dict[str, Any], after: dict[str, threading.Event]) -> dict:
+def run_together(engine: LocalEngine, request: dict[str, Any], after: dict[str, threading.Event]) -> dict[str, Any]:
     """Start both deliveries at once, each in a thread of its own; `after[name]` is set when it has ended."""
     results: dict[str, RunResult] = {}
 
@@ -75,7 +75,10 @@ def run_together(engine: LocalEngine, request: dict[str, Any], after: dict[str, 
 
 
 def output(engine: LocalEngine, result: RunResult) -> dict[str, Any]:
-    return json.loads(engine.sfn.describe_execution(executionArn=result.execution_arn).get("output") or "{}")
+    out: dict[str, Any] = json.loads(
+        engine.sfn.describe_execution(executionArn=result.execution_arn).get("output") or "{}"
+    )
+    return out
 
 
 def assert_exact(engine: LocalEngine, run_id: str) -> None:
@@ -97,7 +100,7 @@ def test_a_second_delivery_while_the_first_summarizes_does_not_reset_its_rows(wo
     engine, choreography, request = world_engine
     first_at_summarize = threading.Event()
     ended = {"delivery-1": threading.Event(), "delivery-2": threading.Event()}
-    summarized = []
+    summarized: list[Any] = []
 
     def second_hub_waits_for_the_first_summarize(function: str, event: dict[str, Any]) -> None:
         if function == "hub" and event.get("execution_name") == "delivery-2":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 from types import SimpleNamespace
+from typing import Any
 
 import boto3
 import pytest
@@ -21,7 +22,9 @@ def ids(n: int) -> list[str]:
     return [f"t{i:03d}" for i in range(n)]
 
 
-def request(engine: LocalEngine, run_id: str, targets: list[str], params: dict | None = None, **extra) -> dict:
+def request(
+    engine: LocalEngine, run_id: str, targets: list[str], params: dict[str, Any] | None = None, **extra
+) -> dict[str, Any]:
     return engine.manifest_request(run_id, [{"id": t} for t in targets], params, **extra)
 
 
@@ -53,7 +56,7 @@ def throttle(share_ids: set[str]):
     """A fault hook: Lambda throttles the first invocation of each spoke whose target is in share_ids."""
     throttled: set[str] = set()
 
-    def hook(function: str, event: dict) -> None:
+    def hook(function: str, event: dict[str, Any]) -> None:
         target = event.get("target", {}).get("id")
         if target in share_ids and target not in throttled:
             throttled.add(target)
@@ -85,7 +88,7 @@ def test_lambda_throttling_is_retried_and_everything_succeeds(stack, tmp_path):
 def test_summarize_crashing_once_is_retried_with_one_report(stack, tmp_path):
     crashes: list[str] = []
 
-    def crash_once(function: str, event: dict) -> None:
+    def crash_once(function: str, event: dict[str, Any]) -> None:
         if function.startswith("FunctionsSummarize") and not crashes:
             crashes.append(function)
             raise RuntimeError("simulated crash (out of memory)")
@@ -162,7 +165,7 @@ def throttle_ledger_writes(engine: LocalEngine, operation: str, times: dict[str,
     client = importlib.import_module("shared.aws").client("dynamodb")  # the handlers' cached client
     thrown = dict.fromkeys(times, 0)
 
-    def before_call(params: dict, **_: object) -> tuple[object, dict] | None:
+    def before_call(params: dict[str, Any], **_: object) -> tuple[object, dict[str, Any]] | None:
         body = params.get("body", b"")
         text = body.decode() if isinstance(body, bytes) else str(body)
         for target, n in times.items():
@@ -209,7 +212,7 @@ def test_a_failing_map_still_ends_in_a_summary_with_the_error(stack, tmp_path):
     # GIVEN 4 targets in 2 waves, and the second wave's manifest gone by the time its Map reads it
     deleted: list[str] = []
 
-    def delete_second_wave(function: str, event: dict) -> None:
+    def delete_second_wave(function: str, event: dict[str, Any]) -> None:
         if "target" in event and not deleted:
             key = f"runs/{event['run']['run_id']}/wave-0001.json"
             boto3.client("s3", region_name="us-east-1").delete_object(Bucket=BUCKET, Key=key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,10 +29,11 @@ def deployment_ids(engine: LocalEngine, targets: list[str]) -> dict[str, str]:
 
 
 @pytest.fixture
-def scenario(stack, tmp_path):
+def scenario(watched_stack, tmp_path):
+    stack = watched_stack
     deleted: list[str] = []
 
-    def delete_between_discovery_and_restart(function: str, event: dict) -> None:
+    def delete_between_discovery_and_restart(function: str, event: dict[str, Any]) -> None:
         # The service disappears after the hub found it and before its spoke runs.
         if event.get("target", {}).get("id") == GONE and not deleted:
             deleted.append(GONE)
@@ -49,7 +51,7 @@ def scenario(stack, tmp_path):
         yield engine, rule
 
 
-def deliver(engine: LocalEngine, rule: dict, event: dict, n: int):
+def deliver(engine: LocalEngine, rule: dict[str, Any], event: dict[str, Any], n: int):
     assert matches(rule, event)
     return engine.run(transform(rule["Targets"][0], event), execution_name=f"delivery-{n}")
 
@@ -103,13 +105,14 @@ def test_malformed_events_start_nothing_or_fail_at_the_hub(scenario, case):
     assert engine.runtime.function(engine.spoke_function).stats.invocations == 0
 
 
-def test_an_untagged_push_starts_nothing_and_its_tagged_index_restarts(scenario, stack):
+def test_an_untagged_push_starts_nothing_and_its_tagged_index_restarts(scenario, watched_stack):
     """A multi-arch push: per-platform manifests arrive untagged, the image index with the tag. Each event goes
     through every rule that targets the workflow, as EventBridge would deliver it."""
     engine, _ = scenario
+    stack = watched_stack
     (machine,) = stack.resources("AWS::StepFunctions::StateMachine")
 
-    def deliver_everywhere(event: dict, name: str) -> list:
+    def deliver_everywhere(event: dict[str, Any], name: str) -> list[Any]:
         return [
             engine.run(transform(rule["Targets"][0], event), execution_name=name)
             for rule in rules_targeting(stack, machine)

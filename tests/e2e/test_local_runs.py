@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from tests.e2e.conftest import spokes_held_until_running
 pytestmark = pytest.mark.e2e
 
 
-def request(engine: LocalEngine, run_id: str, n: int, params: dict | None = None, **extra) -> dict:
+def request(engine: LocalEngine, run_id: str, n: int, params: dict[str, Any] | None = None, **extra) -> dict[str, Any]:
     return engine.manifest_request(run_id, [{"id": f"t{i:03d}"} for i in range(n)], params, **extra)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -80,7 +81,7 @@ def definition_before_the_fix(engine: LocalEngine) -> str:
     return json.dumps(definition)
 
 
-def run_on(engine: LocalEngine, definition: str, name: str, request: dict):
+def run_on(engine: LocalEngine, definition: str, name: str, request: dict[str, Any]):
     """Run `request` on another state machine of the same engine (same functions, bucket, ledger)."""
     deployed = engine.state_machine_arn
     engine.state_machine_arn = engine.sfn.create_state_machine(name=name, definition=definition, roleArn=ROLE_ARN)[

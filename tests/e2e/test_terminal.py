@@ -16,6 +16,8 @@ from pathlib import Path
 import pexpect
 import pytest
 
+from tests.conftest import WATCH_OPTIONS
+
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).parents[2]
 EXAMPLES = ROOT / "examples"
@@ -108,8 +110,11 @@ def test_local_run_in_a_terminal_exits_0_with_a_clean_screen(home: Path, tmp_pat
     assert off_machine(tmp_path / "sockets.jsonl") == []
 
 
-def test_local_event_in_a_terminal_exits_0_with_a_clean_screen(home: Path, tmp_path: Path) -> None:
+def test_local_event_in_a_terminal_exits_0_with_a_clean_screen(
+    home: Path, tmp_path: Path, watched_stack: object
+) -> None:
     args = ["local", "event", str(EXAMPLES / "ecr-push-web.json"), "--world", str(EXAMPLES / "world.json")]
+    args += WATCH_OPTIONS
     child = spawn([*args, "--deliveries", "2", "--summary-json", "s.json"], home, tmp_path)
     code, screen = finish(child)
     assert code == 0, screen

@@ -34,7 +34,8 @@ def only(template: dict[str, Any], type_: str) -> tuple[str, dict[str, Any]]:
 def definition(template: dict[str, Any]) -> dict[str, Any]:
     _, sm = only(template, "AWS::StepFunctions::StateMachine")
     sep, parts = sm["Properties"]["DefinitionString"]["Fn::Join"]
-    return json.loads(sep.join(_placeholder(p) for p in parts))
+    parsed: dict[str, Any] = json.loads(sep.join(_placeholder(p) for p in parts))
+    return parsed
 
 
 @pytest.fixture(scope="session")

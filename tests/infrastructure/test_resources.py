@@ -36,9 +36,32 @@ def test_every_function_from_one_factory(template):
         assert props["Timeout"] == (70 if props["Handler"].startswith("gate.") else 310)
         assert props["LoggingConfig"]["LogGroup"]["Ref"] in template["Resources"]
         (layer,) = props["Layers"]
-        assert (
-            template["Parameters"][layer["Ref"]]["Default"] == "/aws/service/powertools/python/x86_64/python3.14/latest"
-        )
+        assert template["Parameters"][layer["Ref"]]["Type"] == "AWS::SSM::Parameter::Value<String>"
+
+
+def _pinned(requirements: Path, package: str) -> str:
+    """The version `package==X` pins in a requirements/constraints file (names compared as pip does)."""
+    wanted = package.lower().replace("_", "-")
+    for line in requirements.read_text().splitlines():
+        name, sep, version = line.split("#")[0].strip().partition("==")
+        if sep and name.strip().lower().replace("_", "-") == wanted:
+            return version.strip()
+    raise AssertionError(f"{package} is not pinned in {requirements}")
+
+
+def test_deployed_powertools_layer_is_the_tested_release(template):
+    """Every function takes the AWS-managed layer of exactly the Powertools release the tests run (pinned in
+    constraints.txt), through the versioned public SSM parameter, never `latest`."""
+    version = _pinned(ROOT / "constraints.txt", "aws-lambda-powertools")
+    # The Powertools docs' format: /aws/service/powertools/python/{arch}/{python_version}/{version}.
+    expected = f"/aws/service/powertools/python/x86_64/python3.14/{version}"
+    defaults = {
+        template["Parameters"][layer["Ref"]]["Default"]
+        for fn in resources(template, "AWS::Lambda::Function").values()
+        for layer in fn["Properties"]["Layers"]
+    }
+    assert defaults == {expected}
+    assert _pinned(ROOT / "requirements.txt", "aws-lambda-powertools") == version
 
 
 def test_log_groups_have_retention(template):

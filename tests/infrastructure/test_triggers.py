@@ -12,11 +12,37 @@ from tests.iam import Call, allows, function_statements
 from .conftest import only, resources
 
 
-@pytest.fixture(scope="module")
-def rule(stack):
+def image_push_rule(stack):
     (machine,) = stack.resources("AWS::StepFunctions::StateMachine")
     (found,) = rules_targeting(stack, machine)
     return found
+
+
+@pytest.fixture(scope="module")
+def rule(watched_stack):
+    return image_push_rule(watched_stack)
+
+
+def test_a_first_deploy_creates_the_image_push_rule_disabled(stack):
+    # cdk.json as shipped watches no repository: the rule exists but is DISABLED, no push starts a run.
+    rule = image_push_rule(stack)
+    assert rule["State"] == "DISABLED"
+    assert not matches(rule, load_event("ecr_push_web.json"))
+
+
+def test_watched_repositories_enable_the_rule_for_exactly_them(rule):
+    assert rule["State"] == "ENABLED"
+    assert rule["EventPattern"] == {
+        "source": ["aws.ecr"],
+        "detail-type": ["ECR Image Action"],
+        "detail": {
+            "action-type": ["PUSH"],
+            "result": ["SUCCESS"],
+            "repository-name": ["web", "api", {"prefix": "team-"}],
+            "image-tag": [{"exists": True}],
+            "image-digest": [{"exists": True}],
+        },
+    }
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from hub.handler import handler
@@ -14,7 +16,7 @@ SYNC = {
 }
 
 
-def repos(n: int) -> dict:
+def repos(n: int) -> dict[str, Any]:
     return {"type": "static", "targets": [{"id": f"acme/r{i:03d}"} for i in range(n)]}
 
 
@@ -36,7 +38,7 @@ def test_a_budgeted_run_of_98_waves_is_accepted(aws, context):
 
 def test_a_run_without_a_budget_keeps_the_1000_wave_limit(aws, context):
     # 16 events a wave: 1,000 waves stay inside the quota, as before
-    def noop(n: int) -> dict:
+    def noop(n: int) -> dict[str, Any]:
         targets = [{"id": f"t{i:04d}"} for i in range(n)]
         return {"operation": "noop", "source": {"type": "static", "targets": targets}, "wave_size": 1}
 

@@ -4,6 +4,7 @@ image matching rules, and the index (fresh vs stale)."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import boto3
 import pytest
@@ -117,7 +118,7 @@ def test_an_ecr_push_matches_only_its_own_registry(image, expected):
     assert ECR_PUSH.matches(image) is expected
 
 
-def request(tag: str = "1.4") -> dict:
+def request(tag: str = "1.4") -> dict[str, Any]:
     return {
         "operation": "ecs-restart",
         "source": {

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ RETRYABLE = [
 def answer(aws: Aws, operation: str, code: str, status: int) -> None:
     """Every `operation` call on the ledger's client answers this error (as after botocore's retries)."""
 
-    def before_call(**_: object) -> tuple[object, dict]:
+    def before_call(**_: object) -> tuple[object, dict[str, Any]]:
         error = {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
         return SimpleNamespace(status_code=status, headers={}), error
 

@@ -6,6 +6,8 @@ restart itself runs against moto in tests/e2e/test_image_push.py.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -39,7 +41,7 @@ class RolloutEcs:
     def __init__(self, states: list[str]) -> None:
         self.states = states
 
-    def describe_services(self, cluster: str, services: list[str]) -> dict:
+    def describe_services(self, cluster: str, services: list[str]) -> dict[str, Any]:
         state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
         return {
             "services": [{"deployments": [{"id": "d-1", "rolloutState": state, "rolloutStateReason": "tasks failed"}]}]

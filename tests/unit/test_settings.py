@@ -13,13 +13,15 @@ CDK_JSON = Path(__file__).parents[2] / "cdk.json"
 
 
 def test_cdk_json_settings_are_valid_and_match_the_documented_defaults():
-    # GIVEN the project's cdk.json WHEN it is loaded THEN it equals the model's defaults, but for the
-    # example repositories the image-push trigger watches
+    # GIVEN the project's cdk.json WHEN it is loaded THEN it equals the model's defaults
     settings = load_settings(json.loads(CDK_JSON.read_text())["context"]["hubspoke"])
-    expected_push = Settings().image_push.model_copy(
-        update={"repositories": ["web", "api"], "repository_prefixes": ["team-"]}
-    )
-    assert settings == Settings().model_copy(update={"image_push": expected_push})
+    assert settings == Settings()
+
+
+def test_a_first_deploy_watches_no_image_repository():
+    # Deploying to try `noop` must arm nothing: no repository is watched until someone names one.
+    push = load_settings(json.loads(CDK_JSON.read_text())["context"]["hubspoke"]).image_push
+    assert (push.repositories, push.repository_prefixes) == ([], [])
 
 
 def test_seed_retry_numbers_are_the_defaults():
