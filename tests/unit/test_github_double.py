@@ -94,7 +94,8 @@ def head_sha(gh: GitHubServer, repo: str, branch: str) -> str:
 
 def new_branch(gh: GitHubServer, repo: str, branch: str, source: str = "main") -> urllib3.BaseHTTPResponse:
     body = {"ref": f"refs/heads/{branch}", "sha": head_sha(gh, repo, source)}
-    return call(gh, "POST", f"/repos/{repo}/git/refs", body)
+    response: urllib3.BaseHTTPResponse = call(gh, "POST", f"/repos/{repo}/git/refs", body)
+    return response
 
 
 # ---- what the hub's github-org source reads ------------------------------------------------------------------
@@ -102,7 +103,8 @@ def new_branch(gh: GitHubServer, repo: str, branch: str, source: str = "main") -
 
 def test_repository_listing_paginates_with_the_link_header_gidgethub_follows(make_server):
     gh = make_server([*org_world("acme", 120), RepoSpec("someone/dotfiles")])
-    url, pages = f"{gh.url}/orgs/acme/repos?type=all&per_page=500", []
+    url: str | None = f"{gh.url}/orgs/acme/repos?type=all&per_page=500"
+    pages = []
     while url:
         r = HTTP.request("GET", url)
         assert r.status == 200
@@ -331,7 +333,13 @@ def test_the_double_serves_every_path_the_product_calls_and_no_path_it_does_not(
         for f in lambdas.rglob("*.py")
         for t in re.findall(r'"(/(?:repos|orgs|users|rate_limit)[^"]*)"', f.read_text())
     }
-    values = {"owner": "acme", "repo": "a", "branch": "hubspoke/x", "path": "docs/a.md", "number": "1"}
+    values: dict[str, str | int | float | complex | None] = {
+        "owner": "acme",
+        "repo": "a",
+        "branch": "hubspoke/x",
+        "path": "docs/a.md",
+        "number": "1",
+    }
     paths = {uritemplate.expand(template, values) for template in found}
     assert paths == {
         "/rate_limit",
