@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from aws_cdk import Acknowledgment as CdkAcknowledgment
-from aws_cdk import Aws, CfnElement, CfnResource, Fn, RemovalPolicy, Stack, Validations
+from aws_cdk import Aws, CfnElement, CfnResource, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_logs as logs
 from constructs import IConstruct
 
@@ -56,33 +53,6 @@ def vended_log_group_name(scope: IConstruct, service: str, purpose: str) -> str:
 
 def removal_policy(settings: Settings) -> RemovalPolicy:
     return RemovalPolicy.DESTROY if settings.removal_policy == "destroy" else RemovalPolicy.RETAIN
-
-
-MIN_REASON_LENGTH = 20
-
-
-@dataclass(frozen=True)
-class NagAcknowledgment:
-    """One cdk-nag finding accepted on one resource, with the evidence why."""
-
-    path: str
-    rule: str
-    reason: str
-
-
-def acknowledge(resource: CfnResource, rule: str, reason: str) -> None:
-    """Acknowledge one finding (rule id with its [finding]) on one CloudFormation resource.
-
-    Kept narrow on purpose: a resource, not a subtree; a finding, not a rule. Recorded on the stack so
-    tests can check every acknowledgment and its reason.
-    """
-    if len(reason) < MIN_REASON_LENGTH:
-        raise ValueError(f"acknowledgment of {rule} needs a reason of at least {MIN_REASON_LENGTH} characters")
-    Validations.of(resource).acknowledge(CdkAcknowledgment(id=rule, reason=reason))
-    stack = Stack.of(resource)
-    registry: list[NagAcknowledgment] = getattr(stack, "acknowledgments", [])
-    registry.append(NagAcknowledgment(resource.node.path, rule, reason))
-    stack.acknowledgments = registry  # type: ignore[attr-defined]
 
 
 def logical_id(resource: IConstruct) -> str:

@@ -13,7 +13,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stacks.bundling import python_asset
-from stacks.common import acknowledge, cfn, depend_on_policy_only, log_retention, logical_id, removal_policy
+from stacks.common import cfn, depend_on_policy_only, log_retention, logical_id, removal_policy
+from stacks.nag import acknowledge
 from stacks.settings import Settings
 from stacks.storage import INPUT_PREFIX, MANIFEST_PREFIX, REPORT_PREFIX, Storage
 

@@ -9,7 +9,8 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stacks.common import acknowledge, cfn, removal_policy
+from stacks.common import cfn, removal_policy
+from stacks.nag import acknowledge
 from stacks.settings import Settings
 
 MANIFEST_PREFIX = "runs/"

@@ -11,8 +11,9 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.common import acknowledge, cfn
+from stacks.common import cfn
 from stacks.functions import Functions
+from stacks.nag import acknowledge
 from stacks.settings import Settings
 
 # EventBridge target retries (its RetryPolicy allows 0-185 attempts and 60-86,400 s); what still fails lands in

@@ -30,12 +30,17 @@ def only(template: dict[str, Any], type_: str) -> tuple[str, dict[str, Any]]:
     return item
 
 
-@pytest.fixture(scope="session")
-def definition(template: dict[str, Any]) -> dict[str, Any]:
+def definition_of(template: dict[str, Any]) -> dict[str, Any]:
+    """The template's one state machine definition, parsed, with intrinsics as placeholders."""
     _, sm = only(template, "AWS::StepFunctions::StateMachine")
     sep, parts = sm["Properties"]["DefinitionString"]["Fn::Join"]
     parsed: dict[str, Any] = json.loads(sep.join(_placeholder(p) for p in parts))
     return parsed
+
+
+@pytest.fixture(scope="session")
+def definition(template: dict[str, Any]) -> dict[str, Any]:
+    return definition_of(template)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import pytest
 
 from hubspoke.synth import synthesize
 
-from .conftest import only, resources
+from .conftest import definition_of, resources
 
 ROOT = Path(__file__).parents[2]
 
@@ -126,13 +126,10 @@ def tuned_template(tmp_path_factory):
 
 
 def test_settings_flow_into_the_stack(tuned_template):
-    _, sm = only(tuned_template, "AWS::StepFunctions::StateMachine")
-    text = json.dumps(sm["Properties"]["DefinitionString"])
-    assert (
-        '\\"ErrorEquals\\":[\\"TransientError\\"],\\"IntervalSeconds\\":10,\\"MaxAttempts\\":2,\\"BackoffRate\\":3'
-        in text
-    )
-    assert '\\"TimeoutSeconds\\":120' in text
+    spoke = definition_of(tuned_template)["States"]["Spokes"]["ItemProcessor"]["States"]["Spoke"]
+    (transient,) = [r for r in spoke["Retry"] if r["ErrorEquals"] == ["TransientError"]]
+    assert (transient["IntervalSeconds"], transient["BackoffRate"], transient["MaxAttempts"]) == (10, 3, 2)
+    assert spoke["TimeoutSeconds"] == 120
     envs = [
         f["Properties"]["Environment"]["Variables"] for f in resources(tuned_template, "AWS::Lambda::Function").values()
     ]

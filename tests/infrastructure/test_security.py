@@ -9,7 +9,7 @@ from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from cfnlint.api import ManualArgs, lint
 
 from hubspoke.synth import build_app
-from stacks.common import MIN_REASON_LENGTH
+from stacks.nag import MIN_REASON_LENGTH
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,29 @@
+"""Error names the state machine's Retry and Catch match, and the empty output every Map child ends with."""
+
+from __future__ import annotations
+
+from stacks.storage import MANIFEST_PREFIX
+
+# Error names raised by lambdas/shared/errors.py; tests check the two stay in step.
+RATE_LIMIT_ERROR = "RateLimitError"
+# A rate limit with a known reset: no Retry matches it, it goes straight to the Wait (HonourRetryAfter).
+RATE_LIMIT_RESET_ERROR = "RateLimitResetError"
+TRANSIENT_ERROR = "TransientError"
+LAMBDA_SERVICE_ERRORS = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+]
+DYNAMODB_RETRYABLE_ERRORS = [
+    "DynamoDB.ProvisionedThroughputExceededException",
+    "DynamoDB.RequestLimitExceeded",
+    "DynamoDB.ThrottlingException",
+    "DynamoDB.InternalServerErrorException",
+]
+# A state's output that is the empty object: what every Map child ends with (its output is gathered).
+EMPTY_OUTPUT: dict[str, object] = {}
+# Where the Distributed Map writes its children's results (under the manifests' prefix, so they expire with them).
+MAP_RESULTS_PREFIX = f"{MANIFEST_PREFIX}map-results"
+# A Task's backstop timeout when the Lambda's own timeout is the real limit (hub, summarize).
+DYNAMODB_TASK_TIMEOUT_SECONDS = 30

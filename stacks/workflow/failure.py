@@ -1,0 +1,60 @@
+"""Failure recording: a DynamoDB task (no Lambda) marks the target's ledger row failed, never over a success."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from stacks.workflow.errors import DYNAMODB_RETRYABLE_ERRORS, DYNAMODB_TASK_TIMEOUT_SECONDS, EMPTY_OUTPUT
+
+
+def _string(path: str) -> tasks.DynamoAttributeValue:
+    return tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at(path))
+
+
+def _status(value: str) -> tasks.DynamoAttributeValue:
+    return tasks.DynamoAttributeValue.from_string(value)
+
+
+def _update_failed_row(scope: Construct, ledger: dynamodb.ITable) -> tasks.DynamoUpdateItem:
+    """SET status failed with the caught error ($.error) on the row of this run and target."""
+    return tasks.DynamoUpdateItem(
+        scope,
+        "RecordFailure",
+        table=ledger,
+        key={"run_id": _string("$.run.run_id"), "target_id": _string("$.target.id")},
+        # Never overwrite a terminal success: a late failure after a recorded success changes nothing.
+        condition_expression="attribute_exists(run_id) AND NOT (#s IN (:succeeded, :unchanged, :skipped))",
+        update_expression=(
+            "SET #s = :failed, error_type = :error, cause = :cause, updated_at = :now, "
+            "attempts = if_not_exists(attempts, :one)"
+        ),
+        expression_attribute_names={"#s": "status"},
+        expression_attribute_values={
+            ":failed": _status("failed"),
+            ":succeeded": _status("succeeded"),
+            ":unchanged": _status("unchanged"),
+            ":skipped": _status("skipped"),
+            ":error": _string("$.error.Error"),
+            ":cause": _string("$.error.Cause"),
+            ":now": _string("$$.State.EnteredTime"),
+            ":one": tasks.DynamoAttributeValue.from_number(1),
+        },
+        result_selector=EMPTY_OUTPUT,
+        task_timeout=sfn.Timeout.duration(Duration.seconds(DYNAMODB_TASK_TIMEOUT_SECONDS)),
+    )
+
+
+def record_failure(scope: Construct, ledger: dynamodb.ITable) -> tasks.DynamoUpdateItem:
+    """The failure row's task; it ends the Map child with {} whatever happens to the write."""
+    record = _update_failed_row(scope, ledger)
+    record.add_retry(errors=DYNAMODB_RETRYABLE_ERRORS, interval=Duration.seconds(1), backoff_rate=2.0, max_attempts=5)
+    already_recorded = sfn.Pass(scope, "SuccessAlreadyRecorded", result=sfn.Result.from_object(EMPTY_OUTPUT))
+    # If even the failure row cannot be written, the row stays pending and Summarize counts it lost.
+    unrecorded = sfn.Pass(scope, "FailureNotRecorded", result=sfn.Result.from_object(EMPTY_OUTPUT))
+    record.add_catch(already_recorded, errors=["DynamoDB.ConditionalCheckFailedException"])
+    record.add_catch(unrecorded, errors=[sfn.Errors.ALL])
+    return record
