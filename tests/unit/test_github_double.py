@@ -333,14 +333,10 @@ def test_the_double_serves_every_path_the_product_calls_and_no_path_it_does_not(
         for f in lambdas.rglob("*.py")
         for t in re.findall(r'"(/(?:repos|orgs|users|rate_limit)[^"]*)"', f.read_text())
     }
-    values: dict[str, str | int | float | complex | None] = {
-        "owner": "acme",
-        "repo": "a",
-        "branch": "hubspoke/x",
-        "path": "docs/a.md",
-        "number": "1",
+    paths = {
+        uritemplate.expand(template, owner="acme", repo="a", branch="hubspoke/x", path="docs/a.md", number="1")
+        for template in found
     }
-    paths = {uritemplate.expand(template, values) for template in found}
     assert paths == {
         "/rate_limit",
         "/orgs/acme/repos",
