@@ -7,10 +7,10 @@ Lambda runtime (runtime.py), and reading back what a run left (records.py).
 """
 
 from hubspoke.engine.adaptations import ADAPTATIONS
-from hubspoke.engine.local_engine import LocalEngine, ProgressCallback, RunResult
+from hubspoke.engine.local_engine import LocalEngine, ProgressCallback
 from hubspoke.engine.moto_patches import MOTO_VERSION, MotoVersionError
 from hubspoke.engine.provision import ACCOUNT, BUCKET, REGION, ROLE_ARN
-from hubspoke.engine.records import Progress
+from hubspoke.engine.records import Progress, RunResult
 from hubspoke.engine.runtime import FaultHook, InProcessRuntime, LocalFunction, LocalRunStopped
 
 __all__ = [

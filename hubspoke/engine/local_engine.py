@@ -15,7 +15,6 @@ import time
 import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from hubspoke.engine.environment import function_environments, process_environme
 from hubspoke.engine.moto_patches import check_moto_version, install_interpreter_patches, route_pinned_endpoint_to_moto
 from hubspoke.engine.output import OutputRouter, route_output, stdout_routed
 from hubspoke.engine.provision import BUCKET, REGION, create_state_machine, provision
-from hubspoke.engine.records import Progress, RunRecords
+from hubspoke.engine.records import Progress, RunRecords, RunResult
 from hubspoke.engine.runtime import FaultHook, InProcessRuntime, lambda_module
 from hubspoke.synth import SynthesizedStack
 
@@ -35,26 +34,7 @@ TOKEN_SECRET_ENV = "GITHUB_TOKEN_SECRET"  # noqa: S105 - a variable's name; the 
 ProgressCallback = Callable[["Progress"], None]
 
 
-@dataclass
-class RunResult:
-    """What one execution on the local engine produced."""
-
-    run_id: str
-    execution_arn: str
-    status: str  # SUCCEEDED | FAILED | TIMED_OUT | ABORTED
-    error: str | None
-    cause: str | None
-    summary: dict[str, Any] | None  # the full report (every failed target), when Summarize ran
-    real_seconds: float
-    simulated_seconds: float
-    peak_concurrency: int
-    spoke_invocations: int
-    spoke_cpu_ms: float
-    emf: list[dict[str, Any]] = field(default_factory=list)
-    interrupted: bool = False  # stopped by LocalEngine.interrupt() (Ctrl-C), not ended by the workflow
-
-
-class LocalEngine:
+class LocalEngine(RunRecords):
     """Use as a context manager: `with LocalEngine(stack) as engine: engine.run(request)`."""
 
     def __init__(
@@ -81,7 +61,6 @@ class LocalEngine:
         self.state_machine_arn = ""
         self.spoke_function = ""
         self._router: OutputRouter | None = None
-        self.records: RunRecords | None = None
         self.limits = limits.LimitRecord()
         # Hosts off this machine the run may reach (a remote GitHub API the person named); AWS never.
         self.allowed_hosts = allowed_hosts
@@ -179,7 +158,6 @@ class LocalEngine:
         }
         provisioned = provision(self.stack, self.runtime, self._clients, self.time_scale, engine_environment)
         self.table_name, self.spoke_function = provisioned.table_name, provisioned.spoke_function
-        self.records = RunRecords(self._clients, self.table_name, self.runtime)
         # Handlers cache config and clients per container; a new engine is a new container.
         lambda_module(self.runtime, "shared.caches").reset_all()
         if self._github_token is not None:
@@ -314,32 +292,3 @@ class LocalEngine:
         with contextlib.suppress(ClientError):  # it may have ended on its own meanwhile
             self.sfn.stop_execution(executionArn=arn, error="Interrupted", cause="stopped by the person running it")
         self._halt_handlers()
-
-    # -- what a run left behind (see records.py) ----------------------------------------------------
-
-    @property
-    def _records(self) -> RunRecords:
-        if self.records is None:
-            raise RuntimeError("the engine has not started: use it as a context manager")
-        return self.records
-
-    def progress(self, run_id: str, status: str = "RUNNING") -> Progress:
-        return self._records.progress(run_id, status)
-
-    def ledger(self, run_id: str) -> list[dict[str, Any]]:
-        """The run's ledger rows as plain dicts (target_id, status, attempts, ...)."""
-        return self._records.ledger(run_id)
-
-    def report(self, run_id: str) -> dict[str, Any] | None:
-        """The report Summarize wrote to S3, if it ran."""
-        return self._records.report(run_id)
-
-    def objects(self, prefix: str) -> list[str]:
-        return self._records.objects(prefix)
-
-    def largest_payload(self, execution_arn: str) -> tuple[int, str]:
-        """The largest state input/output of a run, in bytes, and where (see RunRecords.largest_payload)."""
-        return self._records.largest_payload(execution_arn)
-
-    def history(self, execution_arn: str) -> list[dict[str, Any]]:
-        return self._records.history(execution_arn)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hubspoke.engine.provision import BUCKET
@@ -24,13 +24,31 @@ class Progress:
         return self.succeeded + self.failed
 
 
-class RunRecords:
-    """Reads of the ledger table, the bucket and execution histories in moto."""
+@dataclass
+class RunResult:
+    """What one execution on the local engine produced."""
 
-    def __init__(self, clients: dict[str, Any], table_name: str, runtime: InProcessRuntime) -> None:
-        self._clients = clients
-        self.table_name = table_name
-        self._runtime = runtime
+    run_id: str
+    execution_arn: str
+    status: str  # SUCCEEDED | FAILED | TIMED_OUT | ABORTED
+    error: str | None
+    cause: str | None
+    summary: dict[str, Any] | None  # the full report (every failed target), when Summarize ran
+    real_seconds: float
+    simulated_seconds: float
+    peak_concurrency: int
+    spoke_invocations: int
+    spoke_cpu_ms: float
+    emf: list[dict[str, Any]] = field(default_factory=list)
+    interrupted: bool = False  # stopped by LocalEngine.interrupt() (Ctrl-C), not ended by the workflow
+
+
+class RunRecords:
+    """Reads of the ledger table, the bucket and execution histories in moto (LocalEngine's, which sets these)."""
+
+    _clients: dict[str, Any]
+    table_name: str
+    runtime: InProcessRuntime
 
     def progress(self, run_id: str, status: str = "RUNNING") -> Progress:
         counts: dict[str, int] = {}
@@ -90,7 +108,7 @@ class RunRecords:
                     for field_name in ("input", "output", "parameters"):
                         size = len(str(details.get(field_name, "")).encode())
                         largest = max(largest, (size, f"{event['type']}.{field_name}"))
-        for fn in self._runtime.functions:
+        for fn in self.runtime.functions:
             largest = max(
                 largest,
                 (fn.stats.max_event_bytes, f"{fn.name} event"),
