@@ -2,7 +2,7 @@
 plausible ARNs (account 123456789012, us-east-1), and a small evaluator of identity-policy statements
 (Allow only; action and resource wildcards; the condition operators our policies use).
 
-Names follow the local engine (hubspoke/engine.py), so calls recorded in a local run name the same
+Names follow the local engine (hubspoke/engine/provision.py), so calls recorded in a local run name the same
 resources as the resolved policies: the ledger `hubspoke-ledger`, other tables `hubspoke-<logical id>`,
 the bucket `hubspoke-local`, functions by logical id, the state machine `HubSpoke`.
 """

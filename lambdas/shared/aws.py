@@ -8,10 +8,13 @@ from typing import Any
 import boto3
 from botocore.config import Config as BotoConfig
 
+from shared import caches
+
 # The SDK's own retries stay short: long waits belong to Step Functions' Retry, not to a Lambda.
 _BOTO_CONFIG = BotoConfig(retries={"max_attempts": 3, "mode": "standard"})
 
 
+@caches.register
 @cache
 def client(service: str) -> Any:
     """A shared client for `service`."""

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from functools import cache
 
+from shared import caches
+
 
 @dataclass(frozen=True)
 class Config:
@@ -32,6 +34,7 @@ class Config:
     github_request_timeout_seconds: int = 20
 
 
+@caches.register
 @cache
 def config() -> Config:
     """Read once per container; a missing variable is a deployment bug and fails loudly."""

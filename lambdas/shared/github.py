@@ -28,7 +28,7 @@ import gidgethub
 import urllib3
 from gidgethub import abc as gh_abc
 
-from shared import clock
+from shared import caches, clock
 from shared.budget import Budget
 from shared.config import config
 from shared.errors import (
@@ -49,6 +49,7 @@ INLINE_RETRIES = 2  # per request; more than that and the state machine's backof
 _T = TypeVar("_T")
 
 
+@caches.register
 @cache
 def _pool() -> urllib3.PoolManager:
     # One pool per container: keep-alive across the spoke's sequential requests; PoolManager is thread-safe.
@@ -69,6 +70,14 @@ def token(secret_name: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise CredentialsError(f"Secrets Manager secret '{secret_name}' holds no token (empty or binary)")
     return value.strip()
+
+
+@caches.on_reset
+def _forget_token() -> None:
+    # Powertools Parameters keeps the token per process (above); a new container reads it anew.
+    from aws_lambda_powertools.utilities import parameters
+
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
 
 
 class GitHub(gh_abc.GitHubAPI):

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hubspoke.cli import app
+from hubspoke.engine import LocalEngine
 
 
 @pytest.fixture
@@ -36,6 +37,26 @@ def spokes_held_until_running(engine, count: int, timeout: float = 120.0) -> Ite
     one starts. Holding them inside the handler (after the runtime counted them active) makes reaching the
     cap certain; the Map's MaxConcurrency alone decides whether it is ever passed.
     """
+    fn, real = _hold_spokes(engine, count, timeout)
+    try:
+        yield
+    finally:
+        fn.handler = real
+
+
+def hold_spokes_of_every_engine(monkeypatch: pytest.MonkeyPatch, count: int) -> None:
+    """As spokes_held_until_running, in every engine started from now on (the CLI's, which a test cannot reach)."""
+    enter = LocalEngine.__enter__
+
+    def entered(self: LocalEngine) -> LocalEngine:
+        engine = enter(self)
+        _hold_spokes(engine, count, 120.0)
+        return engine
+
+    monkeypatch.setattr(LocalEngine, "__enter__", entered)
+
+
+def _hold_spokes(engine, count: int, timeout: float):
     fn = engine.runtime.function(engine.spoke_function)
     real = engine.runtime._load(fn)
     arrived = 0
@@ -54,7 +75,4 @@ def spokes_held_until_running(engine, count: int, timeout: float = 120.0) -> Ite
         return real(event, context)
 
     fn.handler = held
-    try:
-        yield
-    finally:
-        fn.handler = real
+    return fn, real

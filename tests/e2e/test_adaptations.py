@@ -207,3 +207,55 @@ def test_a_handler_cannot_outlive_its_lambda_timeout(stack, tmp_path):
     # THEN it is stopped at 310 simulated seconds (0.31 s here), as Lambda would stop it
     assert response["Payload"]["errorType"] == "Sandbox.Timedout"
     assert 0.3 <= real < 2.0  # the whole sleep would take 3 s
+
+
+ENGINE_VARIABLES = {
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_ENDPOINT_URL",
+    "HUBSPOKE_TIME_SCALE",
+    "POWERTOOLS_TRACE_DISABLED",
+}
+
+
+def test_function_environment_each_function_sees_only_its_own(stack, tmp_path, monkeypatch):
+    import copy
+    import dataclasses
+    import os
+
+    # GIVEN a template where the hub and the spoke set HUBSPOKE_PROBE differently and the others not at all,
+    # and a variable only the process running the engine has
+    template = copy.deepcopy(stack.template)
+    functions = {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::Lambda::Function"}
+    by_handler = {r["Properties"]["Handler"].partition(".")[0]: k for k, r in functions.items()}
+    for handler, value in (("hub", "hub's"), ("spoke", "spoke's")):
+        functions[by_handler[handler]]["Properties"]["Environment"]["Variables"]["HUBSPOKE_PROBE"] = value
+    monkeypatch.setenv("HUBSPOKE_HOST_ONLY", "host")
+    seen: dict[str, dict[str, str]] = {}
+    with LocalEngine(dataclasses.replace(stack, template=template), log_path=tmp_path / "l.log") as eng:
+        # WHEN a run goes through every step, and then each function reads and writes its environment
+        assert eng.run(run_request(eng, "env", ["a", "b"], {})).summary["succeeded"] == 2
+        for fn in eng.runtime.functions:
+
+            def probe(event: dict, context: object, name: str = fn.name) -> None:
+                os.environ["HUBSPOKE_WRITTEN_BY"] = name
+                seen[name] = dict(os.environ)
+
+            fn.handler = probe
+            eng.runtime.invoke(fn.name, "{}")
+        in_the_process = dict(os.environ)
+    # THEN each saw its own template variables and the engine's, nothing else, and its own write only
+    for name, resource in functions.items():
+        template_variables = set(resource["Properties"]["Environment"]["Variables"])
+        assert set(seen[name]) == template_variables | ENGINE_VARIABLES | {"HUBSPOKE_WRITTEN_BY"}, name
+        assert seen[name]["HUBSPOKE_WRITTEN_BY"] == name
+    assert seen[by_handler["hub"]]["HUBSPOKE_PROBE"] == "hub's"
+    assert seen[by_handler["spoke"]]["HUBSPOKE_PROBE"] == "spoke's"
+    for handler in ("gate", "summarize", "indexer"):
+        assert "HUBSPOKE_PROBE" not in seen[by_handler[handler]], handler
+    # AND the process kept its own environment, without any function's variables or writes
+    assert in_the_process["HUBSPOKE_HOST_ONLY"] == "host"
+    assert {"HUBSPOKE_PROBE", "HUBSPOKE_WRITTEN_BY", "LEDGER_TABLE"}.isdisjoint(in_the_process)

@@ -12,12 +12,15 @@ from typing import Any
 import pytest
 
 from tests.conftest import WATCH_OPTIONS
+from tests.e2e.conftest import hold_spokes_of_every_engine
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).parents[2]
 
 
-def test_failed_run_exits_1_and_writes_the_summary_json(cli, tmp_path):
+def test_failed_run_exits_1_and_writes_the_summary_json(cli, tmp_path, monkeypatch):
+    # GIVEN 5 targets under the default cap of 10 (cdk.json), held until all 5 run: their peak is certain
+    hold_spokes_of_every_engine(monkeypatch, 5)
     params = {"fail_ids": ["target-0002"], "rate_limit_ids": ["target-0003"], "rate_limit_times": 2}
     result = cli(
         "--targets", "5", "--params-json", json.dumps(params), "--summary-json", "out.json", "--run-id", "cli-run"
@@ -43,7 +46,7 @@ def test_failed_run_exits_1_and_writes_the_summary_json(cli, tmp_path):
         }
     ]
     assert summary["attempts"]["target-0003"] == 3
-    assert summary["peak_concurrency"] >= 1
+    assert summary["peak_concurrency"] == 5  # every target at once: 5 targets, under the cap of 10
     assert summary["durations"]["time_scale"] == 0.01
     assert "FAILED" in result.output
     assert "target-0002" in result.output

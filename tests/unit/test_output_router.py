@@ -6,7 +6,7 @@ import io
 import json
 import threading
 
-from hubspoke.engine import _OutputRouter
+from hubspoke.engine.output import OutputRouter
 
 
 class _AlwaysInHandler:
@@ -19,7 +19,7 @@ class _AlwaysInHandler:
 def test_a_line_written_in_two_calls_is_not_split_by_another_thread():
     # GIVEN a handler thread that prints a JSON line the way print() does: the text, then the newline
     log = io.StringIO()
-    router = _OutputRouter(io.StringIO(), _AlwaysInHandler(), log)  # type: ignore[arg-type]
+    router = OutputRouter(io.StringIO(), _AlwaysInHandler(), log)  # type: ignore[arg-type]
     text_written, other_done = threading.Event(), threading.Event()
 
     def first() -> None:

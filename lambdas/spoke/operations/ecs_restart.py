@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAl
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared import clock
+from shared import caches, clock
 from shared.aws import client
 from shared.config import Config, config
 from shared.errors import RateLimitError, TargetError, TransientError, aws_error_code
@@ -83,6 +83,7 @@ def _ecs_error(err: ClientError, what: str) -> Exception:
     return TransientError(f"{what}: {code or 'error'}: {message}")
 
 
+@caches.register
 @cache
 def _restart_once(table: str, hours: int) -> Any:
     """The restart, made idempotent on (digest, service); built once per container."""

@@ -14,7 +14,8 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,8 @@ class LocalFunction:
     memory_mb: int
     timeout_seconds: float
     handler: Handler | None = None
+    # The function's own environment (its template variables and the engine's), as its process would hold.
+    environment: dict[str, str] = field(default_factory=dict)
     stats: FunctionStats = field(default_factory=FunctionStats)
 
 
@@ -116,13 +119,28 @@ class InProcessRuntime:
         """True in a thread that is running a handler (used to route its output)."""
         return bool(getattr(self._local, "depth", 0))
 
+    def current_environment(self) -> dict[str, str] | None:
+        """The environment of the function this thread is running (loading or invoking), if any."""
+        running: list[LocalFunction] = getattr(self._local, "running", [])
+        return running[-1].environment if running else None
+
+    @contextmanager
+    def _running(self, fn: LocalFunction) -> Iterator[None]:
+        running: list[LocalFunction] = self._local.__dict__.setdefault("running", [])
+        running.append(fn)
+        try:
+            yield
+        finally:
+            running.pop()
+
     def _load(self, fn: LocalFunction) -> Handler:
         if fn.handler is None:
             module_name, _, attr = fn.handler_path.rpartition(".")
             asset = str(fn.asset_dir)
             if asset not in sys.path:
                 sys.path.insert(0, asset)
-            fn.handler = getattr(importlib.import_module(module_name), attr)
+            with self._running(fn):  # what the module reads at import comes from its function's environment
+                fn.handler = getattr(importlib.import_module(module_name), attr)
         return fn.handler
 
     def invoke(self, function_name: str, payload: bytes | str | None) -> dict[str, Any]:
@@ -157,7 +175,8 @@ class InProcessRuntime:
         cpu_start = time.thread_time()
         try:
             # A JSON round trip, as Lambda does: a handler returning something unserializable fails here too.
-            serialized = json.dumps(handler(event, context))
+            with self._running(fn):
+                serialized = json.dumps(handler(event, context))
             result = json.loads(serialized)
             response: dict[str, Any] = {"StatusCode": 200, "Payload": result}
             with self._lock:
@@ -173,6 +192,14 @@ class InProcessRuntime:
                 fn.stats.active -= 1
                 fn.stats.cpu_seconds += cpu
         return response
+
+
+def lambda_module(runtime: InProcessRuntime, name: str) -> Any:
+    """A module of the Lambda code as the handlers import it (from the asset, unless already loaded)."""
+    asset = str(runtime.functions[0].asset_dir)
+    if asset not in sys.path:
+        sys.path.insert(0, asset)
+    return importlib.import_module(name)
 
 
 def _error_response(exc: Exception, context: LambdaContext) -> dict[str, Any]:

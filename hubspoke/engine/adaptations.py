@@ -1,0 +1,67 @@
+"""The adaptations of the local engine to moto's interpreter and to one process, by name.
+
+Each is listed in docs/local-engine.md and exercised in tests/e2e/test_adaptations.py (the limits in
+tests/e2e/test_limits.py).
+"""
+
+ADAPTATIONS: dict[str, str] = {
+    "in-process-lambda": (
+        "Lambda tasks are answered by running the synthesized asset's handler in-process "
+        "(moto's docker-less Lambda only echoes the payload); errors keep Lambda's errorType shape."
+    ),
+    "scaled-retry": "Retry intervals (IntervalSeconds, backoff, jitter) sleep for interval x time scale.",
+    "scaled-wait": "Wait states wait for seconds x time scale.",
+    "scaled-timeout": (
+        "A task's TimeoutSeconds is measured on the simulated clock: its real time, minus the time its "
+        "handler slept on the scaled clock, plus that sleep divided by the scale. A spoke that sleeps past "
+        "its timeout times out as deployed; real in-process work (the hub seeding 10,000 rows, a spoke "
+        "waiting for the CPU under load) counts one to one, as it would in Lambda."
+    ),
+    "resolved-definition": (
+        "The template's DefinitionString is used as is, with Refs/GetAtts resolved to the local "
+        "bucket, table and function ARNs."
+    ),
+    "named-executions": "Executions are always started with a name (moto's ARN ends in ':None' without one).",
+    "lambda-timeout": (
+        "A handler cannot be killed in-process, so its scaled sleeps stop at the function's own timeout "
+        "(simulated) and raise Sandbox.Timedout, as Lambda stops a function; a spoke past its task timeout "
+        "can then never write a late success."
+    ),
+    "iterative-map-worker": (
+        "moto's Distributed Map worker recurses once per item it processes, so a worker with more than "
+        "about 990 items (e.g. 1,000 targets at MaxConcurrency 1) dies with RecursionError and the run "
+        "hangs; the engine runs the same steps in a loop."
+    ),
+    "serialized-moto": (
+        "moto's backends are not thread-safe: a ledger query deep-copying items while a spoke wrote one "
+        "failed with 'dictionary changed size during iteration'. The engine lets a table-iterating read "
+        "(Query, Scan) into moto only alone; other requests still run side by side."
+    ),
+    "aws-data-limit": (
+        "A state's input, and a Map's gathered child results when it has no ResultWriter, may not reach 256 KiB "
+        "(262,144 bytes): the state fails with States.DataLimitExceeded, which no Retry or Catch matches (not "
+        "even States.ALL), so the execution fails, as on AWS. moto checks only state outputs and task results, "
+        "and let States.ALL catch those. Each Map run's gathered bytes are recorded (LocalEngine.limits)."
+    ),
+    "aws-history-limit": (
+        "An execution's history holds at most 25,000 events: when event 25,000 would not be ExecutionSucceeded, "
+        "the execution fails with ExecutionFailed as that event (error States.Runtime, the cause names the "
+        "quota), as on AWS; moto records any number. A Distributed Map's children have histories of their own."
+    ),
+    "float-tolerated-failure": (
+        "An integer ToleratedFailurePercentage (valid on AWS; CDK writes 100) is given to moto as a float, the "
+        "only form its parser accepts; the value is unchanged."
+    ),
+    "function-environment": (
+        "In Lambda each function has a process, and an environment, of its own; here all run in threads of one "
+        "process. While the engine runs, os.environ answers per thread: a thread running a function (its "
+        "handler, or the import of its module) sees only that function's template variables plus the engine's "
+        "(AWS_* credentials and region, the pinned AWS_ENDPOINT_URL, HUBSPOKE_TIME_SCALE, "
+        "POWERTOOLS_TRACE_DISABLED, moto's MOTO_* settings), and its writes stay there; other threads see the "
+        "process's. Module state the functions' shared code keeps (read at import, or cached) is one per process."
+    ),
+    "cached-jsonpath": (
+        "JSONPath expressions are parsed once and reused (moto builds a new parser for every lookup, "
+        "a fifth of the CPU per spoke); results are unchanged."
+    ),
+}

@@ -1,0 +1,294 @@
+"""The embedded local engine: the synthesized stack's own state machine, run by moto's ASL interpreter.
+
+Everything the workflow needs is created in moto from the template (provision.py). Where moto's interpreter
+differs from AWS, the engine adapts explicitly; each adaptation is listed in ADAPTATIONS (adaptations.py),
+in docs/local-engine.md, and tested.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from hubspoke import localnet
+from hubspoke.engine import limits
+from hubspoke.engine.environment import function_environments, process_environment
+from hubspoke.engine.moto_patches import check_moto_version, install_interpreter_patches, route_pinned_endpoint_to_moto
+from hubspoke.engine.output import OutputRouter, route_output, stdout_routed
+from hubspoke.engine.provision import BUCKET, REGION, create_state_machine, provision
+from hubspoke.engine.records import Progress, RunRecords, RunResult
+from hubspoke.engine.runtime import FaultHook, InProcessRuntime, lambda_module
+from hubspoke.synth import SynthesizedStack
+
+TIME_SCALE_ENV = "HUBSPOKE_TIME_SCALE"  # read by lambdas/shared/clock.py
+TOKEN_SECRET_ENV = "GITHUB_TOKEN_SECRET"  # noqa: S105 - a variable's name; the GitHub token's secret name (lambdas/shared/config.py)
+
+ProgressCallback = Callable[["Progress"], None]
+
+
+class LocalEngine(RunRecords):
+    """Use as a context manager: `with LocalEngine(stack) as engine: engine.run(request)`."""
+
+    def __init__(
+        self,
+        stack: SynthesizedStack,
+        *,
+        time_scale: float = 0.01,
+        log_path: Path | None = None,
+        fault_hook: FaultHook | None = None,
+        github_token: str | None = None,
+        allowed_hosts: tuple[str, ...] = (),
+    ) -> None:
+        if time_scale <= 0:
+            raise ValueError("time_scale must be > 0")
+        self.stack = stack
+        self.time_scale = time_scale
+        self.log_path = log_path
+        self.runtime = InProcessRuntime(fault_hook=fault_hook)
+        # Stored in moto's Secrets Manager under the stack's token secret name, as an operator would.
+        self._github_token = github_token
+        self._exit = ExitStack()
+        self._clients: dict[str, Any] = {}
+        self.table_name = ""
+        self.state_machine_arn = ""
+        self.spoke_function = ""
+        self._router: OutputRouter | None = None
+        self.limits = limits.LimitRecord()
+        # Hosts off this machine the run may reach (a remote GitHub API the person named); AWS never.
+        self.allowed_hosts = allowed_hosts
+        self._halt = threading.Event()
+        self._interrupt_requested = False
+        # Fake credentials, unique per engine, so tests can prove no secret leaks into logs or payloads.
+        self.secrets = (f"local-secret-{uuid.uuid4().hex}", f"local-token-{uuid.uuid4().hex}")
+
+    # -- set-up -----------------------------------------------------------------------------------
+
+    def __enter__(self) -> LocalEngine:
+        try:
+            self._start()
+        except BaseException:
+            self._exit.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._interrupt_requested or exc[0] is not None:
+            self._halt_handlers()
+        self._drain()
+        if self._router is not None:
+            self._router.active = False
+        self._exit.close()
+
+    STOP_GRACE_SECONDS = 1.5  # real seconds a stopped run gives its threads to notice and end
+
+    def interrupt(self) -> None:
+        """Ask the running `run` to stop (safe from a signal handler: it only sets a flag the run polls)."""
+        self._interrupt_requested = True
+
+    def _halt_handlers(self) -> None:
+        """No new handler starts; sleeping handlers and retry backoffs wake and end; then wait, briefly,
+        for the handlers and moto's interpreter threads to finish while moto is still here to answer them."""
+        from moto.stepfunctions.parser.utils import TMP_THREADS
+
+        self.runtime.close()
+        self._halt.set()
+        deadline = time.monotonic() + self.STOP_GRACE_SECONDS
+        while time.monotonic() < deadline:
+            busy = any(f.stats.active for f in self.runtime.functions)
+            if not busy and not any(t.is_alive() for t in list(TMP_THREADS)):
+                return
+            time.sleep(0.01)
+
+    def _drain(self) -> None:
+        """Let handlers still running (a spoke past its task timeout) finish while moto is still up.
+
+        Lambda would stop them at their own timeout; after that they would otherwise call AWS unmocked.
+        """
+        longest = max((f.timeout_seconds for f in self.runtime.functions), default=0.0)
+        deadline = time.monotonic() + longest + 5
+        while any(f.stats.active for f in self.runtime.functions) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def _start(self) -> None:
+        from moto import mock_aws
+
+        check_moto_version()
+        stack = self._exit
+        # First in, last out: the guard outlives moto and every thread the run started (see localnet).
+        stack.enter_context(localnet.guarded(self.allowed_hosts))
+        endpoint = stack.enter_context(localnet.pinned_endpoints())
+        aws = {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": self.secrets[0],
+            "AWS_SESSION_TOKEN": self.secrets[1],
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+        }
+        stack.enter_context(process_environment(aws))
+        # From here a function's thread sees only its own environment (adaptation `function-environment`).
+        stack.enter_context(function_environments(self.runtime.current_environment))
+        stack.enter_context(
+            mock_aws(
+                config={
+                    "stepfunctions": {"execute_state_machine": True},
+                    "lambda": {"use_docker": False},
+                }
+            )
+        )
+        route_pinned_endpoint_to_moto(stack, endpoint)
+        import boto3
+
+        for service in ("s3", "dynamodb", "stepfunctions", "ecs", "secretsmanager"):
+            self._clients[service] = boto3.client(service, region_name=REGION)
+        engine_environment = {
+            **{k: v for k, v in os.environ.items() if k.startswith("MOTO_")},  # moto's settings, for its calls
+            **aws,
+            localnet.ENDPOINT_ENV: endpoint,
+            TIME_SCALE_ENV: repr(self.time_scale),
+            # X-Ray has no daemon here; Powertools skips tracing when this is set.
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+        provisioned = provision(self.stack, self.runtime, self._clients, self.time_scale, engine_environment)
+        self.table_name, self.spoke_function = provisioned.table_name, provisioned.spoke_function
+        # Handlers cache config and clients per container; a new engine is a new container.
+        lambda_module(self.runtime, "shared.caches").reset_all()
+        if self._github_token is not None:
+            # Under the secret name each function that reads the token is given (one, as synthesized).
+            for name in sorted({f.environment.get(TOKEN_SECRET_ENV, "") for f in self.runtime.functions} - {""}):
+                self._clients["secretsmanager"].create_secret(Name=name, SecretString=self._github_token)
+        self._router = route_output(stack, self.runtime, self.log_path)
+        install_interpreter_patches(stack, self.runtime, self.time_scale, self._halt)
+        self.limits = limits.install(stack)  # adaptations `aws-data-limit`, `aws-history-limit`
+        self.state_machine_arn = create_state_machine(self.stack, self.sfn, provisioned.resolver)
+
+    # -- clients ----------------------------------------------------------------------------------
+
+    @property
+    def s3(self) -> Any:
+        return self._clients["s3"]
+
+    @property
+    def dynamodb(self) -> Any:
+        return self._clients["dynamodb"]
+
+    @property
+    def ecs(self) -> Any:
+        return self._clients["ecs"]
+
+    def function_named(self, handler_prefix: str) -> str:
+        """The local function whose handler starts with `handler_prefix` (e.g. 'indexer.')."""
+        return next(f.name for f in self.runtime.functions if f.handler_path.startswith(handler_prefix))
+
+    @property
+    def sfn(self) -> Any:
+        return self._clients["stepfunctions"]
+
+    # -- running ----------------------------------------------------------------------------------
+
+    def put_input(self, key: str, body: bytes) -> dict[str, str]:
+        """Upload a target list under inputs/ and return an s3-manifest source pointing at it."""
+        self.s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+        return {"bucket": BUCKET, "key": key}
+
+    def manifest_request(
+        self, run_id: str, targets: list[dict[str, Any]], params: dict[str, Any] | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        """A noop run request over `targets`, uploaded as an s3-manifest source (any number of targets)."""
+        source = self.put_input(f"inputs/{run_id}.json", json.dumps(targets).encode())
+        return {
+            "run_id": run_id,
+            "operation": "noop",
+            "params": params or {},
+            "source": {"type": "s3-manifest", **source},
+            **extra,
+        }
+
+    def run(
+        self,
+        request: Any,
+        *,
+        on_progress: ProgressCallback | None = None,
+        poll_seconds: float = 0.1,
+        execution_name: str | None = None,
+    ) -> RunResult:
+        """Start one execution (named after the run unless told) and wait for it; `on_progress` runs here.
+
+        Execution names are unique, as in Step Functions: the same name again, while it runs or after it
+        ended, returns that execution and runs nothing twice.
+        """
+        # Bad requests are run too (the hub refuses them), so do not assume a shape here.
+        with stdout_routed(self._router):
+            return self._run(request, on_progress=on_progress, poll_seconds=poll_seconds, execution_name=execution_name)
+
+    def _run(
+        self, request: Any, *, on_progress: ProgressCallback | None, poll_seconds: float, execution_name: str | None
+    ) -> RunResult:
+        given = request.get("run_id") if isinstance(request, dict) else None
+        run_id = str(given or execution_name or f"run-{uuid.uuid4().hex[:12]}")
+        spoke_stats = self.runtime.function(self.spoke_function).stats
+        before = (spoke_stats.invocations, spoke_stats.cpu_seconds)
+        spoke_stats.peak_concurrency = spoke_stats.active
+        emf_before = len(self._router.emf) if self._router else 0
+        started = time.monotonic()
+        name = execution_name or run_id
+        try:
+            arn = self.sfn.start_execution(
+                stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(request)
+            )["executionArn"]
+        except self.sfn.exceptions.ExecutionAlreadyExists:
+            # A delivery of a run that already ran (Step Functions keeps names unique): report it, run nothing.
+            arn = self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+        interval = poll_seconds
+        interrupted = False
+        while True:
+            if self._interrupt_requested and not interrupted:
+                interrupted = True
+                self._stop_execution(arn)
+            desc = self.sfn.describe_execution(executionArn=arn)
+            if on_progress is not None and not interrupted:  # a stopped run has no progress to show
+                t0 = time.monotonic()
+                on_progress(self.progress(run_id, desc["status"]))
+                # Counting the ledger costs CPU the run needs: poll less often as the ledger grows.
+                interval = max(poll_seconds, 5 * (time.monotonic() - t0))
+            if desc["status"] != "RUNNING" or interrupted:
+                break
+            self._sleep_unless_interrupted(interval)
+        real = time.monotonic() - started
+        summary = self.report(run_id)
+        return RunResult(
+            run_id=run_id,
+            execution_arn=arn,
+            status=desc["status"],
+            error=desc.get("error"),
+            cause=desc.get("cause"),
+            summary=summary,
+            real_seconds=real,
+            simulated_seconds=real / self.time_scale,
+            peak_concurrency=spoke_stats.peak_concurrency,
+            spoke_invocations=spoke_stats.invocations - before[0],
+            spoke_cpu_ms=(spoke_stats.cpu_seconds - before[1]) * 1000,
+            emf=self._router.emf[emf_before:] if self._router else [],
+            interrupted=interrupted,
+        )
+
+    def _sleep_unless_interrupted(self, seconds: float) -> None:
+        # Short steps: a signal handler's flag is seen within 50 ms, whatever the poll interval has grown to.
+        end = time.monotonic() + seconds
+        while not self._interrupt_requested and (left := end - time.monotonic()) > 0:
+            time.sleep(min(left, 0.05))
+
+    def _stop_execution(self, arn: str) -> None:
+        """Stop the execution as StopExecution does, and the handlers with it."""
+        from botocore.exceptions import ClientError
+
+        with contextlib.suppress(ClientError):  # it may have ended on its own meanwhile
+            self.sfn.stop_execution(executionArn=arn, error="Interrupted", cause="stopped by the person running it")
+        self._halt_handlers()

@@ -1,0 +1,161 @@
+"""The engine's patches of private moto internals (see adaptations.py), written for one moto version.
+
+Each patch replaces a private function or class attribute of moto's interpreter, so a different moto may
+move or change it silently: the engine refuses to start on any moto but MOTO_VERSION.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from types import SimpleNamespace
+from typing import Any
+
+from hubspoke import localnet
+from hubspoke.engine.clock import SimulatedTaskTime
+from hubspoke.engine.gate import ReadWriteGate
+from hubspoke.engine.runtime import InProcessRuntime, lambda_module
+
+# The moto these patches were written and tested for; constraints.txt pins the same (a test checks).
+MOTO_VERSION = "5.2.5"
+
+
+class MotoVersionError(RuntimeError):
+    """The installed moto is not the one the engine's patches were written for."""
+
+
+def check_moto_version() -> None:
+    """Fail, saying what to do, unless the installed moto is MOTO_VERSION."""
+    import moto
+
+    installed = str(moto.__version__)
+    if installed != MOTO_VERSION:
+        raise MotoVersionError(
+            f"the local engine patches private internals of moto {MOTO_VERSION}, but moto {installed} is "
+            f"installed. Install the pinned version (pip install -c constraints.txt -r requirements-dev.txt, "
+            f"or `make setup` in a fresh .venv). To move to moto {installed}, check each patch in "
+            f"hubspoke/engine/moto_patches.py and hubspoke/engine/limits.py against it, run "
+            f"tests/e2e/test_adaptations.py and tests/e2e/test_limits.py, then change MOTO_VERSION and the "
+            f"moto pin in constraints.txt together."
+        )
+
+
+@contextmanager
+def patched(obj: Any, name: str, value: Any) -> Iterator[None]:
+    original = getattr(obj, name)
+    setattr(obj, name, value)
+    try:
+        yield
+    finally:
+        setattr(obj, name, original)
+
+
+_MOTO_GATE = ReadWriteGate()
+
+
+def _serialized(call: Callable[..., Any]) -> Callable[..., Any]:
+    """Keep table-iterating reads apart from everything else in moto (adaptation `serialized-moto`)."""
+
+    @functools.wraps(call)
+    def gated(self: Any, event_name: str, *args: Any, **kwargs: Any) -> Any:
+        with _MOTO_GATE.enter(event_name):
+            return call(self, event_name, *args, **kwargs)
+
+    return gated
+
+
+def install_interpreter_patches(
+    stack: ExitStack, runtime: InProcessRuntime, scale: float, halt: threading.Event
+) -> None:
+    """Install the adaptations to moto's interpreter (see ADAPTATIONS)."""
+    from moto.core import botocore_stubber
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
+        distributed_item_processor_worker as map_worker,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    def invoke_integration(parameters: dict[str, Any], region: str, state_credentials: Any) -> dict[str, Any]:
+        return runtime.invoke(parameters["FunctionName"], parameters.get("Payload"))
+
+    def exec_function(env: Any, parameters: dict[str, Any], region: str, account: str, credentials: Any) -> None:
+        response = runtime.invoke(parameters["FunctionName"], parameters.get("Payload"))
+        if response.get("FunctionError"):
+            raise lambda_eval_utils.LambdaFunctionErrorException(
+                response["FunctionError"], json.dumps(response["Payload"], separators=(",", ":"))
+            )
+        env.stack.append(response)
+
+    def scaled_wait(self: Any, env: Any, wait_seconds: int) -> None:
+        if wait_seconds > 0:
+            env.program_state_event.wait(wait_seconds * scale)
+
+    def iterative_eval_pool(self: Any, job: Any, worker_frame: Any) -> None:
+        # moto's _eval_pool, step for step, with its tail call turned into a loop.
+        while job is not None:
+            job_frame = worker_frame.open_inner_frame()
+            self._eval_job(env=job_frame, job=job)
+            worker_frame.delete_frame(job_frame)
+            if isinstance(job.job_output, Exception) or self.stopped():
+                break
+            next_job = self._job_pool.next_job()
+            if next_job is None:
+                break
+            self._job_pool.close_job(job)
+            job = next_job
+        self._env.delete_frame(worker_frame)
+        if job is not None:
+            self._job_pool.close_job(job)
+
+    stack.enter_context(patched(map_worker.DistributedItemProcessorWorker, "_eval_pool", iterative_eval_pool))
+    stack.enter_context(
+        patched(botocore_stubber.BotocoreStubber, "__call__", _serialized(botocore_stubber.BotocoreStubber.__call__))
+    )
+    stack.enter_context(patched(lambda_eval_utils, "_invoke_lambda_function", invoke_integration))
+    stack.enter_context(patched(lambda_eval_utils, "exec_lambda_function", exec_function))
+    # Retry intervals on the scaled clock; a stopped run does not wait out its backoff.
+    scaled_time = SimpleNamespace(sleep=lambda seconds: halt.wait(seconds * scale))
+    stack.enter_context(patched(retrier_decl, "time", scaled_time))
+    stack.enter_context(patched(wait_function.WaitFunction, "_wait_interval", scaled_wait))
+    # Task timeouts: the deadline event measures a task on the simulated clock (see SimulatedTaskTime).
+    task_time = SimulatedTaskTime(scale, halt)
+    runtime.on_invoke = lambda fn: task_time.start_invocation(fn.timeout_seconds / scale)
+    stack.enter_context(patched(execute_state, "threading", SimpleNamespace(Event=task_time.deadline_event)))
+    stack.enter_context(patched(execute_state, "Thread", task_time.tracked_thread))
+    clock = lambda_module(runtime, "shared.clock")
+    stack.enter_context(patched(clock, "time", SimpleNamespace(sleep=task_time.sleep, monotonic=time.monotonic)))
+    # Parsed JSONPath objects are immutable, so one per expression is safe across threads.
+    original_parse = json_path.parse  # type: ignore[attr-defined]
+    stack.enter_context(patched(json_path, "parse", functools.lru_cache(maxsize=4096)(original_parse)))
+
+
+def route_pinned_endpoint_to_moto(stack: ExitStack, endpoint: str) -> None:
+    """Requests to the pinned endpoint go to moto as the AWS URL of the service they are signed for; moto
+    answering nothing sends them on to the closed port, never to AWS (see hubspoke/localnet.py)."""
+    from moto.core import botocore_stubber
+
+    original = botocore_stubber.BotocoreStubber.__call__
+
+    @functools.wraps(original)
+    def pinned(self: Any, event_name: str, request: Any, **kwargs: Any) -> Any:
+        url = localnet.aws_url(request.url, endpoint, request.headers.get("Authorization"))
+        if url is None:
+            return original(self, event_name, request, **kwargs)
+        pinned_url, request.url = request.url, url
+        try:
+            response = original(self, event_name, request, **kwargs)
+        finally:
+            if request.url == url:
+                request.url = pinned_url
+        if response is None:
+            request.url = pinned_url  # not moto's: on to the closed port, where it fails
+        return response
+
+    stack.enter_context(patched(botocore_stubber.BotocoreStubber, "__call__", pinned))

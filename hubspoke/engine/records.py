@@ -1,0 +1,127 @@
+"""What a local run left behind, read back for tests and the CLI: progress, ledger rows, report, history."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from hubspoke.engine.provision import BUCKET
+from hubspoke.engine.runtime import InProcessRuntime
+
+
+@dataclass(frozen=True)
+class Progress:
+    status: str
+    total: int | None
+    succeeded: int
+    failed: int
+    pending: int
+
+    @property
+    def done(self) -> int:
+        return self.succeeded + self.failed
+
+
+@dataclass
+class RunResult:
+    """What one execution on the local engine produced."""
+
+    run_id: str
+    execution_arn: str
+    status: str  # SUCCEEDED | FAILED | TIMED_OUT | ABORTED
+    error: str | None
+    cause: str | None
+    summary: dict[str, Any] | None  # the full report (every failed target), when Summarize ran
+    real_seconds: float
+    simulated_seconds: float
+    peak_concurrency: int
+    spoke_invocations: int
+    spoke_cpu_ms: float
+    emf: list[dict[str, Any]] = field(default_factory=list)
+    interrupted: bool = False  # stopped by LocalEngine.interrupt() (Ctrl-C), not ended by the workflow
+
+
+class RunRecords:
+    """Reads of the ledger table, the bucket and execution histories in moto (LocalEngine's, which sets these)."""
+
+    _clients: dict[str, Any]
+    table_name: str
+    runtime: InProcessRuntime
+
+    def progress(self, run_id: str, status: str = "RUNNING") -> Progress:
+        counts: dict[str, int] = {}
+        total = 0
+        for item in self._ledger_items(run_id, projection="#s"):
+            counts[item["status"]["S"]] = counts.get(item["status"]["S"], 0) + 1
+            total += 1
+        failed = counts.pop("failed", 0)
+        pending = counts.pop("pending", 0)
+        return Progress(
+            status=status, total=total or None, succeeded=sum(counts.values()), failed=failed, pending=pending
+        )
+
+    def _ledger_items(self, run_id: str, projection: str | None = None) -> Iterator[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "run_id = :r",
+            "ExpressionAttributeValues": {":r": {"S": run_id}},
+        }
+        if projection:
+            kwargs.update(ProjectionExpression=projection, ExpressionAttributeNames={"#s": "status"})
+        while True:
+            page = self._clients["dynamodb"].query(**kwargs)
+            yield from page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def ledger(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's ledger rows as plain dicts (target_id, status, attempts, ...)."""
+        rows = []
+        for item in self._ledger_items(run_id):
+            rows.append({k: (int(float(v["N"])) if "N" in v else v.get("S")) for k, v in item.items()})
+        return rows
+
+    def report(self, run_id: str) -> dict[str, Any] | None:
+        """The report Summarize wrote to S3, if it ran."""
+        s3 = self._clients["s3"]
+        try:
+            body = s3.get_object(Bucket=BUCKET, Key=f"reports/{run_id}.json")["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            return None
+        report: dict[str, Any] = json.loads(body)
+        return report
+
+    def objects(self, prefix: str) -> list[str]:
+        resp = self._clients["s3"].list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+        return [o["Key"] for o in resp.get("Contents", [])]
+
+    def largest_payload(self, execution_arn: str) -> tuple[int, str]:
+        """The largest state input/output of a run, in bytes, and where: the execution's own history, and
+        every Lambda event and result (Map children run in-process, their payloads are these)."""
+        largest = (0, "")
+        for event in self.history(execution_arn):
+            for key, details in event.items():
+                if key.endswith("EventDetails") and isinstance(details, dict):
+                    for field_name in ("input", "output", "parameters"):
+                        size = len(str(details.get(field_name, "")).encode())
+                        largest = max(largest, (size, f"{event['type']}.{field_name}"))
+        for fn in self.runtime.functions:
+            largest = max(
+                largest,
+                (fn.stats.max_event_bytes, f"{fn.name} event"),
+                (fn.stats.max_result_bytes, f"{fn.name} result"),
+            )
+        return largest
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+        while True:
+            page = self._clients["stepfunctions"].get_execution_history(**kwargs)
+            events.extend(page["events"])
+            if not page.get("nextToken"):
+                return events
+            kwargs["nextToken"] = page["nextToken"]
