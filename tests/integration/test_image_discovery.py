@@ -4,6 +4,7 @@ image matching rules, and the index (fresh vs stale)."""
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import boto3
@@ -142,7 +143,8 @@ def test_hub_uses_a_fresh_index(ecs, aws, context):
     ImageIndex(aws.dynamodb, INDEX_TABLE).rebuild(scan(ecs), ttl_seconds=3600)
     out = hub({"request": request(), "execution_name": "push-2"}, context)
     assert out["count"] == 17
-    assert out["notes"]["discovery"].startswith("image index, scanned 0 minutes ago")
+    # The index was read, not ECS; its age in minutes depends on how long this machine took, so it is not pinned.
+    assert re.fullmatch(r"image index, scanned \d+ minutes ago", out["notes"]["discovery"])
 
 
 def test_hub_scans_live_when_the_index_is_stale(ecs, aws, context):
