@@ -12,9 +12,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.budget import decide
+from shared.config import GateEnv, config
 from shared.models import RunContext, Waves
 from shared.observability import emit_metrics, log_context, logger, tracer
-from spoke.operations import OPERATIONS
+from shared.operations import OPERATIONS
 
 
 class Wave(BaseModel):
@@ -45,7 +46,7 @@ def check(event: GateInput) -> dict[str, Any]:
         return {**wave.model_dump(), "wait_seconds": 0}
     params = operation.params.model_validate(event.run.params)
     targets = max(0, min(event.waves.size, event.count - wave.index * event.waves.size))
-    budget = operation.budget()
+    budget = operation.budget(config(GateEnv))
     decision = decide(
         budget,
         targets=targets,

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from hub.claims import RunClaims
 from hub.logic import run_hub
 from shared.aws import client
-from shared.config import config
+from shared.config import HubEnv, config
 from shared.errors import InvalidRunRequest, RateLimitError, TransientError
 from shared.ledger import Ledger
 from shared.models import DuplicateRun
@@ -25,7 +25,7 @@ RETRYABLE = (RateLimitError, TransientError)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Event: {"request": <run request>, "execution_name": <name>, "execution_id": <ARN>} (built by the state
     machine). Without the ARN (a direct invoke) the run id is not claimed."""
-    cfg = config()
+    cfg = config(HubEnv)
     execution_name = str(event.get("execution_name") or context.aws_request_id)
     execution_arn = event.get("execution_id")
     claims = (

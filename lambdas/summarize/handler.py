@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.aws import client
-from shared.config import config
+from shared.config import SummarizeEnv, config
 from shared.ledger import Ledger
 from shared.models import RunContext
 from shared.observability import log_context, logger, tracer
@@ -18,7 +18,7 @@ from summarize.logic import compact, emit_run_metrics, run_summarize
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Event: {"run": ..., "failure_threshold_percent": pct} (the hub's output)."""
-    cfg = config()
+    cfg = config(SummarizeEnv)
     run = RunContext.model_validate(event["run"])
     threshold = float(event.get("failure_threshold_percent", cfg.failure_threshold_percent))
     with log_context(run_id=run.run_id):
