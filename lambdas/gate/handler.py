@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -91,6 +92,6 @@ def check(event: GateInput) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Event: {"run", "wave", "waves", "count"} (built by the CheckBudget state)."""
-    parsed = GateInput.model_validate(event)
+    parsed = parse(event=event, model=GateInput)
     with log_context(run_id=parsed.run.run_id, wave=parsed.wave.index):
         return check(parsed)

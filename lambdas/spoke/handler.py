@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.aws import client
@@ -20,7 +21,7 @@ from spoke.logic import run_spoke
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Event: {"run": ..., "target": ..., "retry_count": n} (built by the Map's ItemSelector)."""
-    item = SpokeInput.model_validate(event)
+    item = parse(event=event, model=SpokeInput)
     lambda_context.set(context)
     with log_context(run_id=item.run.run_id, target_id=item.target.id, attempt=item.attempt):
         try:
