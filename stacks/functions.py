@@ -44,6 +44,60 @@ def powertools_layer_parameter() -> str:
     return f"/aws/service/powertools/python/{ARCHITECTURE.name}/{RUNTIME.name}/{POWERTOOLS_VERSION}"
 
 
+def _environments(settings: Settings, storage: Storage) -> dict[str, dict[str, str]]:
+    """Each function's variables: exactly what its model in lambdas/shared/config.py reads, and Powertools'."""
+    powertools = {
+        "POWERTOOLS_SERVICE_NAME": "hubspoke",
+        "POWERTOOLS_METRICS_NAMESPACE": settings.monitoring.namespace,
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+    ledger = {"LEDGER_TABLE": storage.ledger.table_name, "LEDGER_TTL_DAYS": str(settings.ledger_ttl_days)}
+    github = {
+        "GITHUB_API_URL": settings.github.api_url,
+        "GITHUB_TOKEN_SECRET": settings.github.token_secret_name,
+        "GITHUB_INLINE_RETRY_AFTER_MAX": str(settings.github.inline_retry_after_max_seconds),
+        "GITHUB_REQUEST_TIMEOUT": str(settings.github.request_timeout_seconds),
+    }
+    steady = {
+        "WAIT_FOR_STEADY": "true" if settings.image_push.wait_for_steady else "false",
+        "STEADY_TIMEOUT_SECONDS": str(settings.image_push.steady_timeout_seconds),
+    }
+    image_index = {
+        "IMAGE_INDEX_TABLE": storage.image_index.table_name,
+        "ECS_CLUSTERS": ",".join(settings.image_push.clusters),
+        "INDEX_MAX_AGE_MINUTES": str(settings.image_push.index_max_age_minutes),
+    }
+    bucket = {"BUCKET_NAME": storage.bucket.bucket_name}
+    threshold = {"FAILURE_THRESHOLD_PERCENT": str(settings.failure_threshold_percent)}
+    idempotency = {"IDEMPOTENCY_TABLE": storage.idempotency.table_name}
+    return {
+        "Hub": {
+            **powertools,
+            **ledger,
+            **github,
+            **steady,
+            **image_index,
+            **bucket,
+            **threshold,
+            **idempotency,
+            "DEFAULT_MAX_CONCURRENCY": str(settings.max_concurrency),
+            "GITHUB_MAX_CONCURRENCY": str(settings.github.max_concurrency),
+            "SPOKE_TIMEOUT_SECONDS": str(settings.spoke_timeout_seconds),
+        },
+        "Spoke": {
+            **powertools,
+            **ledger,
+            **github,
+            **steady,
+            **idempotency,
+            "IDEMPOTENCY_HOURS": str(settings.image_push.idempotency_hours),
+        },
+        "Gate": {**powertools, **github},
+        "Summarize": {**powertools, **bucket, **threshold, "LEDGER_TABLE": storage.ledger.table_name},
+        "Indexer": {**powertools, **image_index},
+    }
+
+
 class Functions(Construct):
     """Hub, spoke, gate, summarize and indexer functions over one code asset (lambdas/ bundled without Docker)."""
 
@@ -57,29 +111,7 @@ class Functions(Construct):
             "PowertoolsLayer",
             ssm.StringParameter.value_for_string_parameter(self, powertools_layer_parameter()),
         )
-        self._environment = {
-            "LEDGER_TABLE": storage.ledger.table_name,
-            "BUCKET_NAME": storage.bucket.bucket_name,
-            "DEFAULT_MAX_CONCURRENCY": str(settings.max_concurrency),
-            "FAILURE_THRESHOLD_PERCENT": str(settings.failure_threshold_percent),
-            "LEDGER_TTL_DAYS": str(settings.ledger_ttl_days),
-            "POWERTOOLS_SERVICE_NAME": "hubspoke",
-            "POWERTOOLS_METRICS_NAMESPACE": settings.monitoring.namespace,
-            "POWERTOOLS_LOG_LEVEL": "INFO",
-            "IMAGE_INDEX_TABLE": storage.image_index.table_name,
-            "IDEMPOTENCY_TABLE": storage.idempotency.table_name,
-            "ECS_CLUSTERS": ",".join(settings.image_push.clusters),
-            "INDEX_MAX_AGE_MINUTES": str(settings.image_push.index_max_age_minutes),
-            "IDEMPOTENCY_HOURS": str(settings.image_push.idempotency_hours),
-            "WAIT_FOR_STEADY": "true" if settings.image_push.wait_for_steady else "false",
-            "STEADY_TIMEOUT_SECONDS": str(settings.image_push.steady_timeout_seconds),
-            "SPOKE_TIMEOUT_SECONDS": str(settings.spoke_timeout_seconds),
-            "GITHUB_API_URL": settings.github.api_url,
-            "GITHUB_TOKEN_SECRET": settings.github.token_secret_name,
-            "GITHUB_MAX_CONCURRENCY": str(settings.github.max_concurrency),
-            "GITHUB_INLINE_RETRY_AFTER_MAX": str(settings.github.inline_retry_after_max_seconds),
-            "GITHUB_REQUEST_TIMEOUT": str(settings.github.request_timeout_seconds),
-        }
+        self._environment = _environments(settings, storage)
         bucket, ledger = storage.bucket, storage.ledger
 
         self.hub = self._function(
@@ -295,7 +327,7 @@ class Functions(Construct):
             timeout=Duration.seconds(min(task_timeout_seconds + LAMBDA_TIMEOUT_MARGIN_SECONDS, 900)),
             tracing=lambda_.Tracing.ACTIVE,
             layers=[self._layer],
-            environment=self._environment,
+            environment=self._environment[name],
             log_group=log_group,
         )
         acknowledge(

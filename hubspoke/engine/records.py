@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hubspoke.engine.provision import BUCKET
-from hubspoke.engine.runtime import InProcessRuntime
+from hubspoke.engine.runtime import InProcessRuntime, lambda_module
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,8 @@ class RunRecords:
     def progress(self, run_id: str, status: str = "RUNNING") -> Progress:
         counts: dict[str, int] = {}
         total = 0
-        for item in self._ledger_items(run_id, projection="#s"):
-            counts[item["status"]["S"]] = counts.get(item["status"]["S"], 0) + 1
+        for row in self._rows(run_id, ["status"]):
+            counts[row["status"]] = counts.get(row["status"], 0) + 1
             total += 1
         failed = counts.pop("failed", 0)
         pending = counts.pop("pending", 0)
@@ -62,27 +62,15 @@ class RunRecords:
             status=status, total=total or None, succeeded=sum(counts.values()), failed=failed, pending=pending
         )
 
-    def _ledger_items(self, run_id: str, projection: str | None = None) -> Iterator[dict[str, Any]]:
-        kwargs: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": "run_id = :r",
-            "ExpressionAttributeValues": {":r": {"S": run_id}},
-        }
-        if projection:
-            kwargs.update(ProjectionExpression=projection, ExpressionAttributeNames={"#s": "status"})
-        while True:
-            page = self._clients["dynamodb"].query(**kwargs)
-            yield from page.get("Items", [])
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    def _rows(self, run_id: str, projection: list[str] | None = None) -> Iterator[dict[str, Any]]:
+        """The run's rows through the Lambdas' own ledger access (one paginator, one conversion)."""
+        ledger = lambda_module(self.runtime, "shared.ledger")
+        for page in ledger.iter_run_rows(self._clients["dynamodb"], self.table_name, run_id, projection):
+            yield from page
 
     def ledger(self, run_id: str) -> list[dict[str, Any]]:
         """The run's ledger rows as plain dicts (target_id, status, attempts, ...)."""
-        rows = []
-        for item in self._ledger_items(run_id):
-            rows.append({k: (int(float(v["N"])) if "N" in v else v.get("S")) for k, v in item.items()})
-        return rows
+        return list(self._rows(run_id))
 
     def report(self, run_id: str) -> dict[str, Any] | None:
         """The report Summarize wrote to S3, if it ran."""

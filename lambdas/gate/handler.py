@@ -8,13 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.budget import decide
+from shared.config import GateEnv, config
 from shared.models import RunContext, Waves
 from shared.observability import emit_metrics, log_context, logger, tracer
-from spoke.operations import OPERATIONS
+from shared.operations import OPERATIONS
 
 
 class Wave(BaseModel):
@@ -45,7 +47,7 @@ def check(event: GateInput) -> dict[str, Any]:
         return {**wave.model_dump(), "wait_seconds": 0}
     params = operation.params.model_validate(event.run.params)
     targets = max(0, min(event.waves.size, event.count - wave.index * event.waves.size))
-    budget = operation.budget()
+    budget = operation.budget(config(GateEnv))
     decision = decide(
         budget,
         targets=targets,
@@ -90,6 +92,6 @@ def check(event: GateInput) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Event: {"run", "wave", "waves", "count"} (built by the CheckBudget state)."""
-    parsed = GateInput.model_validate(event)
+    parsed = parse(event=event, model=GateInput)
     with log_context(run_id=parsed.run.run_id, wave=parsed.wave.index):
         return check(parsed)

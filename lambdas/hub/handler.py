@@ -6,12 +6,14 @@ import time
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict
 
 from hub.claims import RunClaims
 from hub.logic import run_hub
 from shared.aws import client
-from shared.config import config
+from shared.config import HubEnv, config
 from shared.errors import InvalidRunRequest, RateLimitError, TransientError
 from shared.ledger import Ledger
 from shared.models import DuplicateRun
@@ -20,14 +22,26 @@ from shared.observability import emit_metric, emit_metrics, log_context, logger,
 RETRYABLE = (RateLimitError, TransientError)
 
 
+class HubEvent(BaseModel):
+    """What the state machine's Hub task sends. The request stays raw here: the hub validates it itself, so a
+    bad request is an InvalidRunRequest naming its fields (shared.models.parse_run_request)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    request: Any = None
+    execution_name: str | None = None
+    execution_id: str | None = None  # the execution's ARN; absent on a direct invoke
+
+
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Event: {"request": <run request>, "execution_name": <name>, "execution_id": <ARN>} (built by the state
     machine). Without the ARN (a direct invoke) the run id is not claimed."""
-    cfg = config()
-    execution_name = str(event.get("execution_name") or context.aws_request_id)
-    execution_arn = event.get("execution_id")
+    cfg = config(HubEnv)
+    parsed = parse(event=event, model=HubEvent)
+    execution_name = parsed.execution_name or context.aws_request_id
+    execution_arn = parsed.execution_id
     claims = (
         RunClaims(client("dynamodb"), client("stepfunctions"), cfg.idempotency_table, cfg.ledger_ttl_days)
         if cfg.idempotency_table and execution_arn
@@ -37,14 +51,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     with log_context(execution_name=execution_name):
         try:
             result = run_hub(
-                event.get("request"),
+                parsed.request,
                 execution_name,
                 cfg,
                 client("s3"),
                 Ledger(client("dynamodb"), cfg.ledger_table),
                 client,
                 claims,
-                str(execution_arn) if execution_arn else None,
+                execution_arn or None,
             )
         except RETRYABLE as exc:
             # The state machine retries these (a rate-limited or flaky discovery API): not a page yet. If the

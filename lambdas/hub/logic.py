@@ -12,9 +12,8 @@ from pydantic import ValidationError
 
 from hub.claims import RunClaims
 from hub.history import HISTORY_EVENT_QUOTA, max_waves
-from hub.sources import SOURCES, SourceContext
 from shared.budget import MAX_CHECKS
-from shared.config import Config
+from shared.config import HubEnv
 from shared.errors import InvalidRunRequest
 from shared.ledger import Ledger
 from shared.models import (
@@ -30,7 +29,8 @@ from shared.models import (
     field_problems,
     parse_run_request,
 )
-from spoke.operations import OPERATIONS
+from shared.operations import OPERATIONS
+from shared.sources import SOURCES, SourceContext
 
 MAX_PROBLEMS = 20  # one bad manifest can have thousands; name the first ones
 
@@ -43,7 +43,7 @@ def wave_key(run_id: str, index: int) -> str:
     return f"runs/{run_id}/wave-{index:04d}.json"
 
 
-def validate_request(raw: Any, execution_name: str, cfg: Config | None = None) -> tuple[RunRequest, str]:
+def validate_request(raw: Any, execution_name: str, cfg: HubEnv | None = None) -> tuple[RunRequest, str]:
     """Validate the request and the operation's params (against the deployment's `cfg` too, when given);
     returns the request and the run id."""
     request = parse_run_request(raw)
@@ -104,7 +104,7 @@ def discover_targets(request: RunRequest, ctx: SourceContext) -> list[Target]:
 def run_hub(
     raw_request: Any,
     execution_name: str,
-    cfg: Config,
+    cfg: HubEnv,
     s3: Any,
     ledger: Ledger,
     clients: Callable[[str], Any] | None = None,
@@ -117,7 +117,7 @@ def run_hub(
     delivery: nothing is written (hub/claims.py).
     """
     request, run_id = validate_request(raw_request, execution_name, cfg)
-    context = SourceContext(s3=s3, clients=clients)
+    context = SourceContext(s3=s3, env=cfg, clients=clients)
     targets = discover_targets(request, context)
     size = request.wave_size or max(len(targets), 1)
     wave_count = math.ceil(len(targets) / size)
@@ -163,10 +163,10 @@ def run_hub(
     )
 
 
-def _default_concurrency(operation: str, cfg: Config) -> int:
+def _default_concurrency(operation: str, cfg: HubEnv) -> int:
     """The operation's own default (GitHub mutations: a small one), else the deployment's."""
     default = OPERATIONS[operation].default_max_concurrency
-    return default() if default is not None else cfg.default_max_concurrency
+    return default(cfg) if default is not None else cfg.default_max_concurrency
 
 
 def _put_json(s3: Any, bucket: str, key: str, items: list[Any]) -> None:

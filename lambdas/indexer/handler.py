@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.aws import client
-from shared.config import config
+from shared.config import IndexerEnv, config
 from shared.ecs_images import ImageIndex, scan
 from shared.observability import emit_metric, logger, tracer
 
@@ -16,7 +16,7 @@ from shared.observability import emit_metric, logger, tracer
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Event: the schedule's (ignored)."""
-    cfg = config()
+    cfg = config(IndexerEnv)
     # Rows of a scan outlive it by three max ages, so a missed schedule or two never empties the index.
     ttl_seconds = cfg.index_max_age_minutes * 60 * 3
     rows = ImageIndex(client("dynamodb"), cfg.image_index_table).rebuild(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -18,5 +19,6 @@ _BOTO_CONFIG = BotoConfig(retries={"max_attempts": 3, "mode": "standard"})
 @cache
 def client(service: str) -> Any:
     """A shared client for `service`."""
-    # A client by name (the stubs' overloads want a literal); callers annotate the typed client they use.
-    return boto3.client(service, config=_BOTO_CONFIG)  # type: ignore[call-overload]
+    # Any: callers annotate the typed client they ask for (mypy_boto3_* stubs); the name is only known here.
+    factory: Callable[..., Any] = boto3.client
+    return factory(service, config=_BOTO_CONFIG)

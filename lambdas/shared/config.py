@@ -1,61 +1,102 @@
-"""Function configuration, read from the environment the stack sets (stacks/functions.py)."""
+"""Each function's environment, one pydantic model per function (the stack sets exactly these: stacks/functions.py).
+
+Every field is required: the stack always sets it, so a default here would be a second copy of the one in
+stacks/settings.py. A missing or malformed variable is a deployment bug and fails loudly on the first read.
+Shared code never reads the environment; it takes the values (or the model) from its handler.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from functools import cache
+from typing import Annotated, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from shared import caches
 
 
-@dataclass(frozen=True)
-class Config:
-    ledger_table: str
-    bucket: str
-    default_max_concurrency: int
-    failure_threshold_percent: float
-    ledger_ttl_days: int
-    # The image-push trigger (empty where a deployment does not use it).
-    image_index_table: str = ""
-    idempotency_table: str = ""
-    ecs_clusters: tuple[str, ...] = ()
-    index_max_age_minutes: int = 60
-    idempotency_hours: int = 24
-    wait_for_steady: bool = False
-    steady_timeout_seconds: int = 600
+def _split(value: object) -> object:
+    return tuple(c for c in value.split(",") if c) if isinstance(value, str) else value
+
+
+class _Env(BaseModel):
+    # Fields are read by their variable names (aliases); other variables of the process are not ours.
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class LedgerEnv(_Env):
+    ledger_table: str = Field(alias="LEDGER_TABLE", min_length=1)
+    ledger_ttl_days: int = Field(alias="LEDGER_TTL_DAYS", ge=1)
+
+
+class GitHubEnv(_Env):
+    """The GitHub client's connection (github-file-sync, the github-org source, the gate)."""
+
+    github_api_url: str = Field(alias="GITHUB_API_URL", min_length=1)
+    github_token_secret: str = Field(alias="GITHUB_TOKEN_SECRET", min_length=1)
+    github_inline_retry_after_max_seconds: int = Field(alias="GITHUB_INLINE_RETRY_AFTER_MAX", ge=0)
+    github_request_timeout_seconds: int = Field(alias="GITHUB_REQUEST_TIMEOUT", ge=1)
+
+
+class SteadyEnv(_Env):
+    """The ecs-restart rollout wait's deployment defaults."""
+
+    wait_for_steady: bool = Field(alias="WAIT_FOR_STEADY")
+    steady_timeout_seconds: int = Field(alias="STEADY_TIMEOUT_SECONDS", ge=0)
+
+
+class ImageIndexEnv(_Env):
+    image_index_table: str = Field(alias="IMAGE_INDEX_TABLE", min_length=1)
+    # Comma-separated; empty: every cluster.
+    ecs_clusters: Annotated[tuple[str, ...], BeforeValidator(_split)] = Field(alias="ECS_CLUSTERS")
+    index_max_age_minutes: int = Field(alias="INDEX_MAX_AGE_MINUTES", ge=1)
+
+
+class HubEnv(LedgerEnv, GitHubEnv, SteadyEnv, ImageIndexEnv):
+    """Validates requests (the operations' checks), discovers (every source), seeds the ledger, claims run ids."""
+
+    bucket: str = Field(alias="BUCKET_NAME", min_length=1)
+    default_max_concurrency: int = Field(alias="DEFAULT_MAX_CONCURRENCY", ge=1)
+    failure_threshold_percent: float = Field(alias="FAILURE_THRESHOLD_PERCENT", ge=0, le=100)
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
+    github_max_concurrency: int = Field(alias="GITHUB_MAX_CONCURRENCY", ge=1)
     # The Spoke task's TimeoutSeconds: everything one target does (a rollout wait too) must fit in it.
-    spoke_timeout_seconds: int = 300
-    # GitHub (github-file-sync, github-org, the gate); defaults as in stacks/settings.py.
-    github_api_url: str = "https://api.github.com"
-    github_token_secret: str = "hubspoke/github-token"  # noqa: S105 - the secret's name, not a token
-    github_max_concurrency: int = 2
-    github_inline_retry_after_max_seconds: int = 10
-    github_request_timeout_seconds: int = 20
+    spoke_timeout_seconds: int = Field(alias="SPOKE_TIMEOUT_SECONDS", ge=1)
+
+
+class SpokeEnv(LedgerEnv, GitHubEnv, SteadyEnv):
+    """Runs an operation on one target and records it."""
+
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
+    idempotency_hours: int = Field(alias="IDEMPOTENCY_HOURS", ge=1)
+
+
+class GateEnv(GitHubEnv):
+    """Reads the operation's API budget (GitHub's rate limit)."""
+
+
+class SummarizeEnv(_Env):
+    ledger_table: str = Field(alias="LEDGER_TABLE", min_length=1)
+    bucket: str = Field(alias="BUCKET_NAME", min_length=1)
+    failure_threshold_percent: float = Field(alias="FAILURE_THRESHOLD_PERCENT", ge=0, le=100)
+
+
+class IndexerEnv(ImageIndexEnv):
+    """Scans the clusters into the image index."""
+
+
+E = TypeVar("E", bound=_Env)
 
 
 @caches.register
 @cache
-def config() -> Config:
-    """Read once per container; a missing variable is a deployment bug and fails loudly."""
-    env = os.environ
-    return Config(
-        ledger_table=env["LEDGER_TABLE"],
-        bucket=env["BUCKET_NAME"],
-        default_max_concurrency=int(env["DEFAULT_MAX_CONCURRENCY"]),
-        failure_threshold_percent=float(env["FAILURE_THRESHOLD_PERCENT"]),
-        ledger_ttl_days=int(env["LEDGER_TTL_DAYS"]),
-        image_index_table=env.get("IMAGE_INDEX_TABLE", ""),
-        idempotency_table=env.get("IDEMPOTENCY_TABLE", ""),
-        ecs_clusters=tuple(c for c in env.get("ECS_CLUSTERS", "").split(",") if c),
-        index_max_age_minutes=int(env.get("INDEX_MAX_AGE_MINUTES", "60")),
-        idempotency_hours=int(env.get("IDEMPOTENCY_HOURS", "24")),
-        wait_for_steady=env.get("WAIT_FOR_STEADY", "false") == "true",
-        steady_timeout_seconds=int(env.get("STEADY_TIMEOUT_SECONDS", "600")),
-        spoke_timeout_seconds=int(env.get("SPOKE_TIMEOUT_SECONDS", "300")),
-        github_api_url=env.get("GITHUB_API_URL", "https://api.github.com"),
-        github_token_secret=env.get("GITHUB_TOKEN_SECRET", "hubspoke/github-token"),
-        github_max_concurrency=int(env.get("GITHUB_MAX_CONCURRENCY", "2")),
-        github_inline_retry_after_max_seconds=int(env.get("GITHUB_INLINE_RETRY_AFTER_MAX", "10")),
-        github_request_timeout_seconds=int(env.get("GITHUB_REQUEST_TIMEOUT", "20")),
-    )
+def _read(model: type[_Env]) -> _Env:
+    return model.model_validate(dict(os.environ))
+
+
+def config(model: type[E]) -> E:
+    """The function's environment as `model`, read once per container (cached per model)."""
+    value = _read(model)
+    assert isinstance(value, model)
+    return value

@@ -7,7 +7,12 @@ import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from shared.dynamo import batch_put, from_item, query_items, to_item
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 META_REPOSITORY = "#meta"  # the index's bookkeeping row: when the last full scan started
 META_KEY = "#last-scan"
@@ -118,86 +123,60 @@ def scan(ecs: Any, clusters: Iterable[str] = ()) -> Iterator[ServiceImages]:
 class ImageIndex:
     """DynamoDB rows (repository, service_arn) for every container image of every scanned service."""
 
-    def __init__(self, dynamodb: Any, table: str) -> None:
+    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
         self._db = dynamodb
         self._table = table
 
     def rebuild(self, services: Iterable[ServiceImages], ttl_seconds: int) -> int:
         """Write one row per (repository, service) and the scan time; rows of an older scan expire."""
         started = int(time.time())
-        count = 0
-        batch: list[dict[str, Any]] = []
-        for svc in services:
-            for repository in {ImageRef.parse(image).repository for image in svc.images}:
-                batch.append(
-                    {
-                        "PutRequest": {
-                            "Item": {
-                                "repository": {"S": repository},
-                                "service_arn": {"S": svc.service_arn},
-                                "cluster": {"S": svc.cluster},
-                                "service": {"S": svc.service},
-                                "status": {"S": svc.status},
-                                "images": {"L": [{"S": i} for i in svc.images]},
-                                "scanned_at": {"N": str(started)},
-                                "expires_at": {"N": str(started + ttl_seconds)},
-                            }
-                        }
-                    }
-                )
-                count += 1
-                if len(batch) == 25:
-                    self._write(batch)
-                    batch = []
-        batch.append(
-            {
-                "PutRequest": {
-                    "Item": {
-                        "repository": {"S": META_REPOSITORY},
-                        "service_arn": {"S": META_KEY},
-                        "scanned_at": {"N": str(started)},
-                    }
-                }
-            }
-        )
-        self._write(batch)
-        return count
 
-    def _write(self, batch: list[dict[str, Any]]) -> None:
-        pending: dict[str, Any] = {self._table: batch}
-        while pending:
-            pending = self._db.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+        def items() -> Iterator[dict[str, Any]]:
+            for svc in services:
+                for repository in {ImageRef.parse(image).repository for image in svc.images}:
+                    yield {
+                        "repository": repository,
+                        "service_arn": svc.service_arn,
+                        "cluster": svc.cluster,
+                        "service": svc.service,
+                        "status": svc.status,
+                        "images": list(svc.images),
+                        "scanned_at": started,
+                        "expires_at": started + ttl_seconds,
+                    }
+            # Last: the scan time says the rows above are complete.
+            yield {"repository": META_REPOSITORY, "service_arn": META_KEY, "scanned_at": started}
+
+        return batch_put(self._db, self._table, items()) - 1  # the rows, not the scan-time row
 
     def last_scan(self) -> int | None:
         item = self._db.get_item(
             TableName=self._table,
-            Key={"repository": {"S": META_REPOSITORY}, "service_arn": {"S": META_KEY}},
+            Key=to_item({"repository": META_REPOSITORY, "service_arn": META_KEY}),
             ConsistentRead=True,
         ).get("Item")
-        return int(item["scanned_at"]["N"]) if item else None
+        return int(from_item(item)["scanned_at"]) if item else None
 
-    def services(self, repository: str) -> Iterator[ServiceImages]:
+    def services(self, repository: str, page_size: int | None = None) -> Iterator[ServiceImages]:
         """The services of the last scan whose images use `repository`."""
         last = self.last_scan() or 0
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "repository = :r",
-            "ExpressionAttributeValues": {":r": {"S": repository}},
-            "ConsistentRead": True,
-        }
-        while True:
-            page = self._db.query(**kwargs)
-            for item in page.get("Items", []):
-                if int(item["scanned_at"]["N"]) < last:
+        pages = query_items(
+            self._db,
+            page_size,
+            TableName=self._table,
+            KeyConditionExpression="repository = :r",
+            ExpressionAttributeValues=to_item({":r": repository}),
+            ConsistentRead=True,
+        )
+        for page in pages:
+            for row in page:
+                if int(row["scanned_at"]) < last:
                     continue  # a service gone since the last scan
                 yield ServiceImages(
-                    cluster=item["cluster"]["S"],
-                    service_arn=item["service_arn"]["S"],
-                    service=item["service"]["S"],
-                    status=item["status"]["S"],
+                    cluster=row["cluster"],
+                    service_arn=row["service_arn"],
+                    service=row["service"],
+                    status=row["status"],
                     task_definition="",
-                    images=[i["S"] for i in item["images"]["L"]],
+                    images=list(row["images"]),
                 )
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

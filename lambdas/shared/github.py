@@ -30,7 +30,7 @@ from gidgethub import abc as gh_abc
 
 from shared import caches, clock
 from shared.budget import Budget
-from shared.config import config
+from shared.config import GitHubEnv
 from shared.errors import (
     ArchivedRepositoryError,
     CredentialsError,
@@ -240,9 +240,8 @@ def is_status(err: BaseException, status: int, text: str = "") -> bool:
     return any(text.lower() in d.lower() for d in details)
 
 
-def run_with_github(work: Callable[[GitHub], Awaitable[_T]]) -> _T:
-    """Connect with the configured URL and token and run `work` to completion (one event loop per call)."""
-    cfg = config()
+def run_with_github(cfg: GitHubEnv, work: Callable[[GitHub], Awaitable[_T]]) -> _T:
+    """Connect with the function's URL and token and run `work` to completion (one event loop per call)."""
 
     async def main() -> _T:
         gh = GitHub(
@@ -268,7 +267,7 @@ def json_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def rate_budget() -> Budget:
+def rate_budget(cfg: GitHubEnv) -> Budget:
     """The token's `core` budget (GET /rate_limit does not count against it), reset time on GitHub's clock."""
 
     async def read(gh: GitHub) -> Budget:
@@ -277,4 +276,4 @@ def rate_budget() -> Budget:
         reset_in = float(core.get("reset", 0)) - server_time(gh.last_headers)
         return Budget(int(core.get("remaining", 0)), int(core.get("limit", 0)), max(0.0, reset_in))
 
-    return run_with_github(read)
+    return run_with_github(cfg, read)

@@ -8,22 +8,26 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from shared.dynamo import batch_put, query_items, to_item
 from shared.errors import TransientError, aws_error_code, is_conditional_failure, is_retryable_aws_error
 from shared.models import SpokeResult, Target
 from shared.observability import logger
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
 PENDING = "pending"
 FAILED = "failed"
 TERMINAL_OK = ("succeeded", "unchanged", "skipped")
-_BATCH = 25  # BatchWriteItem's limit
+DAY_SECONDS = 86400
 _MAX_CAUSE = 4000  # keep rows small; the full cause is in the execution history
 
 
@@ -44,7 +48,30 @@ def _now_iso() -> str:
 
 
 def _key(run_id: str, target_id: str) -> dict[str, Any]:
-    return {"run_id": {"S": run_id}, "target_id": {"S": target_id}}
+    return to_item({"run_id": run_id, "target_id": target_id})
+
+
+def iter_run_rows(
+    client: DynamoDBClient,
+    table: str,
+    run_id: str,
+    projection: Sequence[str] | None = None,
+    *,
+    consistent: bool = False,
+    page_size: int | None = None,
+) -> Iterator[list[dict[str, Any]]]:
+    """A run's rows as plain dicts, one query page at a time (`projection`: only these attributes)."""
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "run_id = :r",
+        "ExpressionAttributeValues": to_item({":r": run_id}),
+        "ConsistentRead": consistent,
+    }
+    if projection:
+        # Placeholders for every name: 'status' (and others) are DynamoDB reserved words.
+        names = {f"#p{i}": name for i, name in enumerate(projection)}
+        kwargs.update(ProjectionExpression=", ".join(names), ExpressionAttributeNames=names)
+    yield from query_items(client, page_size, **kwargs)
 
 
 @contextmanager
@@ -62,43 +89,32 @@ def _throttling_is_transient(action: str) -> Iterator[None]:
 class Ledger:
     """Ledger access over a low-level DynamoDB client (cheap per call, thread-safe)."""
 
-    def __init__(self, dynamodb: Any, table: str) -> None:
+    def __init__(self, dynamodb: DynamoDBClient, table: str, now: Callable[[], float] = time.time) -> None:
         self._db = dynamodb
         self._table = table
+        self._now = now
+
+    def _expires(self, ttl_days: int) -> int:
+        """The TTL attribute: epoch SECONDS (what DynamoDB TTL reads), ttl_days from now."""
+        return int(self._now()) + ttl_days * DAY_SECONDS
 
     def seed_pending(self, run_id: str, targets: Iterable[Target], ttl_days: int) -> int:
         """Write one `pending` row per target; returns how many were written."""
-        expires = str(int(time.time()) + ttl_days * 86400)
+        expires = self._expires(ttl_days)
         now = _now_iso()
-        batch: list[dict[str, Any]] = []
-        count = 0
-        for target in targets:
-            item = {
-                **_key(run_id, target.id),
-                "status": {"S": PENDING},
-                "attempts": {"N": "0"},
-                "created_at": {"S": now},
-                "expires_at": {"N": expires},
+        rows = (
+            {
+                "run_id": run_id,
+                "target_id": target.id,
+                "status": PENDING,
+                "attempts": 0,
+                "created_at": now,
+                "expires_at": expires,
             }
-            batch.append({"PutRequest": {"Item": item}})
-            count += 1
-            if len(batch) == _BATCH:
-                self._write_batch(batch)
-                batch = []
-        if batch:
-            self._write_batch(batch)
-        return count
-
-    def _write_batch(self, requests: list[dict[str, Any]]) -> None:
-        pending = {self._table: requests}
-        for _ in range(8):
-            with _throttling_is_transient("BatchWriteItem"):
-                resp = self._db.batch_write_item(RequestItems=pending)
-            pending = resp.get("UnprocessedItems") or {}
-            if not pending:
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"ledger: {len(pending.get(self._table, []))} rows left unprocessed")
+            for target in targets
+        )
+        with _throttling_is_transient("BatchWriteItem"):
+            return batch_put(self._db, self._table, rows)
 
     def mark_finished(self, result: SpokeResult, ttl_days: int) -> bool:
         """Record a target the operation finished; False if the state machine already recorded it failed.
@@ -107,15 +123,18 @@ class Ledger:
         so the ledger agrees with what the run reported. A conditional put (not an update) because it is
         the whole row anyway and costs half as much to evaluate.
         """
-        item = {
-            **_key(result.run_id, result.target_id),
-            "status": {"S": result.status},
-            "attempts": {"N": str(result.attempts)},
-            "duration_ms": {"N": str(result.duration_ms)},
-            "detail": {"S": json.dumps(result.detail, separators=(",", ":"), default=str)},
-            "updated_at": {"S": _now_iso()},
-            "expires_at": {"N": str(int(time.time()) + ttl_days * 86400)},
-        }
+        item = to_item(
+            {
+                "run_id": result.run_id,
+                "target_id": result.target_id,
+                "status": result.status,
+                "attempts": result.attempts,
+                "duration_ms": result.duration_ms,
+                "detail": json.dumps(result.detail, separators=(",", ":"), default=str),
+                "updated_at": _now_iso(),
+                "expires_at": self._expires(ttl_days),
+            }
+        )
         try:
             with _throttling_is_transient("PutItem"):
                 self._db.put_item(
@@ -123,7 +142,7 @@ class Ledger:
                     Item=item,
                     ConditionExpression="attribute_exists(run_id) AND #s <> :failed",
                     ExpressionAttributeNames={"#s": "status"},
-                    ExpressionAttributeValues={":failed": {"S": FAILED}},
+                    ExpressionAttributeValues=to_item({":failed": FAILED}),
                 )
         except ClientError as err:
             if is_conditional_failure(err):
@@ -144,12 +163,9 @@ class Ledger:
                 UpdateExpression="SET attempts = :a, last_error = :e, updated_at = :now",
                 ConditionExpression="attribute_exists(run_id) AND #s = :pending",
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":a": {"N": str(attempt)},
-                    ":e": {"S": error[:_MAX_CAUSE]},
-                    ":pending": {"S": PENDING},
-                    ":now": {"S": _now_iso()},
-                },
+                ExpressionAttributeValues=to_item(
+                    {":a": attempt, ":e": error[:_MAX_CAUSE], ":pending": PENDING, ":now": _now_iso()}
+                ),
             )
         except Exception as err:
             if isinstance(err, ClientError) and is_conditional_failure(err):
@@ -158,40 +174,21 @@ class Ledger:
 
     def pages(self, run_id: str, page_size: int = 1000) -> Iterator[list[LedgerRow]]:
         """The run's rows, one query page at a time (memory bounded by the page size)."""
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "run_id = :r",
-            "ExpressionAttributeValues": {":r": {"S": run_id}},
-            "ConsistentRead": True,
-            "Limit": page_size,
-        }
-        while True:
-            with _throttling_is_transient("Query"):
-                resp = self._db.query(**kwargs)
-            yield [_row(item) for item in resp.get("Items", [])]
-            last = resp.get("LastEvaluatedKey")
-            if not last:
-                return
-            kwargs["ExclusiveStartKey"] = last
+        with _throttling_is_transient("Query"):
+            for page in iter_run_rows(self._db, self._table, run_id, consistent=True, page_size=page_size):
+                yield [_row(values) for values in page]
 
 
-def _row(item: dict[str, Any]) -> LedgerRow:
-    def s(name: str) -> str | None:
-        value = item.get(name)
-        return value["S"] if value else None
-
-    def n(name: str) -> int | None:
-        value = item.get(name)
-        return int(float(value["N"])) if value else None
-
-    detail_raw = s("detail")
+def _row(values: dict[str, Any]) -> LedgerRow:
+    detail_raw = values.get("detail")
+    duration = values.get("duration_ms")
     return LedgerRow(
-        run_id=item["run_id"]["S"],
-        target_id=item["target_id"]["S"],
-        status=item["status"]["S"],
-        attempts=n("attempts") or 0,
-        duration_ms=n("duration_ms"),
-        error=s("error_type"),
-        cause=s("cause"),
+        run_id=values["run_id"],
+        target_id=values["target_id"],
+        status=values["status"],
+        attempts=int(values.get("attempts") or 0),
+        duration_ms=None if duration is None else int(duration),
+        error=values.get("error_type"),
+        cause=values.get("cause"),
         detail=json.loads(detail_raw) if detail_raw else {},
     )

@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.aws import client
-from shared.config import config
+from shared.config import SpokeEnv, config
 from shared.ledger import Ledger
 from shared.models import SpokeInput
 from shared.observability import emit_metric, emit_metrics, lambda_context, log_context, logger, tracer
+from shared.operations import OperationContext
 from spoke.logic import run_spoke
 
 
@@ -19,12 +21,13 @@ from spoke.logic import run_spoke
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Event: {"run": ..., "target": ..., "retry_count": n} (built by the Map's ItemSelector)."""
-    item = SpokeInput.model_validate(event)
+    item = parse(event=event, model=SpokeInput)
     lambda_context.set(context)
     with log_context(run_id=item.run.run_id, target_id=item.target.id, attempt=item.attempt):
         try:
-            cfg = config()
-            result = run_spoke(item, Ledger(client("dynamodb"), cfg.ledger_table), cfg.ledger_ttl_days)
+            cfg = config(SpokeEnv)
+            ctx = OperationContext(env=cfg, ecs=client("ecs"), dynamodb=client("dynamodb"))
+            result = run_spoke(item, Ledger(client("dynamodb"), cfg.ledger_table), cfg.ledger_ttl_days, ctx)
         except Exception as exc:
             error = type(exc).__name__
             emit_metric("SpokeAttemptFailed", 1, operation=item.run.operation, error=error)

@@ -7,17 +7,17 @@ from shared.errors import TargetError
 from shared.ledger import Ledger
 from shared.models import SpokeInput, SpokeResult
 from shared.observability import logger
-from spoke.operations import OPERATIONS
+from shared.operations import OPERATIONS, OperationContext
 
 
-def run_spoke(item: SpokeInput, ledger: Ledger, ttl_days: int) -> SpokeResult:
+def run_spoke(item: SpokeInput, ledger: Ledger, ttl_days: int, ctx: OperationContext) -> SpokeResult:
     """Run the operation once. Errors are re-raised for Step Functions' Retry/Catch after noting the attempt."""
     started = clock.monotonic()
     try:
         operation = OPERATIONS.get(item.run.operation)
         if operation is None:
             raise TargetError(f"unknown operation '{item.run.operation}'")
-        outcome = operation.run(operation.params.model_validate(item.run.params), item)
+        outcome = operation.run(operation.params.model_validate(item.run.params), item, ctx)
     except Exception as exc:
         # Retries and the final `failed` row belong to the state machine; here we only count the attempt.
         ledger.record_attempt_error(item.run.run_id, item.target.id, item.attempt, f"{type(exc).__name__}: {exc}")

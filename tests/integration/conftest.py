@@ -11,9 +11,11 @@ import pytest
 from moto import mock_aws
 
 import shared.aws
+import shared.caches
 import shared.config
 from shared.ledger import Ledger
 from spoke.operations.ecs_restart import _restart_once
+from tests.envs import VARIABLES
 
 BUCKET = "hubspoke-test"
 TABLE = "ledger-test"
@@ -41,16 +43,17 @@ def aws(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[A
     index_id = next(k for k in tables if k.startswith("StorageImageIndex"))
     idempotency_id = next(k for k in tables if k.startswith("StorageIdempotency"))
     names = {ledger_id: TABLE, index_id: INDEX_TABLE, idempotency_id: IDEMPOTENCY_TABLE}
-    monkeypatch.setenv("LEDGER_TABLE", TABLE)
-    monkeypatch.setenv("BUCKET_NAME", BUCKET)
-    monkeypatch.setenv("DEFAULT_MAX_CONCURRENCY", "10")
-    monkeypatch.setenv("FAILURE_THRESHOLD_PERCENT", "0")
-    monkeypatch.setenv("LEDGER_TTL_DAYS", "30")
+    for name, value in {
+        **VARIABLES,
+        "LEDGER_TABLE": TABLE,
+        "BUCKET_NAME": BUCKET,
+        "IMAGE_INDEX_TABLE": INDEX_TABLE,
+        "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
+    }.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "HubSpoke")
-    monkeypatch.setenv("IMAGE_INDEX_TABLE", INDEX_TABLE)
-    monkeypatch.setenv("IDEMPOTENCY_TABLE", IDEMPOTENCY_TABLE)
-    shared.config.config.cache_clear()
+    shared.caches.reset_all()
     shared.aws.client.cache_clear()
     _restart_once.cache_clear()
     with mock_aws():
@@ -66,7 +69,7 @@ def aws(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[A
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         yield Aws(s3=s3, dynamodb=dynamodb, ledger=Ledger(dynamodb, TABLE))
-    shared.config.config.cache_clear()
+    shared.caches.reset_all()
     shared.aws.client.cache_clear()
 
 

@@ -14,13 +14,20 @@ from moto import mock_aws
 
 import shared.github
 from devtools.github import GitHubServer, ManualClock, RepoSpec
-from shared.config import Config
+from shared.config import GitHubEnv
 from shared.errors import CredentialsError, RateLimitResetError, TransientError
 from shared.github import INLINE_RETRIES, GitHub, attempt, rate_budget, token
 
 
-def config(url: str, inline_max: int = 10) -> Config:
-    return Config("ledger", "bucket", 2, 0.0, 1, github_api_url=url, github_inline_retry_after_max_seconds=inline_max)
+def github_env(url: str, inline_max: int = 10) -> GitHubEnv:
+    return GitHubEnv.model_validate(
+        {
+            "GITHUB_API_URL": url,
+            "GITHUB_TOKEN_SECRET": "hubspoke/github-token",
+            "GITHUB_INLINE_RETRY_AFTER_MAX": str(inline_max),
+            "GITHUB_REQUEST_TIMEOUT": "20",
+        }
+    )
 
 
 def client(server: GitHubServer, inline_max: int = 10) -> GitHub:
@@ -83,9 +90,8 @@ def test_a_primary_limit_resetting_in_a_moment_is_waited_out_in_the_spoke(server
 
 def test_rate_budget_reads_core_on_the_servers_clock(server, monkeypatch):
     server.configure(rate_remaining=42, reset_in_seconds=300)
-    monkeypatch.setattr(shared.github, "config", lambda: config(server.url))
     monkeypatch.setattr(shared.github, "token", lambda name: "t")
-    budget = rate_budget()
+    budget = rate_budget(github_env(server.url))
     assert (budget.remaining, budget.limit) == (42, 5000)
     assert budget.reset_in_seconds == 300  # reset minus the server's Date, on the server's clock
     assert [r.path for r in server.requests] == ["/rate_limit"]

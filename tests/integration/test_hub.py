@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -39,9 +40,12 @@ def test_per_run_overrides_are_returned(aws, context):
 
 
 def test_rows_carry_a_ttl(aws, context):
+    # The handler seeds with the deployment's ledger_ttl_days (30 in the test environment).
+    before = int(time.time())
     handler({"request": static("a"), "execution_name": "r"}, context)
+    after = int(time.time())
     item = aws.dynamodb.get_item(TableName="ledger-test", Key={"run_id": {"S": "r"}, "target_id": {"S": "a"}})["Item"]
-    assert int(item["expires_at"]["N"]) > 0
+    assert before + 30 * 86400 <= int(item["expires_at"]["N"]) <= after + 30 * 86400
 
 
 @pytest.mark.parametrize(

@@ -7,11 +7,13 @@ evaluates the same metric from the same handler's EMF (hubspoke/alarms.py), so b
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
-import shared.ledger
+import shared.aws
 from hub.handler import handler
 from shared.errors import InvalidRunRequest
 
@@ -44,12 +46,13 @@ def test_a_rejected_request_is_counted_as_rejected_not_as_a_hub_failure(aws, con
 
 def test_a_hub_that_breaks_is_counted_as_failed(aws, context, capsys, monkeypatch):
     # GIVEN a hub whose ledger write breaks (not the request's fault)
-    def broken(self, requests):
-        raise RuntimeError("simulated DynamoDB outage")
+    def broken(**_: object) -> tuple[object, dict[str, Any]]:
+        error = {"Error": {"Code": "InternalFailure", "Message": "simulated"}, "ResponseMetadata": {}}
+        return SimpleNamespace(status_code=400, headers={}), error
 
-    monkeypatch.setattr(shared.ledger.Ledger, "_write_batch", broken)
+    shared.aws.client("dynamodb").meta.events.register("before-call.dynamodb.BatchWriteItem", broken)
     good = {"operation": "noop", "source": {"type": "static", "targets": [{"id": "a"}]}}
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ClientError, match="InternalFailure"):
         handler({"request": good, "execution_name": "broken"}, context)
     metrics = _hub_metrics(capsys.readouterr().out)
     assert metrics["HubFailed"] == 1

@@ -32,10 +32,33 @@ def fleet() -> World:
     return World.model_validate({"clusters": clusters})
 
 
+def page_list_services(client) -> None:
+    """moto 5.2.5 answers ListServices with every service and ignores maxResults and nextToken; AWS answers
+    at most maxResults (default 10, at most 100) and a nextToken for the rest. Page moto's full, sorted answer
+    the way AWS does, so the scan's paginator really goes to a second page."""
+    asked: dict[str, object] = {}
+
+    def before(params: dict[str, Any], **_: object) -> None:
+        asked.clear()
+        asked.update(params)
+
+    def after(parsed: dict[str, Any], **_: object) -> None:
+        start = int(str(asked.get("nextToken") or 0))
+        end = start + int(str(asked.get("maxResults") or 10))
+        every = parsed["serviceArns"]
+        parsed["serviceArns"] = every[start:end]
+        if end < len(every):
+            parsed["nextToken"] = str(end)
+
+    client.meta.events.register("before-parameter-build.ecs.ListServices", before)
+    client.meta.events.register("after-call.ecs.ListServices", after)
+
+
 @pytest.fixture
 def ecs(aws):
     client = boto3.client("ecs")
     load_world(client, fleet())
+    page_list_services(client)
     return client
 
 
@@ -56,9 +79,8 @@ def test_scan_pages_through_every_cluster_with_batch_calls(ecs):
     assert len(services) == 170
     assert len({s.service_arn for s in services}) == 170
     assert calls["DescribeServices"] == math.ceil(130 / 10) + 2 * math.ceil(20 / 10)
-    # One ListServices per cluster here: moto 5.2.5 returns every service in one page (it ignores
-    # maxResults), so the paginator's second page for the 130-service cluster is not exercised locally.
-    assert calls["ListServices"] == 3
+    # 100 services a page: two pages for the 130-service cluster, one for each of the others.
+    assert calls["ListServices"] == 2 + 1 + 1
     assert calls["DescribeTaskDefinition"] == 170  # one task definition per service here, each described once
 
 

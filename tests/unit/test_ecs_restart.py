@@ -53,27 +53,26 @@ def rollout(monkeypatch):
     slept: list[float] = []
     monkeypatch.setattr(ecs_restart.clock, "sleep", slept.append)
 
-    def use(states: list[str]) -> list[float]:
-        monkeypatch.setattr(ecs_restart, "client", lambda service: RolloutEcs(states))
-        return slept
+    def use(states: list[str]) -> tuple[RolloutEcs, list[float]]:
+        return RolloutEcs(states), slept
 
     return use
 
 
 def test_wait_for_steady_until_completed(rollout):
-    slept = rollout(["IN_PROGRESS", "IN_PROGRESS", "COMPLETED"])
-    assert ecs_restart._wait_for_steady("c", "web", "d-1", 600) == "COMPLETED"
+    ecs, slept = rollout(["IN_PROGRESS", "IN_PROGRESS", "COMPLETED"])
+    assert ecs_restart._wait_for_steady(ecs, "c", "web", "d-1", 600) == "COMPLETED"
     assert slept == [10, 10]
 
 
 def test_a_failed_rollout_fails_the_target(rollout):
-    rollout(["IN_PROGRESS", "FAILED"])
+    ecs, _ = rollout(["IN_PROGRESS", "FAILED"])
     with pytest.raises(TargetError, match="failed: tasks failed"):
-        ecs_restart._wait_for_steady("c", "web", "d-1", 600)
+        ecs_restart._wait_for_steady(ecs, "c", "web", "d-1", 600)
 
 
 def test_a_slow_rollout_fails_the_target_after_the_timeout(rollout):
-    slept = rollout(["IN_PROGRESS"])
+    ecs, slept = rollout(["IN_PROGRESS"])
     with pytest.raises(TargetError, match="not steady after 30 s"):
-        ecs_restart._wait_for_steady("c", "web", "d-1", 30)
+        ecs_restart._wait_for_steady(ecs, "c", "web", "d-1", 30)
     assert sum(slept) == 30

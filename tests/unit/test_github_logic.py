@@ -22,7 +22,7 @@ from shared.errors import (
     TransientError,
 )
 from shared.github import is_status, rate_limit_wait, server_time, translate
-from spoke.operations import OPERATIONS
+from shared.operations import OPERATIONS
 from spoke.operations.github_file_sync import Params, requests_per_target
 
 

@@ -6,7 +6,8 @@ import pytest
 
 from shared.errors import RateLimitError, TargetError, TransientError
 from shared.models import RunContext, SpokeInput, Target
-from spoke.operations import OPERATIONS, noop
+from shared.operations import OPERATIONS
+from spoke.operations import noop
 
 
 def item(tid: str, retry_count: int = 0) -> SpokeInput:

@@ -6,26 +6,23 @@ from __future__ import annotations
 import pytest
 
 from hub.logic import validate_request
-from shared.config import Config
+from shared.config import HubEnv
 from shared.errors import InvalidRunRequest
 from spoke.operations import ecs_restart
 from stacks.settings import STEADY_MARGIN_SECONDS, SettingsError, load_settings
+from tests.envs import VARIABLES
 
 SPOKE_TIMEOUT = 300  # the default spoke_timeout_seconds
 LONGEST_WAIT = SPOKE_TIMEOUT - 30  # 30 s of the task are for the restart itself
 
 
-def deployment(**overrides: object) -> Config:
-    values: dict[str, object] = {
-        "ledger_table": "t",
-        "bucket": "b",
-        "default_max_concurrency": 10,
-        "failure_threshold_percent": 0.0,
-        "ledger_ttl_days": 30,
-        "spoke_timeout_seconds": SPOKE_TIMEOUT,
-        "steady_timeout_seconds": 600,  # a deployment default too long for the spoke timeout
+def deployment() -> HubEnv:
+    values = {
+        **VARIABLES,
+        "SPOKE_TIMEOUT_SECONDS": str(SPOKE_TIMEOUT),
+        "STEADY_TIMEOUT_SECONDS": "600",  # a deployment default too long for the spoke timeout
     }
-    return Config(**{**values, **overrides})  # type: ignore[arg-type]
+    return HubEnv.model_validate(values)
 
 
 def request(**params: object) -> dict[str, object]:

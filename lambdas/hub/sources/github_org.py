@@ -15,6 +15,7 @@ from shared.errors import CredentialsError, InvalidRunRequest, TargetNotFoundErr
 
 if TYPE_CHECKING:
     from shared.github import GitHub
+    from shared.sources import SourceContext
 
 NAME = "github-org"
 _LOGIN = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$"
@@ -59,7 +60,7 @@ def keep(spec: Spec, repo: dict[str, Any]) -> str | None:
     return None
 
 
-def discover(spec: Spec, ctx: Any) -> list[Any]:
+def discover(spec: Spec, ctx: SourceContext) -> list[Any]:
     # The client on first use only: the hub's cold start does not pay for it on other sources' runs.
     from shared.github import attempt, json_dict, run_with_github
 
@@ -70,7 +71,9 @@ def discover(spec: Spec, ctx: Any) -> list[Any]:
         return [json_dict(r) async for r in gh.getiter(url, {"owner": spec.org, "type": "all", "per_page": "100"})]
 
     try:
-        repos = run_with_github(lambda gh: attempt(f"listing the repositories of {spec.org}", listing(gh)))
+        repos = run_with_github(
+            ctx.deployment, lambda gh: attempt(f"listing the repositories of {spec.org}", listing(gh))
+        )
     except TargetNotFoundError:
         raise InvalidRunRequest([f"source.org: no {spec.owner_type} '{spec.org}' visible to the token"]) from None
     except CredentialsError as err:

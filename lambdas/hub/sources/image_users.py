@@ -4,12 +4,14 @@ live scan when the index is empty or older than `index_max_age_minutes` (the run
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.config import config
 from shared.ecs_images import ImageIndex, Push, ServiceImages, scan
+
+if TYPE_CHECKING:
+    from shared.sources import SourceContext
 
 NAME = "image-users"
 
@@ -29,8 +31,8 @@ def origin(spec: Spec) -> str:
     return f"image {spec.repository}:{spec.tag or ''}@{spec.digest or ''}"
 
 
-def discover(spec: Spec, ctx: Any) -> list[Any]:
-    cfg = config()
+def discover(spec: Spec, ctx: SourceContext) -> list[Any]:
+    cfg = ctx.deployment
     push = Push(spec.repository, spec.tag, spec.digest, spec.registry, spec.region)
     index = ImageIndex(ctx.dynamodb, cfg.image_index_table)
     last_scan = index.last_scan()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -20,11 +20,16 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import caches, clock
-from shared.aws import client
-from shared.config import Config, config
 from shared.errors import RateLimitError, TargetError, TransientError, aws_error_code
 from shared.models import OperationResult, SpokeInput
 from shared.observability import lambda_context
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_ecs import ECSClient
+
+    from shared.config import HubEnv
+    from shared.operations import OperationContext
 
 NAME = "ecs-restart"
 POLL_SECONDS = 10
@@ -54,7 +59,7 @@ def max_steady_seconds(spoke_timeout_seconds: int) -> int:
     return spoke_timeout_seconds - STEADY_MARGIN_SECONDS
 
 
-def check(params: Params, cfg: Config) -> list[str]:
+def check(params: Params, cfg: HubEnv) -> list[str]:
     """A rollout wait must end inside the Spoke task's timeout, or the target fails States.Timeout mid-wait."""
     wait = cfg.wait_for_steady if params.wait_for_steady is None else params.wait_for_steady
     timeout = params.steady_timeout_seconds or cfg.steady_timeout_seconds
@@ -85,9 +90,9 @@ def _ecs_error(err: ClientError, what: str) -> Exception:
 
 @caches.register
 @cache
-def _restart_once(table: str, hours: int) -> Any:
+def _restart_once(dynamodb: DynamoDBClient, ecs: ECSClient, table: str, hours: int) -> Any:
     """The restart, made idempotent on (digest, service); built once per container."""
-    persistence = DynamoDBPersistenceLayer(table_name=table, boto3_client=client("dynamodb"))
+    persistence = DynamoDBPersistenceLayer(table_name=table, boto3_client=dynamodb)
     idempotency = IdempotencyConfig(expires_after_seconds=hours * 3600)
 
     @idempotent_function(  # type: ignore[untyped-decorator]
@@ -95,9 +100,7 @@ def _restart_once(table: str, hours: int) -> Any:
     )
     def restart(key: dict[str, str], attempt_token: str) -> dict[str, str]:
         try:
-            response = client("ecs").update_service(
-                cluster=key["cluster"], service=key["service"], forceNewDeployment=True
-            )
+            response = ecs.update_service(cluster=key["cluster"], service=key["service"], forceNewDeployment=True)
         except ClientError as err:
             raise _ecs_error(err, f"restarting {key['service']}") from None
         status = response["service"].get("status", "ACTIVE")
@@ -106,21 +109,21 @@ def _restart_once(table: str, hours: int) -> Any:
             raise TargetError(f"restarting {key['service']}: {_TARGET_ERRORS['ServiceNotActiveException']} ({status})")
         deployments = response["service"].get("deployments", [])
         primary = next((d for d in deployments if d.get("status") == "PRIMARY"), deployments[0] if deployments else {})
-        return {"deployment_id": primary.get("id", ""), "token": attempt_token}
+        return {"deployment_id": str(primary.get("id", "")), "token": attempt_token}
 
     restart.idempotency_config = idempotency
     return restart
 
 
-def run(params: Params, item: SpokeInput) -> OperationResult:
-    cfg = config()
+def run(params: Params, item: SpokeInput, ctx: OperationContext) -> OperationResult:
+    cfg = ctx.env
     target = item.target.model_dump()
     cluster, service = str(target.get("cluster", "")), str(target.get("service", ""))
     if not cluster or not service:
         raise TargetError("the target has no 'cluster' and 'service' (use the image-users source)")
     key = {"digest": str(target.get("digest") or target.get("image", "")), "cluster": cluster, "service": service}
     token = uuid.uuid4().hex
-    restart = _restart_once(cfg.idempotency_table, cfg.idempotency_hours)
+    restart = _restart_once(ctx.dynamodb, ctx.ecs, cfg.idempotency_table, cfg.idempotency_hours)
     if lambda_context.get() is not None:
         restart.idempotency_config.register_lambda_context(lambda_context.get())
     try:
@@ -135,17 +138,17 @@ def run(params: Params, item: SpokeInput) -> OperationResult:
     wait = cfg.wait_for_steady if params.wait_for_steady is None else params.wait_for_steady
     if wait:
         detail["rollout"] = _wait_for_steady(
-            cluster, service, deployment_id, params.steady_timeout_seconds or cfg.steady_timeout_seconds
+            ctx.ecs, cluster, service, deployment_id, params.steady_timeout_seconds or cfg.steady_timeout_seconds
         )
     return OperationResult(status="succeeded", detail=detail)
 
 
-def _wait_for_steady(cluster: str, service: str, deployment_id: str, timeout_seconds: int) -> str:
+def _wait_for_steady(ecs: ECSClient, cluster: str, service: str, deployment_id: str, timeout_seconds: int) -> str:
     """Poll the deployment's rollout state until COMPLETED; FAILED or too slow fails the target."""
     waited = 0
     while True:
         try:
-            described = client("ecs").describe_services(cluster=cluster, services=[service])["services"]
+            described = ecs.describe_services(cluster=cluster, services=[service])["services"]
         except ClientError as err:
             raise _ecs_error(err, f"watching {service}") from None
         deployment = next(

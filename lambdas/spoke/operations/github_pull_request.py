@@ -9,7 +9,7 @@ from typing import Any
 from shared.errors import ArchivedRepositoryError, PermissionDeniedError, TargetError, TransientError
 from shared.github import GitHub, attempt, is_status, json_dict, repo_parts, translate
 from shared.models import OperationResult
-from spoke.operations.github_file_sync import FileSpec, Params
+from spoke.operations.github_file_params import FileSpec, Params
 
 
 def run_marker(run_id: str) -> str:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import clock
 from shared.errors import RateLimitError, TargetError, TransientError
 from shared.models import OperationResult, SpokeInput
+
+if TYPE_CHECKING:
+    from shared.operations import OperationContext
 
 NAME = "noop"
 
@@ -25,7 +30,7 @@ class Params(BaseModel):
     slow_ms: int = Field(default=0, ge=0, le=3_600_000)
 
 
-def run(params: Params, item: SpokeInput) -> OperationResult:
+def run(params: Params, item: SpokeInput, ctx: OperationContext | None = None) -> OperationResult:
     """Sleep `sleep_ms` (simulated), then fail as injected for this target and attempt."""
     target_id = item.target.id
     clock.sleep((params.sleep_ms + (params.slow_ms if target_id in params.slow_ids else 0)) / 1000)

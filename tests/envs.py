@@ -1,0 +1,25 @@
+"""Function environments for tests that run handlers in-process (the stack sets the same names)."""
+
+from __future__ import annotations
+
+# Every variable any function reads, with test values; a handler reads only its own (shared/config.py).
+VARIABLES: dict[str, str] = {
+    "LEDGER_TABLE": "ledger-test",
+    "LEDGER_TTL_DAYS": "30",
+    "BUCKET_NAME": "hubspoke-test",
+    "DEFAULT_MAX_CONCURRENCY": "10",
+    "FAILURE_THRESHOLD_PERCENT": "0",
+    "IMAGE_INDEX_TABLE": "image-index-test",
+    "IDEMPOTENCY_TABLE": "idempotency-test",
+    "ECS_CLUSTERS": "",
+    "INDEX_MAX_AGE_MINUTES": "60",
+    "IDEMPOTENCY_HOURS": "24",
+    "WAIT_FOR_STEADY": "false",
+    "STEADY_TIMEOUT_SECONDS": "600",
+    "SPOKE_TIMEOUT_SECONDS": "300",
+    "GITHUB_API_URL": "https://api.github.com",
+    "GITHUB_TOKEN_SECRET": "hubspoke/github-token",
+    "GITHUB_MAX_CONCURRENCY": "2",
+    "GITHUB_INLINE_RETRY_AFTER_MAX": "10",
+    "GITHUB_REQUEST_TIMEOUT": "20",
+}
