@@ -39,4 +39,4 @@ def test_the_check_sees_the_caches_there_are():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.FunctionDef) and any(_name(d) == "caches.register" for d in node.decorator_list):
                 found.add(node.name)
-    assert {"config", "client", "_restart_once", "_pool"} <= found
+    assert {"_read", "client", "_restart_once", "_pool"} <= found
