@@ -25,7 +25,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, TextIO
 
-from hubspoke import limits, localnet
+from hubspoke import limits, localnet, map_runs
 from hubspoke.cfn import Resolver
 from hubspoke.runtime import FaultHook, InProcessRuntime, LocalFunction, LocalRunStopped
 from hubspoke.synth import SynthesizedStack
@@ -84,6 +84,11 @@ ADAPTATIONS: dict[str, str] = {
     "float-tolerated-failure": (
         "An integer ToleratedFailurePercentage (valid on AWS; CDK writes 100) is given to moto as a float, the "
         "only form its parser accepts; the value is unchanged."
+    ),
+    "kept-map-runs": (
+        "ListMapRuns and DescribeMapRun answer for a finished execution too, as on AWS (moto drops a Map Run's "
+        "record with the execution's interpreter and then fails both with an AttributeError); the records are "
+        "kept by execution from when the Map creates them (hubspoke/map_runs.py)."
     ),
     "cached-jsonpath": (
         "JSONPath expressions are parsed once and reused (moto builds a new parser for every lookup, "
@@ -666,6 +671,7 @@ class LocalEngine:
                 stack.callback(setattr, handler, "stream", _CurrentStdout())
         _interpreter_patches(stack, self.runtime, self.time_scale, self._halt)
         self.limits = limits.install(stack)  # adaptations `aws-data-limit`, `aws-history-limit`
+        self.map_runs = map_runs.install(stack)  # adaptation `kept-map-runs`
 
         ((_, sm),) = self.stack.resources("AWS::StepFunctions::StateMachine").items()
         definition = limits.adapt_definition(resolver.resolve(sm["Properties"]["DefinitionString"]))
@@ -673,6 +679,25 @@ class LocalEngine:
             name="HubSpoke", definition=definition, roleArn=ROLE_ARN, type="STANDARD"
         )
         self.state_machine_arn = created["stateMachineArn"]
+
+    STACK_NAME = "HubSpoke"  # the embedded engine's stack name, as `--stack` names a deployed one
+
+    def deployment(self) -> Any:
+        """The client's Deployment of this engine: the values a deployed stack's outputs give.
+
+        Not discovered through moto's CloudFormation: that needs moto[cloudformation]'s extra packages
+        (openapi-spec-validator, ...), which this environment does not install.
+        """
+        from hubspoke.client.deployment import Deployment
+
+        return Deployment(
+            stack_name=self.STACK_NAME,
+            state_machine_arn=self.state_machine_arn,
+            bucket=BUCKET,
+            ledger_table=self.table_name,
+            topic_arn=f"arn:aws:sns:{REGION}:{ACCOUNT}:hubspoke-local-alarms",
+            region=REGION,
+        )
 
     def _restore_stdout(self) -> None:
         # Give back the stream we found at start, unless someone has replaced us since. The router is
