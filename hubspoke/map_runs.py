@@ -30,6 +30,7 @@ class MapRunRegistry:
 def install(stack: ExitStack) -> MapRunRegistry:
     """Patch moto's pool manager and backend for the engine's lifetime."""
     from moto.stepfunctions.parser import models
+    from moto.stepfunctions.parser.api import ResourceNotFound
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor.map_run_record import (
         MapRunRecordPoolManager,
     )
@@ -45,7 +46,7 @@ def install(stack: ExitStack) -> MapRunRegistry:
     def describe_map_run(self: Any, map_run_arn: str) -> dict[str, Any]:
         record = registry.by_arn.get(map_run_arn)
         if record is None:
-            raise models.ResourceNotFound()
+            raise ResourceNotFound(f"Map Run {map_run_arn} does not exist")
         described: dict[str, Any] = record.describe()
         return described
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
 from hubspoke.client.runs import RunClient
@@ -22,12 +21,6 @@ def _no_sleep(_: float) -> None:
     """Polls in a test do not wait: the engine runs in its own threads while the client polls."""
 
 
-def _finish(client: RunClient, run_id: str) -> dict[str, Any]:
-    # The engine's interpreter runs in its threads; follow until the run ends, yielding the CPU briefly.
-    done = threading.Event()
-    return client.follow(run_id, poll_seconds=0.0) if done is not None else {}
-
-
 def test_run_with_three_failures_then_rerun_failed_runs_exactly_those(engine) -> None:
     client = RunClient(engine.deployment())
     fail = ["t00003", "t00500", "t00999"]
@@ -37,19 +30,25 @@ def test_run_with_three_failures_then_rerun_failed_runs_exactly_those(engine) ->
     assert sorted(f["id"] for f in first["failed_targets"]) == fail
 
     rerun = client.start(
-        {"run_id": "again", "operation": "noop", "params": {}, "source": {"type": "run", "run_id": "first", "status": ["failed", "lost"]}}
+        {
+            "run_id": "again",
+            "operation": "noop",
+            "params": {},
+            "source": {"type": "run", "run_id": "first", "status": ["failed", "lost"]},
+        }
     )
     second = client.follow(rerun, poll_seconds=0.05)
     assert second["outcome"] == "succeeded"
     assert second["total"] == 3
-    assert sorted(engine.ledger("again"), key=lambda r: r["target_id"]) and sorted(
-        r["target_id"] for r in engine.ledger("again")
-    ) == fail
+    assert sorted(r["target_id"] for r in engine.ledger("again")) == fail
 
 
 def test_a_target_list_too_large_for_the_input_goes_through_s3(engine) -> None:
     client = RunClient(engine.deployment())
-    run_id = client.start({**_request(_targets(50_000)), "run_id": "big", "max_concurrency": 1000})
+    # 50,000 ids, the last a duplicate of the first: the hub reads them all from S3 and refuses the duplicate
+    # (a refusal writes nothing, so the test does not seed 50,000 ledger rows).
+    targets = [*_targets(49_999), {"id": "t00000"}]
+    run_id = client.start({**_request(targets), "run_id": "big"})
     assert engine.objects("inputs/big/") == ["inputs/big/targets.json"]
     execution = client.describe(run_id)
     assert json.loads(execution["input"])["source"] == {
@@ -57,7 +56,9 @@ def test_a_target_list_too_large_for_the_input_goes_through_s3(engine) -> None:
         "bucket": engine.deployment().bucket,
         "key": "inputs/big/targets.json",
     }
-    client.stop(run_id)
+    summary = client.follow(run_id, poll_seconds=0.05)
+    assert summary["status"] == "FAILED"
+    assert "s3://hubspoke-local/inputs/big/targets.json: duplicate target ids: 't00000'" in summary["cause"]
 
 
 def test_report_equals_the_summary_follow_returned(engine) -> None:
@@ -65,7 +66,8 @@ def test_report_equals_the_summary_follow_returned(engine) -> None:
     run_id = client.start({**_request(_targets(20), fail_ids=["t00001"]), "run_id": "r1"})
     followed = client.follow(run_id, poll_seconds=0.05)
     assert client.summary(run_id) == followed
-    assert followed["failed"] == 1 and followed["succeeded"] == 19
+    assert followed["failed"] == 1
+    assert followed["succeeded"] == 19
 
 
 def test_progress_counts_during_and_after_a_run(engine) -> None:
