@@ -86,9 +86,9 @@ ADAPTATIONS: dict[str, str] = {
         "only form its parser accepts; the value is unchanged."
     ),
     "kept-map-runs": (
-        "ListMapRuns and DescribeMapRun answer for a finished execution too, as on AWS (moto drops a Map Run's "
-        "record with the execution's interpreter and then fails both with an AttributeError); the records are "
-        "kept by execution from when the Map creates them (hubspoke/map_runs.py)."
+        "ListMapRuns and DescribeMapRun answer from the Map Run records the engine keeps by execution: moto keeps "
+        "them in an execution's interpreter environment, built in its worker thread after StartExecution returned, "
+        "and until then both calls failed with AttributeError (DescribeMapRun scans every execution)."
     ),
     "cached-jsonpath": (
         "JSONPath expressions are parsed once and reused (moto builds a new parser for every lookup, "

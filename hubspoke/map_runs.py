@@ -1,9 +1,9 @@
-"""Engine adaptation `kept-map-runs`: ListMapRuns and DescribeMapRun answer after an execution has ended.
+"""Engine adaptation `kept-map-runs`: ListMapRuns and DescribeMapRun answer whatever state executions are in.
 
-moto keeps a Distributed Map's run records (item counts) in the execution's interpreter environment, and
-drops that environment when the execution ends: both calls then fail with AttributeError (a 500), and
-DescribeMapRun scans every execution's environment. AWS answers them for a finished run too (the client's
-`follow` and `report` read them). The engine keeps each record, by execution, from when the Map creates it.
+moto keeps a Distributed Map's run records (item counts) in an execution's interpreter environment, which its
+worker thread builds after StartExecution has returned: until then ListMapRuns on that execution, and
+DescribeMapRun of any Map Run (it scans every execution), fail with AttributeError (a 500). The engine keeps
+each record, by execution, from when the Map creates it, and answers both from there.
 """
 
 from __future__ import annotations

@@ -206,3 +206,33 @@ def test_a_handler_cannot_outlive_its_lambda_timeout(stack, tmp_path):
     # THEN it is stopped at 310 simulated seconds (0.31 s here), as Lambda would stop it
     assert response["Payload"]["errorType"] == "Sandbox.Timedout"
     assert 0.3 <= real < 2.0  # the whole sleep would take 3 s
+
+
+
+def test_kept_map_runs_answers_before_the_interpreter_has_started(engine, monkeypatch):
+    """moto builds an execution's interpreter environment in its worker thread, after StartExecution returned;
+    until then ListMapRuns and DescribeMapRun (which scans every execution) failed with AttributeError."""
+    import threading
+
+    from moto.stepfunctions.parser.backend import execution_worker
+
+    release = threading.Event()
+    original = execution_worker.ExecutionWorker._get_evaluation_environment
+
+    def held(self):
+        release.wait(60)  # the worker is held before its environment exists
+        return original(self)
+
+    monkeypatch.setattr(execution_worker.ExecutionWorker, "_get_evaluation_environment", held)
+    first = engine.run(run_request(engine, "earlier", ["e1", "e2"], {}))
+    arn = engine.sfn.start_execution(
+        stateMachineArn=engine.state_machine_arn, name="held", input=json.dumps(run_request(engine, "held", ["h"], {}))
+    )["executionArn"]
+    try:
+        # THEN the held execution has no Map Run yet (as on AWS before its Map state), and the earlier run's
+        # Map Run is still described, although an execution without an environment exists beside it
+        assert engine.sfn.list_map_runs(executionArn=arn)["mapRuns"] == []
+        (listed,) = engine.sfn.list_map_runs(executionArn=first.execution_arn)["mapRuns"]
+        assert engine.sfn.describe_map_run(mapRunArn=listed["mapRunArn"])["itemCounts"]["total"] == 2
+    finally:
+        release.set()
