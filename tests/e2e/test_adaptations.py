@@ -208,7 +208,6 @@ def test_a_handler_cannot_outlive_its_lambda_timeout(stack, tmp_path):
     assert 0.3 <= real < 2.0  # the whole sleep would take 3 s
 
 
-
 def test_kept_map_runs_answers_before_the_interpreter_has_started(engine, monkeypatch):
     """moto builds an execution's interpreter environment in its worker thread, after StartExecution returned;
     until then ListMapRuns and DescribeMapRun (which scans every execution) failed with AttributeError."""
