@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from hubspoke.client.deployment import Deployment, DeploymentError, discover
+from hubspoke.client.deployment import Deployment, DeploymentError, discover, embedded
 from hubspoke.client.runs import RunClient
 from hubspoke.engine import Progress
 from hubspoke.report import render_summary
@@ -32,7 +32,13 @@ def _fail(message: str) -> typer.Exit:
 
 def _deployment(stack: str | None, region: str | None, profile: str | None) -> Deployment:
     if stack is None:
-        raise _fail("embedded runs are not kept across invocations yet: use `hubspoke local run`, or pass --stack NAME")
+        running = embedded()
+        if running is None:
+            raise _fail(
+                "no embedded engine runs in this process (embedded runs are not kept across invocations yet): "
+                "pass --stack NAME, or use `hubspoke run` / `hubspoke local run`"
+            )
+        return running
     try:
         return discover(stack, region=region, profile=profile)
     except DeploymentError as problem:
@@ -101,7 +107,6 @@ def register(app: typer.Typer) -> None:
         poll_seconds: Annotated[float, typer.Option("--poll-seconds", min=0.0)] = 2.0,
     ) -> None:
         """Start a run on a deployed stack and follow it to its summary."""
-        deployment = _deployment(stack, region, profile)
         params = read_json_option(params_json, "--params-json")
         if (targets_file is None) == (source_json is None):
             raise _fail("give exactly one of --targets-file PATH or --source-json JSON")
@@ -111,7 +116,11 @@ def register(app: typer.Typer) -> None:
             request["run_id"] = run_id
         if max_concurrency:
             request["max_concurrency"] = max_concurrency
-        client = RunClient(deployment)
+        if stack is None and embedded() is None:
+            # A new embedded engine for this run (synthesized from this checkout), operated by the same client.
+            _run_embedded(request, as_json)
+            return
+        client = RunClient(_deployment(stack, region, profile))
         started = client.start(request)
         err.print(f"started run {started}", highlight=False)
         if detach:
@@ -159,6 +168,9 @@ def register(app: typer.Typer) -> None:
         stack: Stack = None,
         region: Region = None,
         profile: Profile = None,
+        params_json: Annotated[
+            str | None, typer.Option("--params-json", help="Other params (JSON or @file); default: RUN's.")
+        ] = None,
         as_json: AsJson = False,
         poll_seconds: Annotated[float, typer.Option("--poll-seconds", min=0.0)] = 2.0,
     ) -> None:
@@ -172,7 +184,7 @@ def register(app: typer.Typer) -> None:
         original = json.loads(earlier["input"])
         request = {
             "operation": original.get("operation"),
-            "params": original.get("params", {}),
+            "params": read_json_option(params_json, "--params-json") if params_json else original.get("params", {}),
             "source": {"type": "run", "run_id": run_id, "status": ["failed", "lost"]},
         }
         started = client.start(request)
@@ -184,6 +196,23 @@ def register(app: typer.Typer) -> None:
         """Stop a run (StopExecution); targets already done stay done."""
         RunClient(_deployment(stack, region, profile)).stop(run_id)
         err.print(f"stopped run {run_id}", highlight=False)
+
+
+def _run_embedded(request: dict[str, Any], as_json: bool) -> None:
+    import time
+    import uuid
+
+    from hubspoke.cli import _prepare
+    from hubspoke.engine import LocalEngine
+
+    run_id = str(request.get("run_id") or f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}")
+    request = {**request, "run_id": run_id}
+    _, stack, run_dir = _prepare(run_id)
+    with LocalEngine(stack, time_scale=0.01, log_path=run_dir / "lambda.log") as engine:
+        client = RunClient(engine.deployment())
+        client.start(request)
+        summary = client.follow(run_id, on_progress=None if as_json else _progress_line, poll_seconds=0.1)
+    _show(summary, as_json)
 
 
 def _static(targets_file: Path | None) -> dict[str, Any]:

@@ -679,6 +679,15 @@ class LocalEngine:
             name="HubSpoke", definition=definition, roleArn=ROLE_ARN, type="STANDARD"
         )
         self.state_machine_arn = created["stateMachineArn"]
+        self._register_embedded(stack)
+
+    def _register_embedded(self, stack: ExitStack) -> None:
+        """Commands without --stack operate on this engine while it runs (hubspoke/cli_client.py)."""
+        from hubspoke.client.deployment import register_embedded, unregister_embedded
+
+        deployment = self.deployment()
+        register_embedded(deployment)
+        stack.callback(unregister_embedded, deployment)
 
     STACK_NAME = "HubSpoke"  # the embedded engine's stack name, as `--stack` names a deployed one
 

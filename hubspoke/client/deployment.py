@@ -80,3 +80,21 @@ def discover(
     values = {field: outputs[key] for key, field in OUTPUTS.items()}
     arn_region = values["state_machine_arn"].split(":")[3]
     return Deployment(stack_name=stack_name, region=arn_region, profile=profile, endpoint_url=endpoint_url, **values)
+
+
+# The embedded engine running in this process, if any: what commands without --stack operate on.
+_EMBEDDED: list[Deployment] = []
+
+
+def embedded() -> Deployment | None:
+    """The Deployment of the embedded engine running in this process (the newest), if one is."""
+    return _EMBEDDED[-1] if _EMBEDDED else None
+
+
+def register_embedded(deployment: Deployment) -> None:
+    _EMBEDDED.append(deployment)
+
+
+def unregister_embedded(deployment: Deployment) -> None:
+    if deployment in _EMBEDDED:
+        _EMBEDDED.remove(deployment)
