@@ -29,8 +29,12 @@ def _static(n: int) -> str:
 
 def _json_tail(output: str) -> Any:
     """The JSON document the command printed last (in-process handlers may have logged lines before it)."""
-    start = output.rindex("\n{\n") + 1 if "\n{\n" in output else output.index("{")
-    return json.loads(output[start:])
+    output = "\n" + output
+    for opener in ("\n{\n", "\n[\n"):
+        if opener in output:
+            start = output.rindex(opener) + 1
+            return json.JSONDecoder().raw_decode(output[start:])[0]
+    return json.JSONDecoder().raw_decode(output[output.index("{") :])[0]
 
 
 def test_rerun_failed_runs_exactly_the_three_failed_of_1000_and_they_succeed_without_the_fault(engine) -> None:
@@ -58,15 +62,36 @@ def test_rerun_failed_runs_exactly_the_three_failed_of_1000_and_they_succeed_wit
     print(f"rerun --failed of 3 of 1,000: {seconds:.2f} s real")  # measured, not asserted
 
 
-def test_follow_attaches_mid_run_and_report_equals_the_printed_summary(engine) -> None:
+def test_follow_attaches_mid_run_and_report_equals_the_printed_summary(engine, monkeypatch) -> None:
+    # One spoke is held until `follow` has polled once: it attaches while that target is certainly not done.
+    fn = engine.runtime.function(engine.spoke_function)
+    real = engine.runtime._load(fn)
+    release = threading.Event()
+
+    def held(event: Any, context: Any) -> Any:
+        if "t0059" in json.dumps(event):
+            release.wait(120)
+        return real(event, context)
+
+    fn.handler = held
     client = RunClient(engine.deployment())
-    params = {"sleep_ms": 5000, "fail_ids": ["t0001"]}
+    params = {"fail_ids": ["t0001"]}
     run_id = client.start({"run_id": "mid", "operation": "noop", "params": params, "source": json.loads(_static(60))})
-    # Attach once the Map Run exists and not every target is done.
-    progress = client.progress(run_id)
-    while progress.total is None:
-        progress = client.progress(run_id)
-    followed = cli("follow", run_id, "--poll-seconds", "0.05")
+    while client.progress(run_id).total is None:
+        pass
+    polled = RunClient.progress
+
+    def poll_then_release(self: RunClient, run: str) -> Any:
+        progress = polled(self, run)
+        release.set()
+        return progress
+
+    monkeypatch.setattr(RunClient, "progress", poll_then_release)
+    try:
+        followed = cli("follow", run_id, "--poll-seconds", "0.05")
+    finally:
+        fn.handler = real
+        release.set()
     assert followed.exit_code == 1, followed.output
     lines = [line for line in followed.output.splitlines() if line.startswith("RUNNING: ")]
     first_done = int(lines[0].split()[1].split("/")[0])
@@ -82,13 +107,30 @@ def test_follow_attaches_mid_run_and_report_equals_the_printed_summary(engine) -
 
 def test_runs_lists_runs_with_totals_and_stop_stops_a_run(engine) -> None:
     assert cli("run", "--source-json", _static(5), "--run-id", "small", "--poll-seconds", "0.05").exit_code == 0
+    # The long run's spokes are held until it has been stopped.
+    fn = engine.runtime.function(engine.spoke_function)
+    real = engine.runtime._load(fn)
+    release = threading.Event()
+
+    def held(event: Any, context: Any) -> Any:
+        release.wait(120)
+        return real(event, context)
+
+    fn.handler = held
     client = RunClient(engine.deployment())
-    long = {"run_id": "long", "operation": "noop", "params": {"sleep_ms": 600_000}, "source": json.loads(_static(5))}
-    client.start(long)
+    client.start({"run_id": "long", "operation": "noop", "params": {}, "source": json.loads(_static(5))})
     while client.progress("long").total is None:
         pass
-    stopped = cli("stop", "long")
+    try:
+        stopped = cli("stop", "long")
+    finally:
+        release.set()
+        fn.handler = real
     assert stopped.exit_code == 0, stopped.output
+    # moto ends the execution when its running states return (the held spokes, released above).
+    deadline = time.monotonic() + 60
+    while client.describe("long")["status"] == "RUNNING" and time.monotonic() < deadline:
+        pass
     assert client.describe("long")["status"] == "ABORTED"
     listed = cli("runs", "--json")
     assert listed.exit_code == 0
