@@ -616,3 +616,13 @@ def main() -> None:
             sys.stderr.flush()
             os._exit(EXIT_INTERRUPTED)
         raise
+
+
+# Operator commands on a deployed stack (hubspoke/cli_client.py).
+def _register_client_commands() -> None:
+    from hubspoke import cli_client
+
+    cli_client.register(app)
+
+
+_register_client_commands()

@@ -123,6 +123,11 @@ class Functions(Construct):
         self.hub.add_to_role_policy(
             iam.PolicyStatement(actions=["dynamodb:BatchWriteItem"], resources=[ledger.table_arn])
         )
+        # `run` source (rerun failed/lost): an earlier run's ledger rows and its manifest.
+        self.hub.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:Query"], resources=[ledger.table_arn]))
+        self.hub.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"{MANIFEST_PREFIX}*")])
+        )
         self.hub.add_to_role_policy(
             iam.PolicyStatement(actions=["s3:PutObject"], resources=[bucket.arn_for_objects(f"{MANIFEST_PREFIX}*")])
         )

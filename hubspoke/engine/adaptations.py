@@ -60,6 +60,11 @@ ADAPTATIONS: dict[str, str] = {
         "POWERTOOLS_TRACE_DISABLED, moto's MOTO_* settings), and its writes stay there; other threads see the "
         "process's. Module state the functions' shared code keeps (read at import, or cached) is one per process."
     ),
+    "kept-map-runs": (
+        "ListMapRuns and DescribeMapRun answer from the Map Run records the engine keeps by execution: moto keeps "
+        "them in an execution's interpreter environment, built in its worker thread after StartExecution returned, "
+        "and until then both calls failed with AttributeError (DescribeMapRun scans every execution)."
+    ),
     "cached-jsonpath": (
         "JSONPath expressions are parsed once and reused (moto builds a new parser for every lookup, "
         "a fifth of the CPU per spoke); results are unchanged."

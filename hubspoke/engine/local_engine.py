@@ -16,10 +16,11 @@ import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hubspoke import localnet
-from hubspoke.engine import limits
+from hubspoke.client.deployment import embedded_deployment, engine_deployment
+from hubspoke.engine import limits, map_runs
 from hubspoke.engine.environment import function_environments, process_environment
 from hubspoke.engine.moto_patches import check_moto_version, install_interpreter_patches, route_pinned_endpoint_to_moto
 from hubspoke.engine.output import OutputRouter, route_output, stdout_routed
@@ -27,6 +28,9 @@ from hubspoke.engine.provision import BUCKET, REGION, create_state_machine, prov
 from hubspoke.engine.records import Progress, RunRecords, RunResult
 from hubspoke.engine.runtime import FaultHook, InProcessRuntime, lambda_module
 from hubspoke.synth import SynthesizedStack
+
+if TYPE_CHECKING:
+    from hubspoke.client.deployment import Deployment
 
 TIME_SCALE_ENV = "HUBSPOKE_TIME_SCALE"  # read by lambdas/shared/clock.py
 TOKEN_SECRET_ENV = "GITHUB_TOKEN_SECRET"  # noqa: S105 - a variable's name; the GitHub token's secret name (lambdas/shared/config.py)
@@ -167,7 +171,14 @@ class LocalEngine(RunRecords):
         self._router = route_output(stack, self.runtime, self.log_path)
         install_interpreter_patches(stack, self.runtime, self.time_scale, self._halt)
         self.limits = limits.install(stack)  # adaptations `aws-data-limit`, `aws-history-limit`
+        self.map_runs = map_runs.install(stack)  # adaptation `kept-map-runs`
         self.state_machine_arn = create_state_machine(self.stack, self.sfn, provisioned.resolver)
+        # Commands without --stack operate on this engine while it runs (the operator client, hubspoke/client/).
+        stack.enter_context(embedded_deployment(self.deployment()))
+
+    def deployment(self) -> Deployment:
+        """What the operator client needs of this engine: the values a deployed stack's outputs give."""
+        return engine_deployment(self.state_machine_arn, BUCKET, self.table_name, REGION)
 
     # -- clients ----------------------------------------------------------------------------------
 

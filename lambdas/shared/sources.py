@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from hub.sources import github_org, image_users, s3_manifest, static
+from hub.sources import github_org, image_users, run, s3_manifest, static
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -67,5 +67,6 @@ SOURCES: dict[str, Source] = {
         Source(s3_manifest.NAME, s3_manifest.Spec, s3_manifest.discover, s3_manifest.origin),
         Source(image_users.NAME, image_users.Spec, image_users.discover, image_users.origin),
         Source(github_org.NAME, github_org.Spec, github_org.discover, github_org.origin),
+        Source(run.NAME, run.Spec, run.discover, run.origin),
     )
 }

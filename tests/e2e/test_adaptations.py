@@ -259,3 +259,32 @@ def test_function_environment_each_function_sees_only_its_own(stack, tmp_path, m
     # AND the process kept its own environment, without any function's variables or writes
     assert in_the_process["HUBSPOKE_HOST_ONLY"] == "host"
     assert {"HUBSPOKE_PROBE", "HUBSPOKE_WRITTEN_BY", "LEDGER_TABLE"}.isdisjoint(in_the_process)
+
+
+def test_kept_map_runs_answers_before_the_interpreter_has_started(engine, monkeypatch):
+    """moto builds an execution's interpreter environment in its worker thread, after StartExecution returned;
+    until then ListMapRuns and DescribeMapRun (which scans every execution) failed with AttributeError."""
+    import threading
+
+    from moto.stepfunctions.parser.backend import execution_worker
+
+    release = threading.Event()
+    original = execution_worker.ExecutionWorker._get_evaluation_environment
+
+    def held(self):
+        release.wait(60)  # the worker is held before its environment exists
+        return original(self)
+
+    monkeypatch.setattr(execution_worker.ExecutionWorker, "_get_evaluation_environment", held)
+    first = engine.run(run_request(engine, "earlier", ["e1", "e2"], {}))
+    arn = engine.sfn.start_execution(
+        stateMachineArn=engine.state_machine_arn, name="held", input=json.dumps(run_request(engine, "held", ["h"], {}))
+    )["executionArn"]
+    try:
+        # THEN the held execution has no Map Run yet (as on AWS before its Map state), and the earlier run's
+        # Map Run is still described, although an execution without an environment exists beside it
+        assert engine.sfn.list_map_runs(executionArn=arn)["mapRuns"] == []
+        (listed,) = engine.sfn.list_map_runs(executionArn=first.execution_arn)["mapRuns"]
+        assert engine.sfn.describe_map_run(mapRunArn=listed["mapRunArn"])["itemCounts"]["total"] == 2
+    finally:
+        release.set()

@@ -1,0 +1,236 @@
+"""Operator commands (run, runs, follow, report, rerun, stop) on a deployed stack (`--stack`) or the embedded
+engine: the same RunClient code on both (hubspoke/client)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from hubspoke.client.deployment import Deployment, DeploymentError, discover, embedded
+from hubspoke.client.runs import RunClient
+from hubspoke.engine import Progress
+from hubspoke.report import render_summary
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+out = Console()
+err = Console(stderr=True)
+
+Stack = Annotated[str | None, typer.Option("--stack", help="A deployed HubSpoke stack (absent: embedded engine).")]
+Region = Annotated[str | None, typer.Option("--region", help="The stack's region.")]
+Profile = Annotated[str | None, typer.Option("--profile", help="The AWS profile to use.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(message, highlight=False, soft_wrap=True)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def _deployment(stack: str | None, region: str | None, profile: str | None) -> Deployment:
+    if stack is None:
+        running = embedded()
+        if running is None:
+            raise _fail(
+                "no embedded engine runs in this process (embedded runs are not kept across invocations yet): "
+                "pass --stack NAME, or use `hubspoke run` / `hubspoke local run`"
+            )
+        return running
+    try:
+        return discover(stack, region=region, profile=profile)
+    except DeploymentError as problem:
+        raise _fail(str(problem)) from None
+
+
+def read_json_option(value: str, name: str) -> Any:
+    """A JSON option's value, or the file it names as `@path`."""
+    text = value
+    if value.startswith("@"):
+        try:
+            text = Path(value[1:]).read_text()
+        except OSError as problem:
+            raise _fail(f"{name}: cannot read {value[1:]}: {problem.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as problem:
+        raise _fail(f"{name}: not valid JSON ({problem.msg} at position {problem.pos})") from None
+
+
+def _show(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        out.print_json(json.dumps(summary, default=str))
+    else:
+        render_summary(out, summary)
+    invalid = summary.get("error") in ("InvalidRunRequest",)
+    raise typer.Exit(EXIT_BAD_INPUT if invalid else EXIT_OK if summary["outcome"] == "succeeded" else EXIT_FAILED)
+
+
+def _progress_line(progress: Progress) -> None:
+    total = progress.total if progress.total is not None else "?"
+    err.print(
+        f"[dim]{progress.status}: {progress.done}/{total} done, {progress.succeeded} succeeded, "
+        f"{progress.failed} failed[/]",
+        highlight=False,
+    )
+
+
+def _follow(client: RunClient, run_id: str, as_json: bool, poll_seconds: float) -> None:
+    try:
+        summary = client.follow(run_id, on_progress=None if as_json else _progress_line, poll_seconds=poll_seconds)
+    except KeyboardInterrupt:
+        err.print(f"detached from run {run_id}; it goes on (`hubspoke stop {run_id}` stops it)", highlight=False)
+        raise typer.Exit(130) from None
+    _show(summary, as_json)
+
+
+def run(
+    stack: Stack = None,
+    region: Region = None,
+    profile: Profile = None,
+    targets_file: Annotated[Path | None, typer.Option("--targets-file", help="JSON array or CSV (id column).")] = None,
+    source_json: Annotated[str | None, typer.Option("--source-json", help="A source object (or @file).")] = None,
+    operation: Annotated[str, typer.Option("--operation")] = "noop",
+    params_json: Annotated[str, typer.Option("--params-json", help="JSON object, or @file.")] = "{}",
+    run_id: Annotated[str | None, typer.Option("--run-id")] = None,
+    max_concurrency: Annotated[int | None, typer.Option("--max-concurrency", min=1, max=10_000)] = None,
+    detach: Annotated[bool, typer.Option("--detach", help="Start and print the run id; do not follow.")] = False,
+    as_json: AsJson = False,
+    poll_seconds: Annotated[float, typer.Option("--poll-seconds", min=0.0)] = 2.0,
+) -> None:
+    """Start a run on a deployed stack and follow it to its summary."""
+    params = read_json_option(params_json, "--params-json")
+    if (targets_file is None) == (source_json is None):
+        raise _fail("give exactly one of --targets-file PATH or --source-json JSON")
+    source = read_json_option(source_json, "--source-json") if source_json else _static(targets_file)
+    request: dict[str, Any] = {"operation": operation, "params": params, "source": source}
+    if run_id:
+        request["run_id"] = run_id
+    if max_concurrency:
+        request["max_concurrency"] = max_concurrency
+    if stack is None and embedded() is None:
+        # A new embedded engine for this run (synthesized from this checkout), operated by the same client.
+        _run_embedded(request, as_json)
+        return
+    client = RunClient(_deployment(stack, region, profile))
+    started = client.start(request)
+    err.print(f"started run {started}", highlight=False)
+    if detach:
+        raise typer.Exit(EXIT_OK)
+    _follow(client, started, as_json, poll_seconds)
+
+
+def runs(stack: Stack = None, region: Region = None, profile: Profile = None, as_json: AsJson = False) -> None:
+    """Recent runs: id, status, started, totals."""
+    infos = RunClient(_deployment(stack, region, profile)).runs()
+    if as_json:
+        out.print_json(json.dumps([info.__dict__ for info in infos], default=str))
+        return
+    for info in infos:
+        totals = info.totals or {}
+        counts = ", ".join(f"{k} {v}" for k, v in totals.items()) if totals else "no report yet"
+        out.print(f"{info.run_id}  {info.status:<9} {info.started:%Y-%m-%d %H:%M:%S}  {counts}", highlight=False)
+
+
+def follow(
+    run_id: str,
+    stack: Stack = None,
+    region: Region = None,
+    profile: Profile = None,
+    as_json: AsJson = False,
+    poll_seconds: Annotated[float, typer.Option("--poll-seconds", min=0.0)] = 2.0,
+) -> None:
+    """Attach to a run: live progress, then the summary. Ctrl-C detaches; the run goes on."""
+    _follow(RunClient(_deployment(stack, region, profile)), run_id, as_json, poll_seconds)
+
+
+def report(
+    run_id: str, stack: Stack = None, region: Region = None, profile: Profile = None, as_json: AsJson = False
+) -> None:
+    """The summary of a finished run, from its report."""
+    client = RunClient(_deployment(stack, region, profile))
+    if client.describe(run_id)["status"] == "RUNNING":
+        raise _fail(f"run {run_id} is still running: `hubspoke follow {run_id}` shows its progress")
+    _show(client.summary(run_id), as_json)
+
+
+def rerun(
+    run_id: str,
+    failed: Annotated[bool, typer.Option("--failed", help="The failed and lost targets of the run.")] = False,
+    stack: Stack = None,
+    region: Region = None,
+    profile: Profile = None,
+    params_json: Annotated[
+        str | None, typer.Option("--params-json", help="Other params (JSON or @file); default: RUN's.")
+    ] = None,
+    as_json: AsJson = False,
+    poll_seconds: Annotated[float, typer.Option("--poll-seconds", min=0.0)] = 2.0,
+) -> None:
+    """A new run of exactly the targets that failed (or were lost) in RUN, with its operation and params."""
+    if not failed:
+        raise _fail("rerun needs --failed (the only selection there is)")
+    client = RunClient(_deployment(stack, region, profile))
+    earlier = client.describe(run_id)
+    if earlier["status"] == "RUNNING":
+        raise _fail(f"run {run_id} is still running: rerun it when it has ended")
+    original = json.loads(earlier["input"])
+    request = {
+        "operation": original.get("operation"),
+        "params": read_json_option(params_json, "--params-json") if params_json else original.get("params", {}),
+        "source": {"type": "run", "run_id": run_id, "status": ["failed", "lost"]},
+    }
+    started = client.start(request)
+    err.print(f"started run {started}: the failed and lost targets of {run_id}", highlight=False)
+    _follow(client, started, as_json, poll_seconds)
+
+
+def stop(run_id: str, stack: Stack = None, region: Region = None, profile: Profile = None) -> None:
+    """Stop a run (StopExecution); targets already done stay done."""
+    RunClient(_deployment(stack, region, profile)).stop(run_id)
+    err.print(f"stopped run {run_id}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the operator commands to the CLI."""
+    app.command("run")(run)
+    app.command("runs")(runs)
+    app.command("follow")(follow)
+    app.command("report")(report)
+    app.command("rerun")(rerun)
+    app.command("stop")(stop)
+
+
+def _run_embedded(request: dict[str, Any], as_json: bool) -> None:
+    import time
+    import uuid
+
+    from hubspoke.cli import _prepare
+    from hubspoke.engine import LocalEngine
+
+    run_id = str(request.get("run_id") or f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}")
+    request = {**request, "run_id": run_id}
+    _, stack, run_dir = _prepare(run_id)
+    with LocalEngine(stack, time_scale=0.01, log_path=run_dir / "lambda.log") as engine:
+        client = RunClient(engine.deployment())
+        client.start(request)
+        summary = client.follow(run_id, on_progress=None if as_json else _progress_line, poll_seconds=0.1)
+    _show(summary, as_json)
+
+
+def _static(targets_file: Path | None) -> dict[str, Any]:
+    assert targets_file is not None
+    try:
+        text = targets_file.read_text(encoding="utf-8-sig")
+    except OSError as problem:
+        raise _fail(f"--targets-file: cannot read {targets_file}: {problem.strerror}") from None
+    if targets_file.suffix.lower() == ".csv":
+        import csv
+        import io
+
+        return {"type": "static", "targets": list(csv.DictReader(io.StringIO(text)))}
+    try:
+        return {"type": "static", "targets": json.loads(text)}
+    except json.JSONDecodeError as problem:
+        raise _fail(f"--targets-file: {targets_file} is not valid JSON ({problem.msg})") from None

@@ -1,0 +1,205 @@
+"""Operate runs of a Deployment with boto3: start, list, follow, report, stop. The same calls on AWS and on the
+embedded engine (moto answers them in-process)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from hubspoke.client.deployment import Deployment
+from hubspoke.engine import Progress, RunResult
+from hubspoke.report import build_summary
+
+# An execution's input may not exceed 262,144 bytes; keep room for the rest of the request.
+MAX_INLINE_TARGET_BYTES = 200_000
+TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    status: str
+    started: datetime
+    stopped: datetime | None
+    totals: dict[str, int] | None  # from the run's report, when Summarize wrote one
+
+
+class CallCounter:
+    """Counts the AWS calls a client makes (the cost of a progress poll is measured with it)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def __call__(self, model: Any, **_: Any) -> None:
+        self.calls.append(model.name)
+
+
+class RunClient:
+    """One Deployment's runs. `sleep` and `clock` are injected so tests never wait for real."""
+
+    def __init__(
+        self,
+        deployment: Deployment,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.deployment = deployment
+        self.sfn = deployment.client("stepfunctions")
+        self.s3 = deployment.client("s3")
+        self.dynamodb = deployment.client("dynamodb")
+        self.sleep = sleep
+        self.clock = clock
+        self.counter = CallCounter()
+        for client in (self.sfn, self.s3, self.dynamodb):
+            client.meta.events.register("before-call.*.*", self.counter)
+
+    # -- starting ------------------------------------------------------------------------------
+
+    def execution_arn(self, run_id: str) -> str:
+        return self.deployment.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{run_id}"
+
+    def start(self, request: dict[str, Any]) -> str:
+        """Start a run named after its run id; a static target list too large for the input goes via S3."""
+        run_id = str(request.get("run_id") or f"run-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{_suffix()}")
+        request = {**request, "run_id": run_id}
+        source = request.get("source") or {}
+        if source.get("type") == "static" and len(json.dumps(source.get("targets", []))) > MAX_INLINE_TARGET_BYTES:
+            key = f"inputs/{run_id}/targets.json"
+            body = json.dumps(source["targets"], separators=(",", ":")).encode()
+            self.s3.put_object(Bucket=self.deployment.bucket, Key=key, Body=body, ContentType="application/json")
+            request["source"] = {"type": "s3-manifest", "bucket": self.deployment.bucket, "key": key}
+        self.sfn.start_execution(
+            stateMachineArn=self.deployment.state_machine_arn, name=run_id, input=json.dumps(request)
+        )
+        return run_id
+
+    def stop(self, run_id: str) -> None:
+        self.sfn.stop_execution(
+            executionArn=self.execution_arn(run_id), error="Stopped", cause="stopped with `hubspoke stop`"
+        )
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def describe(self, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.sfn.describe_execution(executionArn=self.execution_arn(run_id))
+        return result
+
+    def progress(self, run_id: str) -> Progress:
+        """Done/total from the Map Runs' item counts, failed from the ledger's failed rows.
+
+        Per poll: DescribeExecution, ListMapRuns, one DescribeMapRun per wave, and one Query for the failed
+        rows (filtered by DynamoDB; see the README for its read cost).
+        """
+        status = self.describe(run_id)["status"]
+        total = done = 0
+        map_runs = self.sfn.list_map_runs(executionArn=self.execution_arn(run_id)).get("mapRuns", [])
+        for listed in map_runs:
+            counts = self.sfn.describe_map_run(mapRunArn=listed["mapRunArn"]).get("itemCounts", {})
+            total += int(counts.get("total", 0))
+            done += int(counts.get("succeeded", 0)) + int(counts.get("failed", 0)) + int(counts.get("timedOut", 0))
+        failed = self._count(run_id, "failed")
+        return Progress(
+            status=status,
+            total=total or None,
+            succeeded=max(done - failed, 0),
+            failed=failed,
+            pending=max(total - done, 0),
+        )
+
+    def _count(self, run_id: str, status: str) -> int:
+        kwargs: dict[str, Any] = {
+            "TableName": self.deployment.ledger_table,
+            "KeyConditionExpression": "run_id = :r",
+            "FilterExpression": "#s = :s",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":r": {"S": run_id}, ":s": {"S": status}},
+            "Select": "COUNT",
+        }
+        count = 0
+        while True:
+            page = self.dynamodb.query(**kwargs)
+            count += int(page.get("Count", 0))
+            if "LastEvaluatedKey" not in page:
+                return count
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def report(self, run_id: str) -> dict[str, Any] | None:
+        """The report Summarize wrote to S3 (reports/<run_id>.json), if it ran."""
+        from botocore.exceptions import ClientError
+
+        try:
+            body = self.s3.get_object(Bucket=self.deployment.bucket, Key=f"reports/{run_id}.json")["Body"].read()
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+        report: dict[str, Any] = json.loads(body)
+        return report
+
+    def summary(self, run_id: str) -> dict[str, Any]:
+        """The summary of a finished run (the same table and JSON `run` prints), from AWS-visible data only."""
+        desc = self.describe(run_id)
+        started, stopped = desc["startDate"], desc.get("stopDate") or desc["startDate"]
+        seconds = (stopped - started).total_seconds()
+        result = RunResult(
+            run_id=run_id,
+            execution_arn=desc["executionArn"],
+            status=desc["status"],
+            error=desc.get("error"),
+            cause=desc.get("cause"),
+            summary=self.report(run_id),
+            real_seconds=seconds,
+            simulated_seconds=seconds,
+            peak_concurrency=0,  # not visible from AWS APIs; the local engine's own `local run` measures it
+            spoke_invocations=0,
+            spoke_cpu_ms=0.0,
+        )
+        summary = build_summary(result, [], 1.0)
+        summary.pop("attempts")  # per-target attempts would cost a read of every row; the failed ones are listed
+        return summary
+
+    def runs(self, limit: int = 20) -> list[RunInfo]:
+        """The most recent runs, newest first, with their report's totals."""
+        listed = self.sfn.list_executions(stateMachineArn=self.deployment.state_machine_arn, maxResults=limit)
+        infos = []
+        for execution in listed.get("executions", []):
+            report = self.report(execution["name"])
+            totals = (
+                {k: int(report.get(k, 0)) for k in ("total", "succeeded", "unchanged", "skipped", "failed", "lost")}
+                if report
+                else None
+            )
+            infos.append(
+                RunInfo(
+                    run_id=execution["name"],
+                    status=execution["status"],
+                    started=execution["startDate"],
+                    stopped=execution.get("stopDate"),
+                    totals=totals,
+                )
+            )
+        return sorted(infos, key=lambda r: r.started, reverse=True)
+
+    def follow(
+        self, run_id: str, on_progress: Callable[[Progress], None] | None = None, poll_seconds: float = 2.0
+    ) -> dict[str, Any]:
+        """Poll progress until the run ends, then return its summary. Ctrl-C (KeyboardInterrupt) propagates:
+        the caller detaches, the run goes on."""
+        while True:
+            progress = self.progress(run_id)
+            if on_progress is not None:
+                on_progress(progress)
+            if progress.status in TERMINAL:
+                return self.summary(run_id)
+            self.sleep(poll_seconds)
+
+
+def _suffix() -> str:
+    import uuid
+
+    return uuid.uuid4().hex[:6]
