@@ -20,7 +20,8 @@ PLAN_PREFIX = "plans/"
 
 
 class Storage(Construct):
-    """S3 bucket (runs/ manifests, reports/ reports, inputs/ user target lists, plans/ dry runs' plans) and the ledger table."""
+    """S3 bucket (runs/ manifests, reports/ reports, inputs/ user target lists, plans/ dry runs' plans) and the
+    ledger table."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings) -> None:
         super().__init__(scope, construct_id)

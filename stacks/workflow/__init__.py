@@ -2,7 +2,8 @@
 
 One module per fragment: discovery (hub, discovery-budget wait, duplicate delivery), plan (a dry run ends
 there), waves, gate (API budget), spokes (the Distributed Map and its child), retry_after (the Wait loop both
-use), failure (the ledger's failure row), summary (Summarize and the outcome); machine wires them into the Workflow construct.
+use), failure (the ledger's failure row), summary (Summarize and the outcome); machine wires them into the
+Workflow construct.
 """
 
 from __future__ import annotations

@@ -23,7 +23,16 @@ if TYPE_CHECKING:
     from shared.config import GitHubEnv, HubEnv
     from shared.operations import OperationContext
 
-__all__ = ["NAME", "FileSpec", "Params", "budget", "default_max_concurrency", "requests_per_target", "run", "spoke_seconds"]
+__all__ = [
+    "NAME",
+    "FileSpec",
+    "Params",
+    "budget",
+    "default_max_concurrency",
+    "requests_per_target",
+    "run",
+    "spoke_seconds",
+]
 
 NAME = "github-file-sync"
 
