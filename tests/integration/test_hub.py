@@ -104,3 +104,24 @@ def test_bad_manifest_object_is_an_input_error(aws, context, key, body, message)
         handler({"request": request, "execution_name": "bad"}, context)
     assert aws.keys("runs/") == []
     assert aws.rows("bad") == {}
+
+
+def test_a_dry_run_writes_its_plan_and_nothing_else(aws, context):
+    # GIVEN a dry run of three targets, started by the state machine (it has an execution ARN to claim with)
+    arn = "arn:aws:states:us-east-1:123456789012:execution:HubSpoke:p"
+    out = handler({"request": static("a", "b", "c", run_id="p", dry_run=True), "execution_id": arn}, context)
+    # THEN the output is the plan, written to plans/<run_id>.json and nowhere else: no manifest, no row, no claim
+    assert out["outcome"] == "planned"
+    assert out["location"] == {"bucket": BUCKET, "key": "plans/p.json"}
+    assert (out["plan"]["count"], out["plan"]["first_targets"]) == (3, ["a", "b", "c"])
+    assert aws.keys() == ["plans/p.json"]
+    assert aws.rows("p") == {}
+    assert aws.dynamodb.scan(TableName="idempotency-test")["Count"] == 0
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_dry_run_must_be_a_boolean(aws, context, value):
+    with pytest.raises(InvalidRunRequest) as err:
+        handler({"request": static("a", dry_run=value), "execution_name": "bad"}, context)
+    assert any(p.startswith("dry_run") for p in err.value.problems), err.value.problems
+    assert aws.keys() == []
