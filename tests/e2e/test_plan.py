@@ -4,6 +4,7 @@ against a figure computed by hand."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -17,13 +18,15 @@ def targets(count: int) -> list[dict[str, str]]:
     return [{"id": f"t{i:05d}"} for i in range(count)]
 
 
-def output(engine, result) -> dict:
-    return json.loads(engine.sfn.describe_execution(executionArn=result.execution_arn)["output"])
+def output(engine, result) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(engine.sfn.describe_execution(executionArn=result.execution_arn)["output"])
+    return found
 
 
-def claim_items(engine) -> list[dict]:
+def claim_items(engine) -> list[dict[str, Any]]:
     (table,) = [t for t in engine.dynamodb.list_tables()["TableNames"] if "idempotency" in t]
-    return engine.dynamodb.scan(TableName=table)["Items"]
+    items: list[dict[str, Any]] = engine.dynamodb.scan(TableName=table)["Items"]
+    return items
 
 
 def test_a_dry_run_writes_only_its_plan_and_starts_no_spoke(engine):

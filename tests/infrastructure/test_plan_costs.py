@@ -65,7 +65,7 @@ def test_a_succeeding_target_is_a_child_start_and_its_path(definition):
     child = definition["States"]["Spokes"]["ItemProcessor"]
     path = walk(child["States"], child["StartAt"], {})
     assert path == ["Spoke"]
-    assert pricing.TRANSITIONS_PER_TARGET == 1 + len(path)
+    assert 1 + len(path) == pricing.TRANSITIONS_PER_TARGET
 
 
 def test_a_plan_ends_succeeded_right_after_the_hub(definition, states):
