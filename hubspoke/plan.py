@@ -53,7 +53,7 @@ def render_plan(console: Console, plan: dict[str, Any]) -> None:
 def _plan_table(plan: dict[str, Any]) -> Table:
     table = Table(title=f"Plan {plan['run_id']}: [cyan]PLANNED[/] (nothing ran)", show_header=False)
     table.add_column(style="bold")
-    table.add_column(justify="right")
+    table.add_column()
     waves = plan["waves"]
     shown = plan["first_targets"]
     rows: list[tuple[str, str]] = [
@@ -87,11 +87,12 @@ def _cost_table(cost: dict[str, Any]) -> Table:
             f"{cost['memory_mb']} MB, {cost['spoke_seconds']} s a spoke)"
         )
     )
-    table.add_column("unit")
-    table.add_column("count", justify="right")
+    table.add_column("what the run uses")
+    table.add_column("count / USD", justify="right")
     for key, label in USAGE_ROWS:
         value = cost["usage"][key]
         table.add_row(label, f"{value:,.1f}" if key == "lambda_gb_seconds" else f"{int(value):,}")
+    table.add_section()
     for service, usd in cost["usd"].items():
         table.add_row(f"[bold]{service.replace('_', ' ')}[/]", f"${usd:.6f}")
     return table
