@@ -125,3 +125,32 @@ def test_dry_run_must_be_a_boolean(aws, context, value):
         handler({"request": static("a", dry_run=value), "execution_name": "bad"}, context)
     assert any(p.startswith("dry_run") for p in err.value.problems), err.value.problems
     assert aws.keys() == []
+
+
+def test_a_github_plan_states_the_api_budget_and_the_gates_cost(aws, context):
+    # GIVEN a github-file-sync dry run: 3 repositories in waves of 2, two files and a label
+    params = {
+        "files": [{"path": "a.txt", "content": "a"}, {"path": "b.txt", "content": "b"}],
+        "branch": "hubspoke/sync",
+        "title": "sync",
+        "labels": ["automated"],
+    }
+    request = {
+        "operation": "github-file-sync",
+        "params": params,
+        "source": {"type": "static", "targets": [{"id": f"acme/r{i}"} for i in range(3)]},
+        "wave_size": 2,
+        "dry_run": True,
+    }
+    plan = handler({"request": request, "execution_name": "gh-plan"}, context)["plan"]
+    # THEN at most 7 + 3 x 2 files + 1 for labels = 14 GitHub requests a target: 42 for the run, 28 in the
+    # larger wave; GitHub's default concurrency (2)
+    assert plan["api_budget"] == {"requests_per_target": 14, "requests": 42, "largest_wave_requests": 28}
+    assert (plan["max_concurrency"], plan["waves"]["sizes"]) == (2, [2, 1])
+    # AND the estimate counts the gate: 7 per run + 2 waves x 5 + 1 pause + 2 checks x 2 + 3 targets x 2 = 28
+    # transitions; Lambda: hub, summarize, 2 gate checks, 3 spokes; a spoke is 14 requests x 0.3 s = 4.2 s
+    usage = plan["cost"]["usage"]
+    assert (usage["state_transitions"], usage["lambda_requests"]) == (28, 7)
+    # 512 MB: hub 1 + 3 x 0.0005, summarize 1 + 3 x 0.0002, gate 2 x 0.5, spokes 3 x 4.2 s
+    assert usage["lambda_gb_seconds"] == pytest.approx(0.5 * (1.0015 + 1.0006 + 1.0 + 12.6))
+    assert aws.keys() == ["plans/gh-plan.json"]
