@@ -219,6 +219,7 @@ _THRESHOLD_HELP = "Fail the run when the failed percentage exceeds this (default
 _SCALE_HELP = "Real seconds per simulated second (retries, waits, sleep_ms, timeouts)."
 _SOURCE_HELP = 'A discovery source instead of a target list, e.g. \'{"type": "github-org", "org": "acme"}\'.'
 _GITHUB_URL_HELP = "GitHub API URL for this run (a local GitHub double, GitHub Enterprise); token from $GITHUB_TOKEN."
+_DRY_RUN_HELP = "Plan only: discover and validate, print the plan and its AWS cost estimate; run nothing."
 GITHUB_FILE_SYNC = "github-file-sync"
 GITHUB_TOKEN_ENV = "GITHUB_TOKEN"  # noqa: S105 - the variable's name, not a token
 
@@ -271,6 +272,7 @@ def local_run(
     source_json: Annotated[str | None, typer.Option("--source-json", help=_SOURCE_HELP)] = None,
     github_url: Annotated[str | None, typer.Option("--github-url", help=_GITHUB_URL_HELP)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help=_DRY_RUN_HELP)] = False,
 ) -> None:
     """Synthesize the stack and run its state machine on moto, with the handlers in-process."""
     _context()
@@ -287,7 +289,7 @@ def local_run(
     if targets_file is not None:
         _check_targets_file(targets_file, body, fmt)
     request = _run_request(
-        {"run_id": run_id, "operation": operation, "params": params},
+        {"run_id": run_id, "operation": operation, "params": params, "dry_run": dry_run},
         source_spec or {"type": "s3-manifest", "bucket": "hubspoke-local", "key": f"inputs/{fmt}"},
         max_concurrency=max_concurrency,
         failure_threshold=failure_threshold,
@@ -314,6 +316,10 @@ def local_run(
             # A second Ctrl-C while the ledger is saved still gets one line.
             _CTRL_C.stage = f"interrupted: run {run_id} stopped; logs in {run_dir}"
             interrupted = _interrupted_line(engine, run_id, run_dir)
+        elif dry_run:
+            _show_plan(
+                result, engine.sfn.describe_execution(executionArn=result.execution_arn).get("output"), summary_json
+            )
         else:
             _CTRL_C.stage = f"interrupted: run {run_id} had ended; its summary is not shown (logs in {run_dir})"
             rows = engine.ledger(run_id)
@@ -336,6 +342,20 @@ def local_run(
     if result.error in INVALID_INPUT_ERRORS:
         raise typer.Exit(EXIT_BAD_INPUT)
     raise typer.Exit(EXIT_OK if summary["outcome"] == "succeeded" else EXIT_FAILED)
+
+
+def _show_plan(result: Any, output: str | None, plan_json: Path | None) -> None:
+    """A dry run's plan (exit 0), or the line saying why the hub refused it (exit 2 for a bad request)."""
+    from hubspoke.plan import plan_from_output, plan_json_text, refusal, render_plan
+
+    if result.status != "SUCCEEDED":
+        err_console.print(f"[bold red]error:[/] {refusal(result.error, result.cause)}", highlight=False)
+        raise typer.Exit(EXIT_BAD_INPUT if result.error in INVALID_INPUT_ERRORS else EXIT_FAILED)
+    plan = plan_from_output(output)
+    render_plan(out_console, plan)
+    if plan_json is not None:
+        plan_json.write_text(plan_json_text(plan))
+    raise typer.Exit(EXIT_OK)
 
 
 _REPOSITORY_HELP = (

@@ -16,7 +16,7 @@ from stacks.bundling import python_asset
 from stacks.common import cfn, depend_on_policy_only, log_retention, logical_id, removal_policy
 from stacks.nag import acknowledge
 from stacks.settings import Settings
-from stacks.storage import INPUT_PREFIX, MANIFEST_PREFIX, REPORT_PREFIX, Storage
+from stacks.storage import INPUT_PREFIX, MANIFEST_PREFIX, PLAN_PREFIX, REPORT_PREFIX, Storage
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -83,6 +83,7 @@ def _environments(settings: Settings, storage: Storage) -> dict[str, dict[str, s
             "DEFAULT_MAX_CONCURRENCY": str(settings.max_concurrency),
             "GITHUB_MAX_CONCURRENCY": str(settings.github.max_concurrency),
             "SPOKE_TIMEOUT_SECONDS": str(settings.spoke_timeout_seconds),
+            "LAMBDA_MEMORY_MB": str(settings.lambda_memory_mb),
         },
         "Spoke": {
             **powertools,
@@ -128,8 +129,12 @@ class Functions(Construct):
         self.hub.add_to_role_policy(
             iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"{MANIFEST_PREFIX}*")])
         )
+        # The manifests of a run; the plan of a dry run (plans/<run_id>.json).
         self.hub.add_to_role_policy(
-            iam.PolicyStatement(actions=["s3:PutObject"], resources=[bucket.arn_for_objects(f"{MANIFEST_PREFIX}*")])
+            iam.PolicyStatement(
+                actions=["s3:PutObject"],
+                resources=[bucket.arn_for_objects(f"{MANIFEST_PREFIX}*"), bucket.arn_for_objects(f"{PLAN_PREFIX}*")],
+            )
         )
         # s3-manifest source: target lists uploaded under inputs/ (and buckets named in settings).
         self.hub.add_to_role_policy(
@@ -284,6 +289,7 @@ class Functions(Construct):
         bucket = logical_id(storage.bucket)
         for function, prefix, use in (
             (self.hub, MANIFEST_PREFIX, "writes runs/<run_id>/manifest.json"),
+            (self.hub, PLAN_PREFIX, "writes a dry run's plans/<run_id>.json"),
             (self.hub, INPUT_PREFIX, "reads the target lists users upload under inputs/"),
             (self.summarize, REPORT_PREFIX, "writes reports/<run_id>.json"),
         ):

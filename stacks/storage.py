@@ -16,10 +16,12 @@ from stacks.settings import Settings
 MANIFEST_PREFIX = "runs/"
 REPORT_PREFIX = "reports/"
 INPUT_PREFIX = "inputs/"
+PLAN_PREFIX = "plans/"
 
 
 class Storage(Construct):
-    """S3 bucket (runs/ manifests, reports/ reports, inputs/ user target lists) and the ledger table."""
+    """S3 bucket (runs/ manifests, reports/ reports, inputs/ user target lists, plans/ dry runs' plans) and the
+    ledger table."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings) -> None:
         super().__init__(scope, construct_id)

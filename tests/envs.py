@@ -17,6 +17,7 @@ VARIABLES: dict[str, str] = {
     "WAIT_FOR_STEADY": "false",
     "STEADY_TIMEOUT_SECONDS": "600",
     "SPOKE_TIMEOUT_SECONDS": "300",
+    "LAMBDA_MEMORY_MB": "512",
     "GITHUB_API_URL": "https://api.github.com",
     "GITHUB_TOKEN_SECRET": "hubspoke/github-token",
     "GITHUB_MAX_CONCURRENCY": "2",

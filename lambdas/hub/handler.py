@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from hub.claims import RunClaims
 from hub.logic import run_hub
+from hub.plan import PlanResult
 from shared.aws import client
 from shared.config import HubEnv, config
 from shared.errors import InvalidRunRequest, RateLimitError, TransientError
@@ -85,6 +86,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             logger.info(
                 "duplicate delivery: another execution is running this run id; nothing to do",
                 extra={"run_id": result.run.run_id, "duplicate_of": result.duplicate_of},
+            )
+            return result.model_dump(mode="json")
+        if isinstance(result, PlanResult):
+            logger.info(
+                "run planned: nothing written but the plan",
+                extra={"run_id": result.plan.run_id, "count": result.plan.count, "plan": result.location.key},
             )
             return result.model_dump(mode="json")
         logger.info(

@@ -12,9 +12,9 @@ from shared.budget import MAX_CHECKS
 
 HISTORY_EVENT_QUOTA = 25_000
 USABLE_EVENTS = HISTORY_EVENT_QUOTA * 4 // 5  # a fifth spare: Task retries (3 events each), discovery waits
-# ExecutionStarted, Hub (Task: 5), DuplicateDelivery (2), AnyTargets (2), Summarize (5), RunOutcome (2),
-# RunSucceeded|RunFailed (2), the execution's end (1).
-EVENTS_PER_RUN = 20
+# ExecutionStarted, Hub (Task: 5), DryRun (2), DuplicateDelivery (2), AnyTargets (2), Summarize (5),
+# RunOutcome (2), RunSucceeded|RunFailed (2), the execution's end (1).
+EVENTS_PER_RUN = 22
 # WavePause (2), SelectWave (2), NeedsBudgetCheck (2), Spokes (Map: entered, started, Map Run started and
 # succeeded, succeeded, exited: 6), AdvanceWave (2), MoreWaves (2).
 EVENTS_PER_WAVE = 16

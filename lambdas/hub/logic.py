@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from hub.claims import RunClaims
 from hub.history import HISTORY_EVENT_QUOTA, max_waves
+from hub.plan import PlanResult, make_plan, write_plan
 from shared.budget import MAX_CHECKS
 from shared.config import HubEnv
 from shared.errors import InvalidRunRequest
@@ -110,11 +111,11 @@ def run_hub(
     clients: Callable[[str], Any] | None = None,
     claims: RunClaims | None = None,
     execution_arn: str | None = None,
-) -> HubResult | DuplicateRun:
+) -> HubResult | DuplicateRun | PlanResult:
     """Validate, discover, claim the run id, then write: the manifest first, the ledger rows second.
 
     With `claims` and the execution's ARN, a run id that another execution is still running is a duplicate
-    delivery: nothing is written (hub/claims.py).
+    delivery: nothing is written (hub/claims.py). A dry run writes its plan and nothing else (hub/plan.py).
     """
     request, run_id = validate_request(raw_request, execution_name, cfg)
     context = SourceContext(s3=s3, env=cfg, clients=clients)
@@ -122,17 +123,19 @@ def run_hub(
     size = request.wave_size or max(len(targets), 1)
     wave_count = math.ceil(len(targets) / size)
     budget_check = OPERATIONS[request.operation].budget is not None
-    limit = min(MAX_WAVES, max_waves(budget_check))
-    if wave_count > limit:
-        why = (
-            f" (each wave may check the API budget {MAX_CHECKS + 1} times; an execution's history holds "
-            f"{HISTORY_EVENT_QUOTA:,} events)"
-            if limit < MAX_WAVES
-            else ""
-        )
-        raise InvalidRunRequest(
-            [f"wave_size: {len(targets)} targets in waves of {size} make {wave_count} waves; at most {limit}{why}"]
-        )
+    _check_waves(len(targets), size, wave_count, budget_check)
+    settings = {
+        "max_concurrency": request.max_concurrency or _default_concurrency(request.operation, cfg),
+        "failure_threshold_percent": (
+            request.failure_threshold_percent
+            if request.failure_threshold_percent is not None
+            else cfg.failure_threshold_percent
+        ),
+        "notes": {"source": str(request.source.get("type")), **context.notes},
+    }
+    if request.dry_run:
+        # Before the claim: a plan must never hold the run id against the real run.
+        return write_plan(s3, cfg.bucket, make_plan(request, run_id, targets, size, settings, cfg))
     # The claim is the first write: a refused request writes nothing, not even a claim.
     if claims is not None and execution_arn:
         claim = claims.claim(run_id, execution_arn)
@@ -152,15 +155,24 @@ def run_hub(
         manifest=ManifestLocation(bucket=cfg.bucket, key=key),
         waves=Waves(keys=keys, count=wave_count, size=size, pause_seconds=request.wave_pause_seconds),
         count=len(targets),
-        max_concurrency=request.max_concurrency or _default_concurrency(request.operation, cfg),
         budget_check=budget_check,
-        failure_threshold_percent=(
-            request.failure_threshold_percent
-            if request.failure_threshold_percent is not None
-            else cfg.failure_threshold_percent
-        ),
-        notes={"source": str(request.source.get("type")), **context.notes},
+        **settings,
     )
+
+
+def _check_waves(targets: int, size: int, wave_count: int, budget_check: bool) -> None:
+    """At most MAX_WAVES waves, and no more than fit in an execution's history."""
+    limit = min(MAX_WAVES, max_waves(budget_check))
+    if wave_count > limit:
+        why = (
+            f" (each wave may check the API budget {MAX_CHECKS + 1} times; an execution's history holds "
+            f"{HISTORY_EVENT_QUOTA:,} events)"
+            if limit < MAX_WAVES
+            else ""
+        )
+        raise InvalidRunRequest(
+            [f"wave_size: {targets} targets in waves of {size} make {wave_count} waves; at most {limit}{why}"]
+        )
 
 
 def _default_concurrency(operation: str, cfg: HubEnv) -> int:

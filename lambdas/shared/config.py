@@ -63,6 +63,8 @@ class HubEnv(LedgerEnv, GitHubEnv, SteadyEnv, ImageIndexEnv):
     github_max_concurrency: int = Field(alias="GITHUB_MAX_CONCURRENCY", ge=1)
     # The Spoke task's TimeoutSeconds: everything one target does (a rollout wait too) must fit in it.
     spoke_timeout_seconds: int = Field(alias="SPOKE_TIMEOUT_SECONDS", ge=1)
+    # Every function's memory (settings lambda_memory_mb): a plan's Lambda GB-seconds.
+    lambda_memory_mb: int = Field(alias="LAMBDA_MEMORY_MB", ge=128)
 
 
 class SpokeEnv(LedgerEnv, GitHubEnv, SteadyEnv):

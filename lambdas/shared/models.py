@@ -64,6 +64,8 @@ class RunRequest(_Model):
     # Waves: run the targets in slices of wave_size, one Distributed Map each, wave_pause_seconds apart.
     wave_size: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY * 10, strict=True)
     wave_pause_seconds: int = Field(default=0, ge=0, le=86400, strict=True)
+    # A plan: validate and discover, write nothing but the plan (hub/plan.py), start no spoke.
+    dry_run: bool = Field(default=False, strict=True)
 
     @field_validator("params")
     @classmethod

@@ -37,6 +37,8 @@ class Operation:
     params: type[BaseModel]
     # Runs on one target. Raise RateLimitError/TransientError to be retried, TargetError to fail.
     run: Callable[[Any, SpokeInput, OperationContext], OperationResult]
+    # The seconds one spoke is assumed to take with these params (a plan's cost estimate: Lambda GB-seconds).
+    spoke_seconds: Callable[[Any, HubEnv], float]
     # Spokes at once when the run does not say (None: the deployment's max_concurrency).
     default_max_concurrency: Callable[[HubEnv], int] | None = None
     # The rate-limit gate: the API budget left, and what one target costs of it (None: no gate).
@@ -50,12 +52,15 @@ class Operation:
 OPERATIONS: dict[str, Operation] = {
     op.name: op
     for op in (
-        Operation(noop.NAME, noop.Params, noop.run),
-        Operation(ecs_restart.NAME, ecs_restart.Params, ecs_restart.run, check=ecs_restart.check),
+        Operation(noop.NAME, noop.Params, noop.run, noop.spoke_seconds),
+        Operation(
+            ecs_restart.NAME, ecs_restart.Params, ecs_restart.run, ecs_restart.spoke_seconds, check=ecs_restart.check
+        ),
         Operation(
             github_file_sync.NAME,
             github_file_sync.Params,
             github_file_sync.run,
+            github_file_sync.spoke_seconds,
             default_max_concurrency=github_file_sync.default_max_concurrency,
             budget=github_file_sync.budget,
             requests_per_target=github_file_sync.requests_per_target,

@@ -1,8 +1,9 @@
 """The state machine: Hub -> Distributed Map of Spokes (Catch -> RecordFailure) -> Summarize -> outcome.
 
-One module per fragment: discovery (hub, discovery-budget wait, duplicate delivery), waves, gate (API
-budget), spokes (the Distributed Map and its child), retry_after (the Wait loop both use), failure (the
-ledger's failure row), summary (Summarize and the outcome); machine wires them into the Workflow construct.
+One module per fragment: discovery (hub, discovery-budget wait, duplicate delivery), plan (a dry run ends
+there), waves, gate (API budget), spokes (the Distributed Map and its child), retry_after (the Wait loop both
+use), failure (the ledger's failure row), summary (Summarize and the outcome); machine wires them into the
+Workflow construct.
 """
 
 from __future__ import annotations

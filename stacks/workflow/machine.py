@@ -14,6 +14,7 @@ from stacks.settings import Settings
 from stacks.storage import Storage
 from stacks.workflow.discovery import hub_task, unless_duplicate, wait_for_discovery_budget
 from stacks.workflow.gate import budget_gate
+from stacks.workflow.plan import unless_planned
 from stacks.workflow.spokes import spoke, spoke_map
 from stacks.workflow.summary import summarize
 from stacks.workflow.waves import wave_loop
@@ -22,8 +23,8 @@ from stacks.workflow.waves import wave_loop
 class Workflow(Construct):
     """One STANDARD state machine (JSONPath); every Task has a timeout; logs ALL with data; X-Ray on.
 
-    Hub -> DuplicateDelivery -> AnyTargets -> waves of [budget gate -> Distributed Map of Spokes (Catch ->
-    RecordFailure)] -> Summarize -> RunOutcome.
+    Hub -> DryRun (a plan ends here) -> DuplicateDelivery -> AnyTargets -> waves of [budget gate -> Distributed
+    Map of Spokes (Catch -> RecordFailure)] -> Summarize -> RunOutcome.
     """
 
     def __init__(
@@ -59,7 +60,8 @@ class Workflow(Construct):
         # ends with a report; targets not run stay pending and are counted lost. The error goes into the notes.
         spokes.add_catch(done, errors=[sfn.Errors.ALL], result_path="$.notes.map_error")
         gate = budget_gate(self, settings, functions, spokes)
-        return hub.next(unless_duplicate(self, wave_loop(self, gate=gate, spokes=spokes, done=done)))
+        run = unless_duplicate(self, wave_loop(self, gate=gate, spokes=spokes, done=done))
+        return hub.next(unless_planned(self, run))
 
     def _log_group(self, settings: Settings) -> logs.LogGroup:
         return logs.LogGroup(

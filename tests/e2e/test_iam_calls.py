@@ -63,6 +63,7 @@ def expected_calls(template: dict[str, Any]) -> dict[str, list[Call]]:
             Call("dynamodb:Query", (index,)),
             Call("s3:GetObject", (f"{BUCKET}/inputs/targets.json",)),  # s3-manifest
             Call("s3:PutObject", (f"{BUCKET}/runs/r-1/manifest.json",)),
+            Call("s3:PutObject", (f"{BUCKET}/plans/r-1.json",)),  # a dry run's plan
             Call("dynamodb:BatchWriteItem", (LEDGER,)),  # seeding
             Call("dynamodb:GetItem", (idempotency,)),  # the run-id claim
             Call("dynamodb:PutItem", (idempotency,)),
@@ -177,6 +178,8 @@ def image_push_runs(stack: Any, recorder: Recorder, tmp_path: Path) -> Iterator[
         waiting = {**request, "run_id": "push-2", "params": {"wait_for_steady": True, "steady_timeout_seconds": 60}}
         assert engine.run(waiting, execution_name="push-2").status == "SUCCEEDED"
         again = engine.run(waiting, execution_name="push-2-again")  # a redelivery: the claim's owner is looked up
+        plan = engine.run(engine.manifest_request("r-1", [{"id": "a"}], dry_run=True), execution_name="r-1-plan")
+        assert plan.status == "SUCCEEDED"
         manifest = engine.run(engine.manifest_request("r-1", [{"id": "a"}, {"id": "b"}]), execution_name="r-1")
         assert (again.status, manifest.status) == ("SUCCEEDED", "SUCCEEDED")
         yield engine

@@ -30,6 +30,7 @@ EXPECTED: dict[str, set[str]] = {
         "IDEMPOTENCY_TABLE",
         "GITHUB_MAX_CONCURRENCY",
         "SPOKE_TIMEOUT_SECONDS",
+        "LAMBDA_MEMORY_MB",  # a plan's Lambda GB-seconds
         *GITHUB,
         *STEADY,
         *IMAGE_INDEX,

@@ -173,14 +173,25 @@ def test_a_failing_child_or_map_still_ends_in_a_report(states):
 
 def test_the_outcome_choice_ends_in_succeed_or_fail(definition, states):
     top = definition["States"]
-    # However the run goes, it ends at the outcome (or, earlier, a duplicate delivery or a failed discovery).
-    assert terminal(top, top) == {"RunSucceeded", "RunFailed", "AlreadyRunning", "DiscoveryFailed"}
+    # However the run goes, it ends at the outcome (or, earlier, a plan, a duplicate delivery or a failed discovery).
+    assert terminal(top, top) == {"RunSucceeded", "RunFailed", "Planned", "AlreadyRunning", "DiscoveryFailed"}
     assert states["Summarize"]["Next"] == "RunOutcome"
     outcome = states["RunOutcome"]
     (rule,) = outcome["Choices"]
     assert (rule["Variable"], rule["StringEquals"]) == ("$.summary.outcome", "succeeded")
     assert states[rule["Next"]]["Type"] == "Succeed"
     assert states[outcome["Default"]]["Type"] == "Fail"
+
+
+def test_a_plan_ends_succeeded_before_any_spoke_or_summary(states):
+    """Hub -> DryRun -> Planned: the hub's planned output ends the execution; no spoke, gate or Summarize runs."""
+    before = reachable(states, "Hub", stop={"DryRun"})
+    assert "DryRun" in before
+    assert before.isdisjoint({"Spokes", "CheckBudget", "Summarize", "DuplicateDelivery"})
+    (rule,) = states["DryRun"]["Choices"]
+    assert reachable(states, rule["Next"]) == {"Planned"}
+    assert states["Planned"]["Type"] == "Succeed"
+    assert states["DryRun"]["Default"] == "DuplicateDelivery"
 
 
 def test_waves_loop_through_the_gate_and_the_map_then_summarize(states):

@@ -104,3 +104,53 @@ def test_bad_manifest_object_is_an_input_error(aws, context, key, body, message)
         handler({"request": request, "execution_name": "bad"}, context)
     assert aws.keys("runs/") == []
     assert aws.rows("bad") == {}
+
+
+def test_a_dry_run_writes_its_plan_and_nothing_else(aws, context):
+    # GIVEN a dry run of three targets, started by the state machine (it has an execution ARN to claim with)
+    arn = "arn:aws:states:us-east-1:123456789012:execution:HubSpoke:p"
+    out = handler({"request": static("a", "b", "c", run_id="p", dry_run=True), "execution_id": arn}, context)
+    # THEN the output is the plan, written to plans/<run_id>.json and nowhere else: no manifest, no row, no claim
+    assert out["outcome"] == "planned"
+    assert out["location"] == {"bucket": BUCKET, "key": "plans/p.json"}
+    assert (out["plan"]["count"], out["plan"]["first_targets"]) == (3, ["a", "b", "c"])
+    assert aws.keys() == ["plans/p.json"]
+    assert aws.rows("p") == {}
+    assert aws.dynamodb.scan(TableName="idempotency-test")["Count"] == 0
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_dry_run_must_be_a_boolean(aws, context, value):
+    with pytest.raises(InvalidRunRequest) as err:
+        handler({"request": static("a", dry_run=value), "execution_name": "bad"}, context)
+    assert any(p.startswith("dry_run") for p in err.value.problems), err.value.problems
+    assert aws.keys() == []
+
+
+def test_a_github_plan_states_the_api_budget_and_the_gates_cost(aws, context):
+    # GIVEN a github-file-sync dry run: 3 repositories in waves of 2, two files and a label
+    params = {
+        "files": [{"path": "a.txt", "content": "a"}, {"path": "b.txt", "content": "b"}],
+        "branch": "hubspoke/sync",
+        "title": "sync",
+        "labels": ["automated"],
+    }
+    request = {
+        "operation": "github-file-sync",
+        "params": params,
+        "source": {"type": "static", "targets": [{"id": f"acme/r{i}"} for i in range(3)]},
+        "wave_size": 2,
+        "dry_run": True,
+    }
+    plan = handler({"request": request, "execution_name": "gh-plan"}, context)["plan"]
+    # THEN at most 7 + 3 x 2 files + 1 for labels = 14 GitHub requests a target: 42 for the run, 28 in the
+    # larger wave; GitHub's default concurrency (2)
+    assert plan["api_budget"] == {"requests_per_target": 14, "requests": 42, "largest_wave_requests": 28}
+    assert (plan["max_concurrency"], plan["waves"]["sizes"]) == (2, [2, 1])
+    # AND the estimate counts the gate: 7 per run + 2 waves x 5 + 1 pause + 2 checks x 2 + 3 targets x 2 = 28
+    # transitions; Lambda: hub, summarize, 2 gate checks, 3 spokes; a spoke is 14 requests x 0.3 s = 4.2 s
+    usage = plan["cost"]["usage"]
+    assert (usage["state_transitions"], usage["lambda_requests"]) == (28, 7)
+    # 512 MB: hub 1 + 3 x 0.0005, summarize 1 + 3 x 0.0002, gate 2 x 0.5, spokes 3 x 4.2 s
+    assert usage["lambda_gb_seconds"] == pytest.approx(0.5 * (1.0015 + 1.0006 + 1.0 + 12.6))
+    assert aws.keys() == ["plans/gh-plan.json"]

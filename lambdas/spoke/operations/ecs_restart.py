@@ -59,6 +59,17 @@ def max_steady_seconds(spoke_timeout_seconds: int) -> int:
     return spoke_timeout_seconds - STEADY_MARGIN_SECONDS
 
 
+# A plan's assumption: UpdateService and the idempotency record take about a second.
+RESTART_SECONDS = 1.0
+
+
+def spoke_seconds(params: Params, cfg: HubEnv) -> float:
+    """A plan's assumption: the restart, plus the whole rollout wait when it waits (an upper bound: a spoke that
+    sees the service steady earlier ends earlier)."""
+    wait = cfg.wait_for_steady if params.wait_for_steady is None else params.wait_for_steady
+    return RESTART_SECONDS + ((params.steady_timeout_seconds or cfg.steady_timeout_seconds) if wait else 0)
+
+
 def check(params: Params, cfg: HubEnv) -> list[str]:
     """A rollout wait must end inside the Spoke task's timeout, or the target fails States.Timeout mid-wait."""
     wait = cfg.wait_for_steady if params.wait_for_steady is None else params.wait_for_steady

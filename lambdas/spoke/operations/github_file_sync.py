@@ -23,7 +23,16 @@ if TYPE_CHECKING:
     from shared.config import GitHubEnv, HubEnv
     from shared.operations import OperationContext
 
-__all__ = ["NAME", "FileSpec", "Params", "budget", "default_max_concurrency", "requests_per_target", "run"]
+__all__ = [
+    "NAME",
+    "FileSpec",
+    "Params",
+    "budget",
+    "default_max_concurrency",
+    "requests_per_target",
+    "run",
+    "spoke_seconds",
+]
 
 NAME = "github-file-sync"
 
@@ -33,6 +42,15 @@ def requests_per_target(params: Params) -> int:
     file on the base, the base's head, the new branch, each file read and written on the branch, the pull
     request (and a second look when it already exists), the labels."""
     return 7 + 3 * len(params.files) + (1 if params.labels else 0)
+
+
+# A plan's assumption: one GitHub REST request, with the client's pacing, takes this long.
+SECONDS_PER_REQUEST = 0.3
+
+
+def spoke_seconds(params: Params, env: HubEnv | None = None) -> float:
+    """A plan's assumption: every request a target may cost (requests_per_target), SECONDS_PER_REQUEST each."""
+    return SECONDS_PER_REQUEST * requests_per_target(params)
 
 
 def default_max_concurrency(env: HubEnv) -> int:

@@ -11,6 +11,7 @@ from shared.errors import RateLimitError, TargetError, TransientError
 from shared.models import OperationResult, SpokeInput
 
 if TYPE_CHECKING:
+    from shared.config import HubEnv
     from shared.operations import OperationContext
 
 NAME = "noop"
@@ -28,6 +29,15 @@ class Params(BaseModel):
     # Extra simulated work for some targets only: spokes that outlive their task timeout.
     slow_ids: frozenset[str] = frozenset()
     slow_ms: int = Field(default=0, ge=0, le=3_600_000)
+
+
+# What a spoke costs besides the sleep: the handler, the params, one conditional ledger write (an assumption).
+SPOKE_OVERHEAD_SECONDS = 0.05
+
+
+def spoke_seconds(params: Params, env: HubEnv | None = None) -> float:
+    """A plan's assumption: the overhead and `sleep_ms` (the slow targets' extra is not counted)."""
+    return SPOKE_OVERHEAD_SECONDS + params.sleep_ms / 1000
 
 
 def run(params: Params, item: SpokeInput, ctx: OperationContext | None = None) -> OperationResult:
