@@ -161,35 +161,36 @@ def test_hub_keeps_a_real_time_timeout(stack, tmp_path):
 
 
 def test_serialized_moto_runs_table_reads_alone(engine, monkeypatch):
-    # GIVEN a moto DynamoDB query that takes a while (a large ledger page, say)
+    # GIVEN a moto DynamoDB query that holds its backend for a while (a large ledger page, say)
     import threading
 
     from moto.dynamodb.models import DynamoDBBackend
 
-    spans: dict[str, tuple[float, float]] = {}
+    query_started, describe_entered = threading.Event(), threading.Event()
+    entered_during_query: list[bool] = []
     original_query, original_describe = DynamoDBBackend.query, DynamoDBBackend.describe_table
 
-    def slow_query(self, *args, **kwargs):
-        start = time.monotonic()
-        time.sleep(0.3)
-        result = original_query(self, *args, **kwargs)
-        spans["query"] = (start, time.monotonic())
-        return result
+    def held_query(self, *args, **kwargs):
+        query_started.set()
+        # Another call that got into the backend now would be inside while this query runs.
+        entered_during_query.append(describe_entered.wait(0.5))
+        return original_query(self, *args, **kwargs)
 
-    def timed_describe(self, *args, **kwargs):
-        spans["describe"] = (time.monotonic(), time.monotonic())
+    def marked_describe(self, *args, **kwargs):
+        describe_entered.set()
         return original_describe(self, *args, **kwargs)
 
-    monkeypatch.setattr(DynamoDBBackend, "query", slow_query)
-    monkeypatch.setattr(DynamoDBBackend, "describe_table", timed_describe)
+    monkeypatch.setattr(DynamoDBBackend, "query", held_query)
+    monkeypatch.setattr(DynamoDBBackend, "describe_table", marked_describe)
     reader = threading.Thread(target=lambda: engine.ledger("nothing"))
     reader.start()
-    time.sleep(0.05)
-    # WHEN another thread calls moto meanwhile
+    assert query_started.wait(60)
+    # WHEN another thread calls moto while the query holds the backend
     engine.dynamodb.describe_table(TableName=engine.table_name)
     reader.join()
     # THEN it got in only after the query was done (moto's backends are not thread-safe)
-    assert spans["describe"][0] >= spans["query"][1]
+    assert entered_during_query == [False]
+    assert describe_entered.is_set()
 
 
 def test_a_handler_cannot_outlive_its_lambda_timeout(stack, tmp_path):

@@ -66,10 +66,10 @@ def test_a_hub_that_breaks_fires_the_hub_alarm(engine, monkeypatch):
     if ledger_module is None:
         import shared.ledger as ledger_module
 
-    def broken(self, requests):
+    def broken(self, *args, **kwargs):
         raise RuntimeError("simulated DynamoDB outage")
 
-    monkeypatch.setattr(ledger_module.Ledger, "_write_batch", broken)
+    monkeypatch.setattr(ledger_module.Ledger, "seed_pending", broken)
     result = run(engine, "broken-hub", 3, {})
     assert (result.status, result.error) == ("FAILED", "RuntimeError")
     fired = [a.name for a in evaluate_alarms(SPECS, result) if a.state == "ALARM"]
