@@ -10,6 +10,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.common import cfn, removal_policy
+from stacks.ledger_index import FAILED_INDEX, FAILED_KEY
 from stacks.nag import acknowledge
 from stacks.settings import Settings
 
@@ -54,6 +55,14 @@ class Storage(Construct):
             ],
         )
         self.ledger = self._table("Ledger", "run_id", "target_id", "expires_at", removal)
+        # Sparse: only failed rows carry the key, so live progress counts a run's failures without reading its
+        # successes (a poll's cost does not grow with the targets that succeeded). Keys only: enough to count.
+        self.ledger.add_global_secondary_index(
+            index_name=FAILED_INDEX,
+            partition_key=dynamodb.Attribute(name=FAILED_KEY, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="target_id", type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.KEYS_ONLY,
+        )
         # The image-push trigger: which services run which repository (kept fresh by the indexer), and
         # Powertools Idempotency records so a push delivered twice restarts a service once.
         self.image_index = self._table("ImageIndex", "repository", "service_arn", "expires_at", removal)

@@ -13,6 +13,7 @@ from typing import Any
 from hubspoke.client.deployment import Deployment
 from hubspoke.engine import Progress, RunResult
 from hubspoke.report import build_summary
+from stacks.ledger_index import FAILED_INDEX, FAILED_KEY
 
 # An execution's input may not exceed 262,144 bytes; keep room for the rest of the request.
 MAX_INLINE_TARGET_BYTES = 200_000
@@ -55,6 +56,7 @@ class RunClient:
         self.sleep = sleep
         self.clock = clock
         self.counter = CallCounter()
+        self._totals: dict[str, int] = {}  # run id -> the hub's target count, once known
         for client in (self.sfn, self.s3, self.dynamodb):
             client.meta.events.register("before-call.*.*", self.counter)
 
@@ -90,34 +92,60 @@ class RunClient:
         return result
 
     def progress(self, run_id: str) -> Progress:
-        """Done/total from the Map Runs' item counts, failed from the ledger's failed rows.
+        """Done from the Map Runs' item counts, failed from the ledger's sparse index of failed rows, total from
+        the hub's output.
 
-        Per poll: DescribeExecution, ListMapRuns, one DescribeMapRun per wave, and one Query for the failed
-        rows (filtered by DynamoDB; see the README for its read cost).
+        Per poll: DescribeExecution, ListMapRuns, one DescribeMapRun per wave started, and one Query of the failed
+        index (one more page per ~1 MB of failed keys): its reads grow with the failed targets only, never with
+        the succeeded ones. Once per run, the first poll after the hub: GetExecutionHistory for the total.
         """
         status = self.describe(run_id)["status"]
-        total = done = 0
+        done = 0
         map_runs = self.sfn.list_map_runs(executionArn=self.execution_arn(run_id)).get("mapRuns", [])
         for listed in map_runs:
             counts = self.sfn.describe_map_run(mapRunArn=listed["mapRunArn"]).get("itemCounts", {})
-            total += int(counts.get("total", 0))
+            # Every spoke failure is caught (RecordFailure ends the child), so a failed target is a child that
+            # "succeeded": the item counts say how many are done, the ledger which of them failed.
             done += int(counts.get("succeeded", 0)) + int(counts.get("failed", 0)) + int(counts.get("timedOut", 0))
-        failed = self._count(run_id, "failed")
+        # Once a Map has started, the hub has discovered every target: its count is the run's total (a Map
+        # Run's own total covers its wave only, and moto counts items only as they start).
+        total = self._total(run_id) if map_runs else None
+        failed = self.count_failed(run_id)
         return Progress(
             status=status,
-            total=total or None,
+            total=total,
             succeeded=max(done - failed, 0),
             failed=failed,
-            pending=max(total - done, 0),
+            pending=max((total or 0) - done, 0),
         )
 
-    def _count(self, run_id: str, status: str) -> int:
+    def _total(self, run_id: str) -> int | None:
+        """The hub's target count, from its output in the execution history; kept, since it never changes."""
+        if run_id in self._totals:
+            return self._totals[run_id]
+        kwargs: dict[str, Any] = {"executionArn": self.execution_arn(run_id), "maxResults": 20}
+        while True:
+            page = self.sfn.get_execution_history(**kwargs)
+            for event in page.get("events", []):
+                exited = event.get("stateExitedEventDetails") or {}
+                if event["type"] == "TaskStateExited" and exited.get("name") == "Hub":
+                    output = json.loads(exited.get("output") or "{}")
+                    if isinstance(output.get("count"), int):  # not a caught refusal (a rate-limit wait)
+                        self._totals[run_id] = output["count"]
+                        return self._totals[run_id]
+            if not page.get("nextToken"):
+                return None
+            kwargs["nextToken"] = page["nextToken"]
+
+    def count_failed(self, run_id: str) -> int:
+        """How many of the run's targets failed: a COUNT Query of the sparse failed index, which holds only failed
+        rows (keys only), so it reads the failures and nothing else. Eventually consistent, as every index read."""
         kwargs: dict[str, Any] = {
             "TableName": self.deployment.ledger_table,
-            "KeyConditionExpression": "run_id = :r",
-            "FilterExpression": "#s = :s",
-            "ExpressionAttributeNames": {"#s": "status"},
-            "ExpressionAttributeValues": {":r": {"S": run_id}, ":s": {"S": status}},
+            "IndexName": FAILED_INDEX,
+            "KeyConditionExpression": "#k = :r",
+            "ExpressionAttributeNames": {"#k": FAILED_KEY},
+            "ExpressionAttributeValues": {":r": {"S": run_id}},
             "Select": "COUNT",
         }
         count = 0

@@ -32,7 +32,7 @@ def provision(
     time_scale: float,
     engine_environment: dict[str, str],
 ) -> Provisioned:
-    """Create in moto what the template declares (buckets, tables from their own KeySchema) and register
+    """Create in moto what the template declares (buckets, tables from their own KeySchema and indexes) and register
     its functions with the runtime: their timeouts on the scaled clock, each with its own environment (its
     template's variables, resolved, and `engine_environment` over them, as Lambda's reserved ones are)."""
     refs: dict[str, Any] = {
@@ -57,11 +57,14 @@ def provision(
     for table_id, table in stack.resources("AWS::DynamoDB::Table").items():
         name = "hubspoke-ledger" if table_id == ledger_id else f"hubspoke-{table_id.lower()}"
         props = table["Properties"]
+        # Its global secondary indexes too (the ledger's failed-row index, which progress queries).
+        indexes = {key: props[key] for key in ("GlobalSecondaryIndexes",) if key in props}
         clients["dynamodb"].create_table(
             TableName=name,
             KeySchema=props["KeySchema"],
             AttributeDefinitions=props["AttributeDefinitions"],
             BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
+            **indexes,
         )
         refs[table_id] = name
         attrs[(table_id, "Arn")] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"

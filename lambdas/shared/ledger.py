@@ -1,7 +1,9 @@
 """The run ledger: one DynamoDB row per (run_id, target_id), the system of record for spoke results.
 
 Statuses: pending -> succeeded | unchanged | skipped | failed. The `failed` row is written by the
-state machine's RecordFailure task (stacks/workflow.py), which never overwrites a success.
+state machine's RecordFailure task (stacks/workflow/failure.py), which never overwrites a success and sets
+`failed_run` (the run id), the key of the sparse index of failed rows (stacks/ledger_index.py): no other write
+sets it, and a put here replaces the whole row, so only failed rows are in that index.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from stacks.ledger_index import FAILED_KEY
 from stacks.workflow.errors import DYNAMODB_RETRYABLE_ERRORS, DYNAMODB_TASK_TIMEOUT_SECONDS, EMPTY_OUTPUT
 
 
@@ -20,7 +21,8 @@ def _status(value: str) -> tasks.DynamoAttributeValue:
 
 
 def _update_failed_row(scope: Construct, ledger: dynamodb.ITable) -> tasks.DynamoUpdateItem:
-    """SET status failed with the caught error ($.error) on the row of this run and target."""
+    """SET status failed with the caught error ($.error) on the row of this run and target, and the failed
+    index's key (the run id): in one write, so a row is in the index exactly when it is failed."""
     return tasks.DynamoUpdateItem(
         scope,
         "RecordFailure",
@@ -29,12 +31,13 @@ def _update_failed_row(scope: Construct, ledger: dynamodb.ITable) -> tasks.Dynam
         # Never overwrite a terminal success: a late failure after a recorded success changes nothing.
         condition_expression="attribute_exists(run_id) AND NOT (#s IN (:succeeded, :unchanged, :skipped))",
         update_expression=(
-            "SET #s = :failed, error_type = :error, cause = :cause, updated_at = :now, "
+            f"SET #s = :failed, {FAILED_KEY} = :run, error_type = :error, cause = :cause, updated_at = :now, "
             "attempts = if_not_exists(attempts, :one)"
         ),
         expression_attribute_names={"#s": "status"},
         expression_attribute_values={
             ":failed": _status("failed"),
+            ":run": _string("$.run.run_id"),
             ":succeeded": _status("succeeded"),
             ":unchanged": _status("unchanged"),
             ":skipped": _status("skipped"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 from hubspoke.client.runs import RunClient
@@ -79,3 +80,77 @@ def test_progress_counts_during_and_after_a_run(engine) -> None:
     assert (last.status, last.total, last.succeeded, last.failed, last.pending) == ("SUCCEEDED", 50, 48, 2, 0) or (
         last.status == "FAILED" and (last.total, last.succeeded, last.failed, last.pending) == (50, 48, 2, 0)
     )
+
+
+class QueryReads:
+    """The items each DynamoDB Query read (its ScannedCount: what DynamoDB charges a read for), from the client's
+    own botocore hook, as CallCounter counts its calls."""
+
+    def __init__(self, client: RunClient) -> None:
+        self.scanned: list[int] = []
+        client.dynamodb.meta.events.register("after-call.dynamodb.Query", self)
+
+    def __call__(self, parsed: dict[str, Any], **_: Any) -> None:
+        self.scanned.append(int(parsed["ScannedCount"]))
+
+
+def test_a_poll_makes_four_calls_and_reads_only_the_failed_rows(engine) -> None:
+    # GIVEN a finished run of 200 targets, 3 of them failed
+    fail = ["t00010", "t00100", "t00190"]
+    run_id = RunClient(engine.deployment()).start({**_request(_targets(200), fail_ids=fail), "run_id": "cost"})
+    RunClient(engine.deployment()).follow(run_id, poll_seconds=0.05)
+    client = RunClient(engine.deployment())
+    reads = QueryReads(client)
+
+    # WHEN a new client polls: the first poll also reads the hub's count from the execution history, once
+    first = client.progress(run_id)
+    assert reads.scanned == [3]  # the 3 failed index entries, not the 200 rows of the run
+    assert client.counter.calls == [
+        "DescribeExecution",
+        "ListMapRuns",
+        "DescribeMapRun",
+        "GetExecutionHistory",
+        "Query",
+    ]
+
+    # THEN every later poll makes exactly 4 calls, and its one Query reads the 3 failed entries only
+    client.counter.calls.clear()
+    reads.scanned.clear()
+    again = client.progress(run_id)
+    assert reads.scanned == [3]
+    assert client.counter.calls == ["DescribeExecution", "ListMapRuns", "DescribeMapRun", "Query"]
+    for progress in (first, again):
+        assert (progress.total, progress.succeeded, progress.failed, progress.pending) == (200, 197, 3, 0)
+
+
+def test_progress_mid_run_counts_every_target_of_the_run(engine) -> None:
+    """The total is the hub's count from the start of the Map, not the items started so far."""
+    fn = engine.runtime.function(engine.spoke_function)
+    real = engine.runtime._load(fn)
+    two_running, release = threading.Event(), threading.Event()
+    arrived = 0
+    lock = threading.Lock()
+
+    def held(event: Any, context: Any) -> Any:
+        nonlocal arrived
+        with lock:
+            arrived += 1
+            if arrived == 2:
+                two_running.set()
+        release.wait(120)
+        return real(event, context)
+
+    fn.handler = held
+    client = RunClient(engine.deployment())
+    try:
+        # GIVEN 20 targets, 2 at a time, the first 2 held inside the spoke
+        run_id = client.start({**_request(_targets(20)), "run_id": "mid", "max_concurrency": 2})
+        assert two_running.wait(120)
+        # WHEN polled mid-run THEN all 20 are counted, none done yet
+        progress = client.progress(run_id)
+        assert (progress.status, progress.total, progress.done, progress.pending) == ("RUNNING", 20, 0, 20)
+    finally:
+        release.set()
+    last: list[Progress] = []
+    client.follow(run_id, on_progress=last.append, poll_seconds=0.05)
+    assert (last[-1].total, last[-1].succeeded, last[-1].failed, last[-1].pending) == (20, 20, 0, 0)

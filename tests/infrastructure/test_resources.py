@@ -101,6 +101,24 @@ def test_ledger_table_keys_ttl_and_recovery(template):
     assert props["BillingMode"] == "PAY_PER_REQUEST"
 
 
+def test_ledger_has_a_sparse_index_of_failed_rows_keyed_by_run(template):
+    """Progress counts a run's failed targets from this index: only rows carrying `failed_run` (= run_id, set by
+    RecordFailure) are in it, so a count reads the failed rows and never the succeeded ones. Keys only: a count
+    needs nothing else, and index entries stay small (about 100 bytes each)."""
+    props = template["Resources"][template["Outputs"]["LedgerTableName"]["Value"]["Ref"]]["Properties"]
+    assert props.get("GlobalSecondaryIndexes") == [
+        {
+            "IndexName": "failed-by-run",
+            "KeySchema": [
+                {"AttributeName": "failed_run", "KeyType": "HASH"},
+                {"AttributeName": "target_id", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        }
+    ]
+    assert {"AttributeName": "failed_run", "AttributeType": "S"} in props["AttributeDefinitions"]
+
+
 def test_roles_have_no_wildcard_actions(template):
     for name, policy in resources(template, "AWS::IAM::Policy").items():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:

@@ -148,6 +148,15 @@ def test_the_failure_row_never_overwrites_a_success(states):
     assert (values[":error"], values[":cause"]) == ({"S.$": "$.error.Error"}, {"S.$": "$.error.Cause"})
 
 
+def test_the_failure_row_enters_the_sparse_index_of_failed_rows(states):
+    """RecordFailure sets `failed_run` (the index's key) to the run id in the same conditional write that marks
+    the row failed: a row is in the failed index exactly when it is failed, and a success is never indexed."""
+    params = states["RecordFailure"]["Parameters"]
+    assert "failed_run = :run" in params["UpdateExpression"]
+    assert params["UpdateExpression"].startswith("SET ")
+    assert params["ExpressionAttributeValues"][":run"] == {"S.$": "$.run.run_id"}
+
+
 def test_the_map_reads_the_waves_manifest_at_the_waves_concurrency_and_discards_results(states):
     spokes = states["Spokes"]
     assert spokes["Type"] == "Map"
