@@ -303,6 +303,7 @@ def local_run(
     engine_options: dict[str, Any] = {
         "github_token": github_token,
         "allowed_hosts": _remote_github(settings, github_token),
+        "state_dir": run_dir.parent.parent,  # its runs are kept there for `hubspoke runs/report/rerun`
     }
     interrupted = None
     with LocalEngine(stack, time_scale=time_scale, log_path=run_dir / "lambda.log", **engine_options) as engine:
