@@ -385,7 +385,8 @@ def local_event(
     _CTRL_C.stage = "interrupted: stopped before the event's run started, nothing ran"
     (machine_id,) = stack.resources("AWS::StepFunctions::StateMachine")
     interrupted = None
-    with LocalEngine(stack, time_scale=time_scale, log_path=run_dir / "lambda.log") as engine:
+    kept = run_dir.parent.parent  # its run is kept there (adaptation `kept-runs`)
+    with LocalEngine(stack, time_scale=time_scale, log_path=run_dir / "lambda.log", state_dir=kept) as engine:
         services = load_world(engine.ecs, fleet)
         if fleet.index:
             engine.runtime.invoke(engine.function_named("indexer."), "{}")

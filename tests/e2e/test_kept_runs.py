@@ -195,3 +195,35 @@ def test_runs_prune_is_for_the_embedded_engine_only(home: Path) -> None:
     result = CliRunner().invoke(app, ["runs", "--prune", "7", "--stack", "HubSpoke"])
     assert result.exit_code == 2
     assert "--prune removes the embedded engine's kept runs" in result.output
+
+
+def test_a_run_stopped_with_ctrl_c_is_kept_as_aborted_with_the_rows_it_wrote(stack: Any, tmp_path: Path) -> None:
+    # GIVEN an engine whose spokes wait, and a run of 4 targets under way
+    waiting, release = threading.Event(), threading.Event()
+    home = tmp_path / "home"
+    with LocalEngine(stack, log_path=tmp_path / "lambda.log", state_dir=home) as engine:
+        fn = engine.runtime.function(engine.spoke_function)
+        real = engine.runtime._load(fn)
+
+        def held(event: Any, context: Any) -> Any:
+            waiting.set()
+            release.wait(120)
+            return real(event, context)
+
+        fn.handler = held
+        request = {"run_id": "stopped", "operation": "noop", "params": {}, "source": json.loads(_static(4))}
+        results: list[Any] = []
+        runner = threading.Thread(target=lambda: results.append(engine.run(request, poll_seconds=0.02)))
+        runner.start()
+        _wait_for(waiting.is_set)
+        # WHEN the person presses Ctrl-C (the CLI's signal handler calls interrupt)
+        engine.interrupt()
+        runner.join(120)
+        release.set()
+    # THEN the run was kept, stopped, with the ledger rows the hub wrote
+    assert results[0].interrupted
+    stored = json.loads((home / "runs" / "stopped" / "execution.json").read_text())
+    assert stored["status"] == "ABORTED"
+    assert stored["stopDate"] is not None
+    rows = json.loads((home / "runs" / "stopped" / "ledger.json").read_text())
+    assert sorted(r["target_id"] for r in rows) == ["t0000", "t0001", "t0002", "t0003"]
