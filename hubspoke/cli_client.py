@@ -43,6 +43,24 @@ def state_dir() -> Path:
 def _operated(
     stack: str | None, region: str | None, profile: str | None, *, served: bool = True
 ) -> Iterator[Deployment]:
+    """The Deployment the command operates on (see _resolved); a run that does not exist is one line, exit 2."""
+    from botocore.exceptions import ClientError
+
+    try:
+        with _resolved(stack, region, profile, served=served) as deployment:
+            yield deployment
+    except ClientError as problem:
+        if problem.response.get("Error", {}).get("Code") != "ExecutionDoesNotExist":
+            raise
+        arn = str(problem.response.get("Error", {}).get("Message", "")).rstrip("'")
+        where = f"stack {stack}" if stack else f"the embedded engine's kept runs ({state_dir() / 'runs'})"
+        raise _fail(f"no run {arn.rpartition(':')[2]!r} in {where}: `hubspoke runs` lists them") from None
+
+
+@contextmanager
+def _resolved(
+    stack: str | None, region: str | None, profile: str | None, *, served: bool = True
+) -> Iterator[Deployment]:
     """The Deployment a command operates on: the stack named, else the engine running in this process, else
     (if `served`) an engine another process serves (engine.json), else a new engine here, loaded with the runs
     earlier invocations kept. `served=False` for commands that start runs: a run belongs to its own engine."""
