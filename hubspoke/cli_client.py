@@ -168,7 +168,7 @@ def run(
         return
     with _operated(stack, region, profile) as deployment:
         client = RunClient(deployment)
-        started = client.start(request)
+        started = _start(client, request)
         err.print(f"started run {started}", highlight=False)
         if detach:
             raise typer.Exit(EXIT_OK)
@@ -310,9 +310,24 @@ def _run_embedded(request: dict[str, Any], as_json: bool) -> None:
     engine = LocalEngine(stack, time_scale=0.01, log_path=run_dir / "lambda.log", state_dir=state_dir())
     with engine:
         client = RunClient(engine.deployment())
-        client.start(request)
+        _start(client, request)
         summary = client.follow(run_id, on_progress=None if as_json else _progress_line, poll_seconds=0.1)
     _show(summary, as_json)
+
+
+def _start(client: RunClient, request: dict[str, Any]) -> str:
+    """Start the run; a run id taken by another request (a run kept, or on the stack) is one line, exit 2."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return client.start(request)
+    except ClientError as problem:
+        if problem.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+            raise
+        taken = request.get("run_id")
+        raise _fail(
+            f"run {taken} exists already: choose another --run-id (`hubspoke report {taken}` shows it)"
+        ) from None
 
 
 def _static(targets_file: Path | None) -> dict[str, Any]:

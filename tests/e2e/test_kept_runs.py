@@ -83,6 +83,13 @@ def test_runs_report_and_rerun_failed_in_new_processes_answer_the_kept_run(home:
     assert sorted(r["target_id"] for r in rows) == FAILING
     assert {r["status"] for r in rows} == {"succeeded"}
 
+    # AND its run id stays taken, as an execution name on AWS: another request under it is one line, exit 2
+    taken = hubspoke(home, "run", "--source-json", _static(1), "--run-id", "first")
+    assert taken.returncode == 2, taken.stderr
+    assert taken.stderr.strip().endswith(
+        "run first exists already: choose another --run-id (`hubspoke report first` shows it)"
+    )
+
     # AND both runs are listed by the next process, newest first
     both = json.loads(hubspoke(home, "runs", "--json").stdout)
     assert [r["run_id"] for r in both] == [summary["run_id"], "first"]
