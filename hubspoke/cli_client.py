@@ -219,7 +219,7 @@ def follow(
                 raise
             summary = None  # the engine serving it ended: its runs are kept, read the run from there
     if summary is None:
-        with _operated(stack, region, profile) as deployment:
+        with _operated(stack, region, profile, served=False) as deployment:
             summary = _follow(RunClient(deployment), run_id, as_json, poll_seconds)
     _show(summary, as_json)
 

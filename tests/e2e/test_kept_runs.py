@@ -234,3 +234,55 @@ def test_a_run_stopped_with_ctrl_c_is_kept_as_aborted_with_the_rows_it_wrote(sta
     assert stored["stopDate"] is not None
     rows = json.loads((home / "runs" / "stopped" / "ledger.json").read_text())
     assert sorted(r["target_id"] for r in rows) == ["t0000", "t0001", "t0002", "t0003"]
+
+
+class _ClosingServer:
+    """A loopback port that accepts connections and closes them unanswered: an engine's server going away."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.requests = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.requests += 1
+            conn.close()
+
+
+def test_follow_whose_engine_ends_reads_the_kept_run_and_prints_its_summary(
+    stack: Any, home: Path, tmp_path: Path
+) -> None:
+    # GIVEN a run kept by an engine that has ended
+    request = {
+        "run_id": "ended",
+        "operation": "noop",
+        "params": {"fail_ids": ["t0001"]},
+        "source": json.loads(_static(3)),
+    }
+    with LocalEngine(stack, log_path=tmp_path / "lambda.log", state_dir=home) as engine:
+        engine.run(request)
+    reported = CliRunner().invoke(app, ["report", "ended", "--json"])
+    # AND an engine.json naming a live process whose server closes every connection (it is shutting down)
+    server = _ClosingServer()
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        engine_file = {"endpoint": f"http://127.0.0.1:{server.port}", "pid": holder.pid, **engine.deployment().names()}
+        (home / "engine.json").write_text(json.dumps(engine_file))
+        # WHEN follow attaches to it
+        followed = CliRunner().invoke(app, ["follow", "ended", "--json", "--poll-seconds", "0"])
+    finally:
+        holder.communicate(b"")
+        server.sock.close()
+    assert reported.exit_code == 1, reported.output
+    # THEN it tried the served engine, then printed the kept run's summary, as report does
+    assert followed.exit_code == 1, (followed.output, repr(followed.exception))
+    assert server.requests > 0
+    assert _json_tail(followed.output) == _json_tail(reported.output)
