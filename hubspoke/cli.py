@@ -305,6 +305,7 @@ def local_run(
     engine_options: dict[str, Any] = {
         "github_token": github_token,
         "allowed_hosts": _remote_github(settings, github_token),
+        "state_dir": run_dir.parent.parent,  # its runs are kept there for `hubspoke runs/report/rerun`
     }
     interrupted = None
     with LocalEngine(stack, time_scale=time_scale, log_path=run_dir / "lambda.log", **engine_options) as engine:
@@ -404,7 +405,8 @@ def local_event(
     _CTRL_C.stage = "interrupted: stopped before the event's run started, nothing ran"
     (machine_id,) = stack.resources("AWS::StepFunctions::StateMachine")
     interrupted = None
-    with LocalEngine(stack, time_scale=time_scale, log_path=run_dir / "lambda.log") as engine:
+    kept = run_dir.parent.parent  # its run is kept there (adaptation `kept-runs`)
+    with LocalEngine(stack, time_scale=time_scale, log_path=run_dir / "lambda.log", state_dir=kept) as engine:
         services = load_world(engine.ecs, fleet)
         if fleet.index:
             engine.runtime.invoke(engine.function_named("indexer."), "{}")

@@ -4,6 +4,10 @@ engine: the same RunClient code on both (hubspoke/client)."""
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,19 +34,68 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_BAD_INPUT)
 
 
-def _deployment(stack: str | None, region: str | None, profile: str | None) -> Deployment:
-    if stack is None:
-        running = embedded()
-        if running is None:
-            raise _fail(
-                "no embedded engine runs in this process (embedded runs are not kept across invocations yet): "
-                "pass --stack NAME, or use `hubspoke run` / `hubspoke local run`"
-            )
-        return running
+def state_dir() -> Path:
+    """Where embedded runs, their logs and the synth cache live: HUBSPOKE_HOME, else .hubspoke here."""
+    return Path(os.environ.get("HUBSPOKE_HOME", ".hubspoke"))
+
+
+@contextmanager
+def _operated(
+    stack: str | None, region: str | None, profile: str | None, *, served: bool = True
+) -> Iterator[Deployment]:
+    """The Deployment the command operates on (see _resolved); a run that does not exist is one line, exit 2."""
+    from botocore.exceptions import ClientError
+
     try:
-        return discover(stack, region=region, profile=profile)
-    except DeploymentError as problem:
-        raise _fail(str(problem)) from None
+        with _resolved(stack, region, profile, served=served) as deployment:
+            yield deployment
+    except ClientError as problem:
+        if problem.response.get("Error", {}).get("Code") != "ExecutionDoesNotExist":
+            raise
+        arn = str(problem.response.get("Error", {}).get("Message", "")).rstrip("'")
+        where = f"stack {stack}" if stack else f"the embedded engine's kept runs ({state_dir() / 'runs'})"
+        raise _fail(f"no run {arn.rpartition(':')[2]!r} in {where}: `hubspoke runs` lists them") from None
+
+
+@contextmanager
+def _resolved(
+    stack: str | None, region: str | None, profile: str | None, *, served: bool = True
+) -> Iterator[Deployment]:
+    """The Deployment a command operates on: the stack named, else the engine running in this process, else
+    (if `served`) an engine another process serves (engine.json), else a new engine here, loaded with the runs
+    earlier invocations kept. `served=False` for commands that start runs: a run belongs to its own engine."""
+    if stack is not None:
+        try:
+            deployment = discover(stack, region=region, profile=profile)
+        except DeploymentError as problem:
+            raise _fail(str(problem)) from None
+        yield deployment
+        return
+    running = embedded()
+    if running is not None:
+        yield running
+        return
+    from hubspoke.engine.serve import live_engine
+
+    home = state_dir()
+    live = live_engine(home) if served else None
+    if live is not None:
+        names = {k: str(live[k]) for k in Deployment.__dataclass_fields__ if k in live}
+        yield Deployment(**names, endpoint_url=str(live["endpoint"]), local_credentials=True)
+        return
+    from hubspoke.engine import LocalEngine
+
+    with LocalEngine(_engine_stack(home), log_path=home / "engine.log", state_dir=home) as engine:
+        yield engine.deployment()
+
+
+def _engine_stack(home: Path) -> Any:
+    """The synthesized stack (from the synth cache when this checkout's sources are unchanged)."""
+    from hubspoke.cli import _synthesize
+    from hubspoke.synth import synthesize_cached
+
+    _synthesize(home / "synth", None)
+    return synthesize_cached(home / "synth", None)
 
 
 def read_json_option(value: str, name: str) -> Any:
@@ -77,13 +130,12 @@ def _progress_line(progress: Progress) -> None:
     )
 
 
-def _follow(client: RunClient, run_id: str, as_json: bool, poll_seconds: float) -> None:
+def _follow(client: RunClient, run_id: str, as_json: bool, poll_seconds: float) -> dict[str, Any]:
     try:
-        summary = client.follow(run_id, on_progress=None if as_json else _progress_line, poll_seconds=poll_seconds)
+        return client.follow(run_id, on_progress=None if as_json else _progress_line, poll_seconds=poll_seconds)
     except KeyboardInterrupt:
         err.print(f"detached from run {run_id}; it goes on (`hubspoke stop {run_id}` stops it)", highlight=False)
         raise typer.Exit(130) from None
-    _show(summary, as_json)
 
 
 def run(
@@ -114,17 +166,31 @@ def run(
         # A new embedded engine for this run (synthesized from this checkout), operated by the same client.
         _run_embedded(request, as_json)
         return
-    client = RunClient(_deployment(stack, region, profile))
-    started = client.start(request)
-    err.print(f"started run {started}", highlight=False)
-    if detach:
-        raise typer.Exit(EXIT_OK)
-    _follow(client, started, as_json, poll_seconds)
+    with _operated(stack, region, profile) as deployment:
+        client = RunClient(deployment)
+        started = _start(client, request)
+        err.print(f"started run {started}", highlight=False)
+        if detach:
+            raise typer.Exit(EXIT_OK)
+        summary = _follow(client, started, as_json, poll_seconds)
+    _show(summary, as_json)
 
 
-def runs(stack: Stack = None, region: Region = None, profile: Profile = None, as_json: AsJson = False) -> None:
+def runs(
+    stack: Stack = None,
+    region: Region = None,
+    profile: Profile = None,
+    as_json: AsJson = False,
+    prune: Annotated[
+        float | None, typer.Option("--prune", min=0, help="Remove kept embedded runs older than DAYS.")
+    ] = None,
+) -> None:
     """Recent runs: id, status, started, totals."""
-    infos = RunClient(_deployment(stack, region, profile)).runs()
+    if prune is not None:
+        _prune(stack, prune)
+        return
+    with _operated(stack, region, profile) as deployment:
+        infos = RunClient(deployment).runs()
     if as_json:
         out.print_json(json.dumps([info.__dict__ for info in infos], default=str))
         return
@@ -143,17 +209,31 @@ def follow(
     poll_seconds: Annotated[float, typer.Option("--poll-seconds", min=0.0)] = 2.0,
 ) -> None:
     """Attach to a run: live progress, then the summary. Ctrl-C detaches; the run goes on."""
-    _follow(RunClient(_deployment(stack, region, profile)), run_id, as_json, poll_seconds)
+    from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
+
+    with _operated(stack, region, profile) as deployment:
+        try:
+            summary = _follow(RunClient(deployment), run_id, as_json, poll_seconds)
+        except (EndpointConnectionError, ConnectionClosedError):
+            if not deployment.local_credentials:
+                raise
+            summary = None  # the engine serving it ended: its runs are kept, read the run from there
+    if summary is None:
+        with _operated(stack, region, profile, served=False) as deployment:
+            summary = _follow(RunClient(deployment), run_id, as_json, poll_seconds)
+    _show(summary, as_json)
 
 
 def report(
     run_id: str, stack: Stack = None, region: Region = None, profile: Profile = None, as_json: AsJson = False
 ) -> None:
     """The summary of a finished run, from its report."""
-    client = RunClient(_deployment(stack, region, profile))
-    if client.describe(run_id)["status"] == "RUNNING":
-        raise _fail(f"run {run_id} is still running: `hubspoke follow {run_id}` shows its progress")
-    _show(client.summary(run_id), as_json)
+    with _operated(stack, region, profile) as deployment:
+        client = RunClient(deployment)
+        if client.describe(run_id)["status"] == "RUNNING":
+            raise _fail(f"run {run_id} is still running: `hubspoke follow {run_id}` shows its progress")
+        summary = client.summary(run_id)
+    _show(summary, as_json)
 
 
 def rerun(
@@ -171,25 +251,40 @@ def rerun(
     """A new run of exactly the targets that failed (or were lost) in RUN, with its operation and params."""
     if not failed:
         raise _fail("rerun needs --failed (the only selection there is)")
-    client = RunClient(_deployment(stack, region, profile))
-    earlier = client.describe(run_id)
-    if earlier["status"] == "RUNNING":
-        raise _fail(f"run {run_id} is still running: rerun it when it has ended")
-    original = json.loads(earlier["input"])
-    request = {
-        "operation": original.get("operation"),
-        "params": read_json_option(params_json, "--params-json") if params_json else original.get("params", {}),
-        "source": {"type": "run", "run_id": run_id, "status": ["failed", "lost"]},
-    }
-    started = client.start(request)
-    err.print(f"started run {started}: the failed and lost targets of {run_id}", highlight=False)
-    _follow(client, started, as_json, poll_seconds)
+    params = read_json_option(params_json, "--params-json") if params_json else None
+    # Without --stack the rerun runs on an engine of its own (here), which keeps it when it ends.
+    with _operated(stack, region, profile, served=False) as deployment:
+        client = RunClient(deployment)
+        earlier = client.describe(run_id)
+        if earlier["status"] == "RUNNING":
+            raise _fail(f"run {run_id} is still running: rerun it when it has ended")
+        original = json.loads(earlier["input"])
+        request = {
+            "operation": original.get("operation"),
+            "params": params if params is not None else original.get("params", {}),
+            "source": {"type": "run", "run_id": run_id, "status": ["failed", "lost"]},
+        }
+        started = client.start(request)
+        err.print(f"started run {started}: the failed and lost targets of {run_id}", highlight=False)
+        summary = _follow(client, started, as_json, poll_seconds)
+    _show(summary, as_json)
 
 
 def stop(run_id: str, stack: Stack = None, region: Region = None, profile: Profile = None) -> None:
     """Stop a run (StopExecution); targets already done stay done."""
-    RunClient(_deployment(stack, region, profile)).stop(run_id)
+    with _operated(stack, region, profile) as deployment:
+        RunClient(deployment).stop(run_id)
     err.print(f"stopped run {run_id}", highlight=False)
+
+
+def _prune(stack: str | None, days: float, now: datetime | None = None) -> None:
+    """Remove the embedded engine's kept runs that started more than `days` ago."""
+    if stack is not None:
+        raise _fail("--prune removes the embedded engine's kept runs; a deployed stack keeps its own")
+    from hubspoke.engine.kept_runs import RunStore
+
+    removed = RunStore(state_dir() / "runs").prune(days, now or datetime.now(UTC))
+    err.print(f"removed {len(removed)} kept run(s) older than {days:g} days", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -212,11 +307,27 @@ def _run_embedded(request: dict[str, Any], as_json: bool) -> None:
     run_id = str(request.get("run_id") or f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}")
     request = {**request, "run_id": run_id}
     _, stack, run_dir = _prepare(run_id)
-    with LocalEngine(stack, time_scale=0.01, log_path=run_dir / "lambda.log") as engine:
+    engine = LocalEngine(stack, time_scale=0.01, log_path=run_dir / "lambda.log", state_dir=state_dir())
+    with engine:
         client = RunClient(engine.deployment())
-        client.start(request)
+        _start(client, request)
         summary = client.follow(run_id, on_progress=None if as_json else _progress_line, poll_seconds=0.1)
     _show(summary, as_json)
+
+
+def _start(client: RunClient, request: dict[str, Any]) -> str:
+    """Start the run; a run id taken by another request (a run kept, or on the stack) is one line, exit 2."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return client.start(request)
+    except ClientError as problem:
+        if problem.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+            raise
+        taken = request.get("run_id")
+        raise _fail(
+            f"run {taken} exists already: choose another --run-id (`hubspoke report {taken}` shows it)"
+        ) from None
 
 
 def _static(targets_file: Path | None) -> dict[str, Any]:

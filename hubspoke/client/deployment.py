@@ -30,11 +30,33 @@ class Deployment:
     region: str
     profile: str | None = None
     endpoint_url: str | None = None  # None: AWS itself (or the embedded engine, which intercepts boto3)
+    # An embedded engine served on loopback (another process's) takes any credentials: these, not the user's.
+    local_credentials: bool = False
 
     def client(self, service: str) -> Any:
+        if self.local_credentials:
+            import boto3
+
+            session: Any = boto3.Session(
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",  # noqa: S106 - moto accepts any
+                region_name=self.region,
+            )
+            return session.client(service, endpoint_url=self.endpoint_url)
         return _session(self.profile, self.region).client(
             service, region_name=self.region, endpoint_url=self.endpoint_url
         )
+
+    def names(self) -> dict[str, str]:
+        """The names and ARNs a client needs (what engine.json records for other processes)."""
+        return {
+            "stack_name": self.stack_name,
+            "state_machine_arn": self.state_machine_arn,
+            "bucket": self.bucket,
+            "ledger_table": self.ledger_table,
+            "topic_arn": self.topic_arn,
+            "region": self.region,
+        }
 
 
 def _session(profile: str | None, region: str | None) -> Any:

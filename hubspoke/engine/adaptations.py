@@ -65,6 +65,15 @@ ADAPTATIONS: dict[str, str] = {
         "them in an execution's interpreter environment, built in its worker thread after StartExecution returned, "
         "and until then both calls failed with AttributeError (DescribeMapRun scans every execution)."
     ),
+    "kept-runs": (
+        "On AWS a run outlives the command that started it; moto keeps everything in memory. An engine given a "
+        "state directory keeps each run it started, when the engine ends (any outcome, Ctrl-C too; a run still "
+        "running is stopped first): the execution (name, ARN, status, input, output, error, cause, dates), its "
+        "ledger rows and its S3 objects, as JSON under <state dir>/runs/<run_id>/. A new engine loads them back: "
+        "rows through the Lambdas' batch writer, the objects, and each finished execution into moto's Step "
+        "Functions backend, so ListExecutions and DescribeExecution answer it, and its name stays taken, as on "
+        "AWS. Execution histories and Map Run records are not kept."
+    ),
     "cached-jsonpath": (
         "JSONPath expressions are parsed once and reused (moto builds a new parser for every lookup, "
         "a fifth of the CPU per spoke); results are unchanged."

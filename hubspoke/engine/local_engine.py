@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubspoke import localnet
 from hubspoke.client.deployment import embedded_deployment, engine_deployment
-from hubspoke.engine import limits, map_runs
+from hubspoke.engine import kept_runs, limits, map_runs
 from hubspoke.engine.environment import function_environments, process_environment
 from hubspoke.engine.moto_patches import check_moto_version, install_interpreter_patches, route_pinned_endpoint_to_moto
 from hubspoke.engine.output import OutputRouter, route_output, stdout_routed
@@ -50,6 +50,7 @@ class LocalEngine(RunRecords):
         fault_hook: FaultHook | None = None,
         github_token: str | None = None,
         allowed_hosts: tuple[str, ...] = (),
+        state_dir: Path | None = None,
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be > 0")
@@ -68,6 +69,7 @@ class LocalEngine(RunRecords):
         self.limits = limits.LimitRecord()
         # Hosts off this machine the run may reach (a remote GitHub API the person named); AWS never.
         self.allowed_hosts = allowed_hosts
+        self.state_dir = state_dir  # runs kept across invocations, engine.json (adaptation `kept-runs`)
         self._halt = threading.Event()
         self._interrupt_requested = False
         # Fake credentials, unique per engine, so tests can prove no secret leaks into logs or payloads.
@@ -175,6 +177,8 @@ class LocalEngine(RunRecords):
         self.state_machine_arn = create_state_machine(self.stack, self.sfn, provisioned.resolver)
         # Commands without --stack operate on this engine while it runs (the operator client, hubspoke/client/).
         stack.enter_context(embedded_deployment(self.deployment()))
+        if self.state_dir is not None:  # adaptation `kept-runs`; served to other processes (serve.py)
+            kept_runs.install(stack, self, self.state_dir)
 
     def deployment(self) -> Deployment:
         """What the operator client needs of this engine: the values a deployed stack's outputs give."""

@@ -289,3 +289,38 @@ def test_kept_map_runs_answers_before_the_interpreter_has_started(engine, monkey
         assert engine.sfn.describe_map_run(mapRunArn=listed["mapRunArn"])["itemCounts"]["total"] == 2
     finally:
         release.set()
+
+
+def test_kept_runs_a_new_engine_answers_an_earlier_engines_run_as_aws_does(stack, tmp_path):
+    """moto keeps everything in memory; with a state directory a new engine answers the runs an earlier
+    engine ran: the execution as ListExecutions/DescribeExecution give it, its ledger rows, its report."""
+    home = tmp_path / "home"
+    request = run_request(None, "kept", ["k1", "k2", "k3"], {"fail_ids": ["k2"]})  # type: ignore[arg-type]
+    with LocalEngine(stack, log_path=tmp_path / "a.log", state_dir=home) as first:
+        result = first.run(request)
+        described = first.sfn.describe_execution(executionArn=result.execution_arn)
+        rows = first.ledger("kept")
+    assert result.status == "FAILED"  # one failed target fails the run at the default threshold
+
+    # GIVEN a new engine on the same state directory (a later invocation)
+    with LocalEngine(stack, log_path=tmp_path / "b.log", state_dir=home) as second:
+        # THEN Step Functions lists and describes the run as the first engine did
+        (listed,) = second.sfn.list_executions(stateMachineArn=second.state_machine_arn)["executions"]
+        assert (listed["name"], listed["status"]) == ("kept", "FAILED")
+        again = second.sfn.describe_execution(executionArn=result.execution_arn)
+        for field in ("executionArn", "name", "status", "input", "startDate", "stopDate", "error", "cause"):
+            assert again.get(field) == described.get(field), field
+        # AND the ledger rows and the report are there
+        assert sorted(second.ledger("kept"), key=lambda r: r["target_id"]) == sorted(rows, key=lambda r: r["target_id"])
+        assert {r["target_id"]: r["status"] for r in second.ledger("kept")}["k2"] == "failed"
+        assert (second.report("kept") or {})["failed"] == 1
+        # AND its name stays taken, as on AWS (another input under the same name is refused)
+        with pytest.raises(second.sfn.exceptions.ExecutionAlreadyExists):
+            second.sfn.start_execution(stateMachineArn=second.state_machine_arn, name="kept", input="{}")
+        # AND the restored run is not kept a second time, a new one is
+        second.run(run_request(second, "later", ["l1"], {}))
+    assert sorted(p.name for p in (home / "runs").iterdir()) == ["kept", "later"]
+    # stored as JSON a person can read
+    stored = json.loads((home / "runs" / "kept" / "execution.json").read_text())
+    assert (stored["name"], stored["status"], stored["error"]) == ("kept", "FAILED", "RunFailed")
+    assert json.loads((home / "runs" / "kept" / "objects" / "reports" / "kept.json").read_text())["failed"] == 1

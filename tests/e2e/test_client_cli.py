@@ -206,7 +206,15 @@ def test_no_credentials_is_one_line_and_exit_2(cloudformation, monkeypatch, tmp_
     assert cloudformation == []  # nothing was sent unsigned
 
 
-def test_commands_without_stack_and_without_an_engine_are_one_line_and_exit_2() -> None:
+def test_a_run_that_is_neither_running_nor_kept_is_one_line_and_exit_2(
+    tmp_path, synth_cache, stack, monkeypatch
+) -> None:
+    # Without --stack and without an engine here, a command reads the embedded engine's kept runs (none here).
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "synth").symlink_to(synth_cache)
+    monkeypatch.setenv("HUBSPOKE_HOME", str(home))
     result = cli("report", "r1")
     assert result.exit_code == 2
-    assert "pass --stack NAME" in result.output
+    assert result.output.startswith("no run 'r1' in the embedded engine's kept runs")
+    assert len(result.output.strip().splitlines()) == 1
