@@ -138,30 +138,61 @@ def _follow(client: RunClient, run_id: str, as_json: bool, poll_seconds: float) 
         raise typer.Exit(130) from None
 
 
-def run(
-    stack: Stack = None,
-    region: Region = None,
-    profile: Profile = None,
-    targets_file: Annotated[Path | None, typer.Option("--targets-file", help="JSON array or CSV (id column).")] = None,
-    source_json: Annotated[str | None, typer.Option("--source-json", help="A source object (or @file).")] = None,
-    operation: Annotated[str, typer.Option("--operation")] = "noop",
-    params_json: Annotated[str, typer.Option("--params-json", help="JSON object, or @file.")] = "{}",
-    run_id: Annotated[str | None, typer.Option("--run-id")] = None,
-    max_concurrency: Annotated[int | None, typer.Option("--max-concurrency", min=1, max=10_000)] = None,
-    detach: Annotated[bool, typer.Option("--detach", help="Start and print the run id; do not follow.")] = False,
-    as_json: AsJson = False,
-    poll_seconds: Annotated[float, typer.Option("--poll-seconds", min=0.0)] = 2.0,
-) -> None:
-    """Start a run on a deployed stack and follow it to its summary."""
+TargetsFile = Annotated[Path | None, typer.Option("--targets-file", help="JSON array or CSV (id column).")]
+SourceJson = Annotated[str | None, typer.Option("--source-json", help="A source object (or @file).")]
+Operation = Annotated[str, typer.Option("--operation")]
+ParamsJson = Annotated[str, typer.Option("--params-json", help="JSON object, or @file.")]
+RunId = Annotated[str | None, typer.Option("--run-id")]
+MaxConcurrency = Annotated[int | None, typer.Option("--max-concurrency", min=1, max=10_000)]
+Threshold = Annotated[float | None, typer.Option("--failure-threshold", min=0.0, max=100.0, help="Percent.")]
+WaveSize = Annotated[int | None, typer.Option("--wave-size", min=1, help="Run in waves of N targets.")]
+WavePause = Annotated[int | None, typer.Option("--wave-pause", min=0, max=86_400, help="Seconds between waves.")]
+PollSeconds = Annotated[float, typer.Option("--poll-seconds", min=0.0)]
+
+
+def _request(
+    targets_file: Path | None,
+    source_json: str | None,
+    operation: str,
+    params_json: str,
+    options: dict[str, Any],
+) -> dict[str, Any]:
+    """The run request from the command's options; the hub validates the rest (and names the field)."""
     params = read_json_option(params_json, "--params-json")
     if (targets_file is None) == (source_json is None):
         raise _fail("give exactly one of --targets-file PATH or --source-json JSON")
     source = read_json_option(source_json, "--source-json") if source_json else _static(targets_file)
     request: dict[str, Any] = {"operation": operation, "params": params, "source": source}
-    if run_id:
-        request["run_id"] = run_id
-    if max_concurrency:
-        request["max_concurrency"] = max_concurrency
+    request.update({key: value for key, value in options.items() if value is not None})
+    return request
+
+
+def run(
+    stack: Stack = None,
+    region: Region = None,
+    profile: Profile = None,
+    targets_file: TargetsFile = None,
+    source_json: SourceJson = None,
+    operation: Operation = "noop",
+    params_json: ParamsJson = "{}",
+    run_id: RunId = None,
+    max_concurrency: MaxConcurrency = None,
+    failure_threshold: Threshold = None,
+    wave_size: WaveSize = None,
+    wave_pause: WavePause = None,
+    detach: Annotated[bool, typer.Option("--detach", help="Start and print the run id; do not follow.")] = False,
+    as_json: AsJson = False,
+    poll_seconds: PollSeconds = 2.0,
+) -> None:
+    """Start a run (on the embedded engine, or a deployed stack with --stack) and follow it to its summary."""
+    options = {
+        "run_id": run_id,
+        "max_concurrency": max_concurrency,
+        "failure_threshold_percent": failure_threshold,
+        "wave_size": wave_size,
+        "wave_pause_seconds": wave_pause,
+    }
+    request = _request(targets_file, source_json, operation, params_json, options)
     if stack is None and embedded() is None:
         # A new embedded engine for this run (synthesized from this checkout), operated by the same client.
         _run_embedded(request, as_json)
@@ -174,6 +205,57 @@ def run(
             raise typer.Exit(EXIT_OK)
         summary = _follow(client, started, as_json, poll_seconds)
     _show(summary, as_json)
+
+
+def plan(
+    stack: Stack = None,
+    region: Region = None,
+    profile: Profile = None,
+    targets_file: TargetsFile = None,
+    source_json: SourceJson = None,
+    operation: Operation = "noop",
+    params_json: ParamsJson = "{}",
+    run_id: RunId = None,
+    max_concurrency: MaxConcurrency = None,
+    failure_threshold: Threshold = None,
+    wave_size: WaveSize = None,
+    wave_pause: WavePause = None,
+    as_json: AsJson = False,
+    poll_seconds: PollSeconds = 1.0,
+) -> None:
+    """What a run would do and what it would cost on AWS: a dry run, nothing written but the plan."""
+    options = {
+        "run_id": run_id,
+        "max_concurrency": max_concurrency,
+        "failure_threshold_percent": failure_threshold,
+        "wave_size": wave_size,
+        "wave_pause_seconds": wave_pause,
+        "dry_run": True,
+    }
+    request = _request(targets_file, source_json, operation, params_json, options)
+    if stack is None and embedded() is None:
+        with _embedded_engine(request) as (engine, run_id_):
+            _show_plan(RunClient(engine.deployment()), run_id_, request, as_json, 0.1)
+        return
+    with _operated(stack, region, profile) as deployment:
+        _show_plan(RunClient(deployment), None, request, as_json, poll_seconds)
+
+
+def _show_plan(
+    client: RunClient, run_id: str | None, request: dict[str, Any], as_json: bool, poll_seconds: float
+) -> None:
+    """Start the dry run, wait for its end (it starts no spoke), print the plan; a refused request exits 2."""
+    from hubspoke.plan import plan_from_output, plan_json_text, refusal, render_plan
+
+    started = _start(client, {**request, "run_id": run_id} if run_id else request)
+    described = client.wait(started, poll_seconds=poll_seconds)
+    if described["status"] != "SUCCEEDED":
+        raise _fail(refusal(described.get("error"), described.get("cause")))
+    found = plan_from_output(described.get("output"))
+    if as_json:
+        out.print(plan_json_text(found), end="", highlight=False, soft_wrap=True)
+    else:
+        render_plan(out, found)
 
 
 def runs(
@@ -290,6 +372,7 @@ def _prune(stack: str | None, days: float, now: datetime | None = None) -> None:
 def register(app: typer.Typer) -> None:
     """Add the operator commands to the CLI."""
     app.command("run")(run)
+    app.command("plan")(plan)
     app.command("runs")(runs)
     app.command("follow")(follow)
     app.command("report")(report)
@@ -297,7 +380,9 @@ def register(app: typer.Typer) -> None:
     app.command("stop")(stop)
 
 
-def _run_embedded(request: dict[str, Any], as_json: bool) -> None:
+@contextmanager
+def _embedded_engine(request: dict[str, Any]) -> Iterator[tuple[Any, str]]:
+    """A new embedded engine (synthesized from this checkout) for one request, keeping its run."""
     import time
     import uuid
 
@@ -305,12 +390,15 @@ def _run_embedded(request: dict[str, Any], as_json: bool) -> None:
     from hubspoke.engine import LocalEngine
 
     run_id = str(request.get("run_id") or f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}")
-    request = {**request, "run_id": run_id}
     _, stack, run_dir = _prepare(run_id)
-    engine = LocalEngine(stack, time_scale=0.01, log_path=run_dir / "lambda.log", state_dir=state_dir())
-    with engine:
+    with LocalEngine(stack, time_scale=0.01, log_path=run_dir / "lambda.log", state_dir=state_dir()) as engine:
+        yield engine, run_id
+
+
+def _run_embedded(request: dict[str, Any], as_json: bool) -> None:
+    with _embedded_engine(request) as (engine, run_id):
         client = RunClient(engine.deployment())
-        _start(client, request)
+        _start(client, {**request, "run_id": run_id})
         summary = client.follow(run_id, on_progress=None if as_json else _progress_line, poll_seconds=0.1)
     _show(summary, as_json)
 

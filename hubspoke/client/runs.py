@@ -226,6 +226,14 @@ class RunClient:
                 return self.summary(run_id)
             self.sleep(poll_seconds)
 
+    def wait(self, run_id: str, poll_seconds: float = 2.0) -> dict[str, Any]:
+        """Poll DescribeExecution until the run ends (a dry run, which starts no spoke); its description."""
+        while True:
+            described = self.describe(run_id)
+            if described["status"] in TERMINAL:
+                return described
+            self.sleep(poll_seconds)
+
 
 def _suffix() -> str:
     import uuid

@@ -286,3 +286,22 @@ def test_follow_whose_engine_ends_reads_the_kept_run_and_prints_its_summary(
     assert followed.exit_code == 1, (followed.output, repr(followed.exception))
     assert server.requests > 0
     assert _json_tail(followed.output) == _json_tail(reported.output)
+
+
+def test_plan_prints_the_plan_writes_no_row_and_a_bad_request_exits_2(home: Path, tmp_path: Path) -> None:
+    # GIVEN a targets file of 3 targets
+    (tmp_path / "t.csv").write_text("id,team\nsvc-a,x\nsvc-b,y\nsvc-c,y\n")
+    # WHEN `hubspoke plan` runs on the embedded engine
+    planned = hubspoke(home, "plan", "--targets-file", "t.csv", "--run-id", "p1", "--wave-size", "2", "--json")
+    # THEN it prints the plan (3 targets in waves of 2) and exits 0
+    assert planned.returncode == 0, planned.stderr
+    found = _json_tail(planned.stdout)
+    assert (found["count"], found["waves"]["count"], found["first_targets"]) == (3, 2, ["svc-a", "svc-b", "svc-c"])
+    assert found["cost"]["usd"]["total"] > 0
+    # AND the kept run has no ledger row (a plan writes nothing but itself)
+    assert json.loads((home / "runs" / "p1" / "ledger.json").read_text()) == []
+    # AND a plan the hub refuses is one line naming the field, exit 2
+    refused = hubspoke(home, "plan", "--targets-file", "t.csv", "--params-json", '{"sleep_ms": "soon"}')
+    assert refused.returncode == 2
+    assert "InvalidRunRequest" in refused.stderr
+    assert "params.sleep_ms" in refused.stderr
