@@ -80,8 +80,14 @@ def _resolved(
     home = state_dir()
     live = live_engine(home) if served else None
     if live is not None:
-        names = {k: str(live[k]) for k in Deployment.__dataclass_fields__ if k in live}
-        yield Deployment(**names, endpoint_url=str(live["endpoint"]), local_credentials=True)
+        # The served engine is discovered as a deployed stack is: DescribeStacks, at its loopback endpoint.
+        try:
+            yield discover(
+                str(live["stack_name"]), region=str(live["region"]), endpoint_url=str(live["endpoint"]),
+                local_credentials=True,
+            )  # fmt: skip
+        except DeploymentError as problem:
+            raise _fail(str(problem)) from None
         return
     from hubspoke.engine import LocalEngine
 

@@ -7,7 +7,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-EMBEDDED_STACK_NAME = "HubSpoke"  # the embedded engine's stack name, as --stack names a deployed one
 OUTPUTS = {
     "StateMachineArn": "state_machine_arn",
     "BucketName": "bucket",
@@ -35,14 +34,7 @@ class Deployment:
 
     def client(self, service: str) -> Any:
         if self.local_credentials:
-            import boto3
-
-            session: Any = boto3.Session(
-                aws_access_key_id="testing",
-                aws_secret_access_key="testing",  # noqa: S106 - moto accepts any
-                region_name=self.region,
-            )
-            return session.client(service, endpoint_url=self.endpoint_url)
+            return _local_session(self.region).client(service, endpoint_url=self.endpoint_url)
         return _session(self.profile, self.region).client(
             service, region_name=self.region, endpoint_url=self.endpoint_url
         )
@@ -69,13 +61,29 @@ def _session(profile: str | None, region: str | None) -> Any:
         raise DeploymentError(f"AWS profile {profile!r} not found: check --profile or ~/.aws/config") from None
 
 
+def _local_session(region: str | None) -> Any:
+    """An embedded engine served on loopback (another process's) takes any credentials: these, not the user's."""
+    import boto3
+
+    return boto3.Session(
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - moto accepts any
+        region_name=region,
+    )
+
+
 def discover(
-    stack_name: str, *, region: str | None = None, profile: str | None = None, endpoint_url: str | None = None
+    stack_name: str,
+    *,
+    region: str | None = None,
+    profile: str | None = None,
+    endpoint_url: str | None = None,
+    local_credentials: bool = False,
 ) -> Deployment:
     """The Deployment of stack `stack_name` from DescribeStacks; DeploymentError names what to do."""
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-    session = _session(profile, region)
+    session = _local_session(region) if local_credentials else _session(profile, region)
     try:
         cfn = session.client("cloudformation", region_name=region, endpoint_url=endpoint_url)
         stacks = cfn.describe_stacks(StackName=stack_name)["Stacks"]
@@ -104,7 +112,14 @@ def discover(
         )
     values = {field: outputs[key] for key, field in OUTPUTS.items()}
     arn_region = values["state_machine_arn"].split(":")[3]
-    return Deployment(stack_name=stack_name, region=arn_region, profile=profile, endpoint_url=endpoint_url, **values)
+    return Deployment(
+        stack_name=stack_name,
+        region=arn_region,
+        profile=profile,
+        endpoint_url=endpoint_url,
+        local_credentials=local_credentials,
+        **values,
+    )
 
 
 # The embedded engine running in this process, if any: what commands without --stack operate on.
@@ -133,17 +148,3 @@ def embedded_deployment(deployment: Deployment) -> Iterator[Deployment]:
         yield deployment
     finally:
         unregister_embedded(deployment)
-
-
-def engine_deployment(state_machine_arn: str, bucket: str, ledger_table: str, region: str) -> Deployment:
-    """The embedded engine's Deployment (not discovered through moto's CloudFormation: that needs
-    moto[cloudformation]'s extra packages, which this project does not install)."""
-    account = state_machine_arn.split(":")[4]
-    return Deployment(
-        stack_name=EMBEDDED_STACK_NAME,
-        state_machine_arn=state_machine_arn,
-        bucket=bucket,
-        ledger_table=ledger_table,
-        topic_arn=f"arn:aws:sns:{region}:{account}:hubspoke-local-alarms",
-        region=region,
-    )

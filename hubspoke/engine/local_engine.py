@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hubspoke import localnet
-from hubspoke.client.deployment import embedded_deployment, engine_deployment
+from hubspoke.client.deployment import discover, embedded_deployment
 from hubspoke.engine import kept_runs, limits, map_runs
 from hubspoke.engine.environment import function_environments, process_environment
 from hubspoke.engine.moto_patches import check_moto_version, install_interpreter_patches, route_pinned_endpoint_to_moto
@@ -27,6 +27,7 @@ from hubspoke.engine.output import OutputRouter, route_output, stdout_routed
 from hubspoke.engine.provision import BUCKET, REGION, create_state_machine, provision
 from hubspoke.engine.records import Progress, RunRecords, RunResult
 from hubspoke.engine.runtime import FaultHook, InProcessRuntime, lambda_module
+from hubspoke.engine.stack_record import STACK_NAME, record_stack
 from hubspoke.synth import SynthesizedStack
 
 if TYPE_CHECKING:
@@ -152,7 +153,7 @@ class LocalEngine(RunRecords):
         route_pinned_endpoint_to_moto(stack, endpoint)
         import boto3
 
-        for service in ("s3", "dynamodb", "stepfunctions", "ecs", "secretsmanager"):
+        for service in ("s3", "dynamodb", "stepfunctions", "ecs", "secretsmanager", "cloudformation"):
             self._clients[service] = boto3.client(service, region_name=REGION)
         engine_environment = {
             **{k: v for k, v in os.environ.items() if k.startswith("MOTO_")},  # moto's settings, for its calls
@@ -175,14 +176,16 @@ class LocalEngine(RunRecords):
         self.limits = limits.install(stack)  # adaptations `aws-data-limit`, `aws-history-limit`
         self.map_runs = map_runs.install(stack)  # adaptation `kept-map-runs`
         self.state_machine_arn = create_state_machine(self.stack, self.sfn, provisioned.resolver)
+        outputs = {"StateMachineArn": self.state_machine_arn, "BucketName": BUCKET, "LedgerTableName": self.table_name}
+        record_stack(self._clients["cloudformation"], self.stack, outputs)
         # Commands without --stack operate on this engine while it runs (the operator client, hubspoke/client/).
         stack.enter_context(embedded_deployment(self.deployment()))
         if self.state_dir is not None:  # adaptation `kept-runs`; served to other processes (serve.py)
             kept_runs.install(stack, self, self.state_dir)
 
     def deployment(self) -> Deployment:
-        """What the operator client needs of this engine: the values a deployed stack's outputs give."""
-        return engine_deployment(self.state_machine_arn, BUCKET, self.table_name, REGION)
+        """What the operator client needs of this engine, discovered from the stack's outputs as on AWS."""
+        return discover(STACK_NAME, region=REGION)
 
     # -- clients ----------------------------------------------------------------------------------
 

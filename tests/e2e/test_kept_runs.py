@@ -305,3 +305,37 @@ def test_plan_prints_the_plan_writes_no_row_and_a_bad_request_exits_2(home: Path
     assert refused.returncode == 2
     assert "InvalidRunRequest" in refused.stderr
     assert "params.sleep_ms" in refused.stderr
+
+
+def test_an_engine_is_found_by_its_stack_outputs_as_a_deployed_stack_is(home: Path, stack: Any) -> None:
+    # GIVEN an engine that ran a run (1 of 3 targets failing) and serves its AWS APIs on loopback
+    request = {
+        "run_id": "seen",
+        "operation": "noop",
+        "params": {"fail_ids": ["b"]},
+        "source": {"type": "static", "targets": [{"id": "a"}, {"id": "b"}, {"id": "c"}]},
+    }
+    with LocalEngine(stack, log_path=home / "engine.log", state_dir=home) as engine:
+        printed = engine.run(request).summary
+        endpoint = json.loads((home / "engine.json").read_text())["endpoint"]
+        # WHEN another process operates it with --stack, as it would a deployed stack: AWS_ENDPOINT_URL and any
+        # credentials, no HUBSPOKE_HOME of its engine
+        env = {
+            **os.environ,
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "operator",
+            "AWS_SECRET_ACCESS_KEY": "operator",
+            "HUBSPOKE_HOME": str(home.parent / "elsewhere"),
+        }
+        cmd = [sys.executable, "-m", "hubspoke", "report", "seen", "--stack", "HubSpoke", "--region", "us-east-1"]
+        found = subprocess.run(
+            [*cmd, "--json"], check=False, env=env, capture_output=True, text=True, timeout=300, cwd=home.parent
+        )
+    # THEN DescribeStacks found the stack's outputs and the report is the summary the run printed
+    assert printed is not None
+    assert found.returncode == 1, found.stderr
+    report = _json_tail(found.stdout)
+    assert (report["total"], report["failed"], report["outcome"]) == (3, 1, "failed")
+    assert report["failed_targets"] == printed["failed_targets"]
+    # AND the engine's stack record names exactly the outputs the synthesized template declares
+    assert set(stack.template["Outputs"]) == {"StateMachineArn", "BucketName", "LedgerTableName", "AlarmTopicArn"}
