@@ -27,6 +27,7 @@ from hubspoke.engine.output import OutputRouter, route_output, stdout_routed
 from hubspoke.engine.provision import BUCKET, REGION, create_state_machine, provision
 from hubspoke.engine.records import Progress, RunRecords, RunResult
 from hubspoke.engine.runtime import FaultHook, InProcessRuntime, lambda_module
+from hubspoke.engine.shutdown import drain, halt_handlers
 from hubspoke.engine.stack_record import STACK_NAME, record_stack
 from hubspoke.synth import SynthesizedStack
 
@@ -101,28 +102,10 @@ class LocalEngine(RunRecords):
         self._interrupt_requested = True
 
     def _halt_handlers(self) -> None:
-        """No new handler starts; sleeping handlers and retry backoffs wake and end; then wait, briefly,
-        for the handlers and moto's interpreter threads to finish while moto is still here to answer them."""
-        from moto.stepfunctions.parser.utils import TMP_THREADS
-
-        self.runtime.close()
-        self._halt.set()
-        deadline = time.monotonic() + self.STOP_GRACE_SECONDS
-        while time.monotonic() < deadline:
-            busy = any(f.stats.active for f in self.runtime.functions)
-            if not busy and not any(t.is_alive() for t in list(TMP_THREADS)):
-                return
-            time.sleep(0.01)
+        halt_handlers(self.runtime, self._halt, self.STOP_GRACE_SECONDS)
 
     def _drain(self) -> None:
-        """Let handlers still running (a spoke past its task timeout) finish while moto is still up.
-
-        Lambda would stop them at their own timeout; after that they would otherwise call AWS unmocked.
-        """
-        longest = max((f.timeout_seconds for f in self.runtime.functions), default=0.0)
-        deadline = time.monotonic() + longest + 5
-        while any(f.stats.active for f in self.runtime.functions) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        drain(self.runtime)
 
     def _start(self) -> None:
         from moto import mock_aws
