@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import sys
 from types import SimpleNamespace
 from typing import Any
 
@@ -63,7 +62,13 @@ def throttle(share_ids: set[str]):
             raise ClientError(
                 {
                     "Error": {"Code": "TooManyRequestsException", "Message": "Rate exceeded"},
-                    "ResponseMetadata": {"HTTPStatusCode": 429, "RequestId": "local"},
+                    "ResponseMetadata": {
+                        "HTTPStatusCode": 429,
+                        "RequestId": "local",
+                        "HostId": "",
+                        "HTTPHeaders": {},
+                        "RetryAttempts": 0,
+                    },
                 },
                 "Invoke",
             )
@@ -79,6 +84,7 @@ def test_lambda_throttling_is_retried_and_everything_succeeds(stack, tmp_path):
         result = engine.run(request(engine, "throttled", targets))
         rows = {r["target_id"]: r for r in engine.ledger("throttled")}
     assert len(hook.throttled) == 13
+    assert result.summary is not None
     assert (result.status, result.summary["succeeded"], result.summary["failed"]) == ("SUCCEEDED", 50, 0)
     # The throttled invocation never ran the handler: the spoke's first run was Step Functions' retry 1.
     assert {rows[t]["attempts"] for t in hook.throttled} == {2}
@@ -101,15 +107,14 @@ def test_summarize_crashing_once_is_retried_with_one_report(stack, tmp_path):
     assert crashes
     assert invocations == 2
     assert reports == ["reports/crashy.json"]
+    assert result.summary is not None
     assert (result.summary["total"], result.summary["succeeded"], result.summary["failed"]) == (30, 29, 1)
     assert result.error == "RunFailed"
 
 
 def test_hub_crash_after_partial_seeding_then_rerun_neither_duplicates_nor_loses(engine, monkeypatch):
     # GIVEN a hub that dies after writing the first batch of ledger rows
-    ledger_module = sys.modules.get("shared.ledger")
-    if ledger_module is None:
-        import shared.ledger as ledger_module
+    ledger_module = importlib.import_module("shared.ledger")  # the module the handlers loaded, if they did
     original = ledger_module.Ledger._write_batch
     calls: list[int] = []
 

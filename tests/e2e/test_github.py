@@ -27,7 +27,7 @@ from stacks.settings import Settings
 
 pytestmark = pytest.mark.e2e
 SCALE = 0.01
-PARAMS = {
+PARAMS: dict[str, Any] = {
     "files": [
         {"path": ".github/CODEOWNERS", "content": "* @acme/platform\n"},
         {"path": "SECURITY.md", "content": "# Security\n\nReport to security@acme.example\n"},
@@ -83,7 +83,7 @@ def sync_request(run_id: str, source: dict[str, Any] | None = None, **extra: Any
     return {"run_id": run_id, "operation": "github-file-sync", "params": PARAMS, "source": source or ORG, **extra}
 
 
-def pull_creations(server: GitHubServer) -> Counter[str]:
+def pull_creations(server: GitHubServer) -> Counter[str | None]:
     return Counter(
         r.repo for r in server.requests if r.method == "POST" and r.path.endswith("/pulls") and r.status == 201
     )
@@ -137,6 +137,7 @@ def test_secondary_limits_on_a_fifth_of_writes_still_open_every_pull_request_onc
         rows = engine.ledger("secondary")
     # THEN every repository got its pull request, exactly once
     summary = result.summary
+    assert summary is not None
     assert (summary["total"], summary["succeeded"], summary["failed"], summary["lost"]) == (200, 200, 0, 0)
     assert pull_creations(server) == Counter(dict.fromkeys(server.repo_names(), 1))
     assert all(len(server.pulls(name)) == 1 for name in server.repo_names())
@@ -165,6 +166,7 @@ def test_gate_waits_for_the_reset_before_any_spoke_starts(github_stack, github, 
         result = engine.run(sync_request("gated", max_concurrency=5))
         history = engine.history(result.execution_arn)
     reset_at = window["reset"]
+    assert result.summary is not None
     assert result.summary["succeeded"] == 5
     # THEN the gate read the budget, the state machine waited until the reset, then read it again
     waits = [
@@ -206,6 +208,7 @@ def test_the_token_never_leaves_secrets_manager(github_stack, github, tmp_path, 
         )
         emf = json.dumps(result.emf)
     # THEN the token was used (the server refuses anything else) ...
+    assert result.summary is not None
     assert (result.summary["succeeded"], result.summary["failed"]) == (5, 1)
     # ... and appears nowhere: logs, execution history (every state's input and output), ledger, S3, metrics
     logs = log.read_text()
@@ -251,6 +254,7 @@ def test_target_errors_are_recorded_with_their_causes_and_not_retried(github_sta
     with LocalEngine(github_stack, time_scale=SCALE, log_path=tmp_path / "l.log", github_token="t") as engine:
         result = engine.run(sync_request("errors", {"type": "static", "targets": targets}))
         rows = {r["target_id"]: r for r in engine.ledger("errors")}
+    assert result.summary is not None
     assert result.summary["failures_by_error"] == {
         "ArchivedRepositoryError": 1,
         "PermissionDeniedError": 1,
@@ -277,6 +281,7 @@ def test_waves_of_25_over_100_repositories_pause_between_waves(github_stack, git
     with LocalEngine(github_stack, time_scale=SCALE, log_path=tmp_path / "l.log", github_token="t") as engine:
         result = engine.run(sync_request("waves", max_concurrency=5, wave_size=25, wave_pause_seconds=30))
         history = engine.history(result.execution_arn)
+    assert result.summary is not None
     assert result.summary["succeeded"] == 100
     assert result.summary["waves_run"] == 4
     names = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
@@ -323,6 +328,7 @@ def test_a_flaky_discovery_is_retried_without_paging(github_stack, github, tmp_p
     failed = [e["taskFailedEventDetails"] for e in history if e["type"] == "TaskFailed"]
     assert [f["error"] for f in failed] == ["TransientError"]
     assert "listing the repositories of acme: Server Error (502)" in failed[0]["cause"]
+    assert result.summary is not None
     assert result.summary["succeeded"] == 3
     # AND nothing pages: a retried hub attempt is not a failed hub
     alarms = {a.name: a.state for a in evaluate_alarms(alarm_specs(Settings().monitoring), result)}
@@ -342,6 +348,7 @@ def test_a_primary_limit_spent_mid_wave_is_waited_out_until_the_reset(github_sta
         rows = engine.ledger("primary")
         history = engine.history(result.execution_arn)
     # THEN every repository got its pull request, once, though the budget ran out in the middle of the wave
+    assert result.summary is not None
     assert (result.summary["succeeded"], result.summary["failed"]) == (5, 0)
     assert pull_creations(server) == Counter(dict.fromkeys(server.repo_names(), 1))
     refused = [r for r in server.requests if r.status == 403]
@@ -382,6 +389,7 @@ def test_a_run_started_with_the_budget_spent_waits_for_the_reset_at_discovery(gi
     listings = [r for r in server.requests if r.path == "/orgs/acme/repos"]
     reset_at = listings[0].reset
     # THEN the hub's refusal was waited out in a Wait state until the reset, and the run went on to every target
+    assert result.summary is not None
     assert (result.summary["total"], result.summary["succeeded"], result.summary["failed"]) == (3, 3, 0)
     waits = [
         json.loads(e["stateEnteredEventDetails"]["input"])["discovery"]
@@ -409,6 +417,7 @@ def test_a_pull_request_opened_by_an_earlier_attempt_counts_as_opened(github_sta
         (row,) = engine.ledger("label-limited")
     assert [r.status for r in server.requests if r.path == label] == [403, 200]
     # THEN the run reports what it did: it opened that pull request (in its first attempt), it reused none
+    assert result.summary is not None
     assert (result.summary["succeeded"], result.summary["failed"]) == (1, 0)
     assert json.loads(row["detail"])["pull_request"] == "opened"  # what the CLI counts
     assert pull_creations(server) == Counter({"acme/one": 1})

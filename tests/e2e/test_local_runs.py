@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from hubspoke.engine import LocalEngine
+from hubspoke.engine import LocalEngine, Progress
 from tests.e2e.conftest import spokes_held_until_running
 
 pytestmark = pytest.mark.e2e
@@ -17,7 +17,7 @@ def request(engine: LocalEngine, run_id: str, n: int, params: dict[str, Any] | N
     return engine.manifest_request(run_id, [{"id": f"t{i:03d}"} for i in range(n)], params, **extra)
 
 
-FAULTS = {
+FAULTS: dict[str, Any] = {
     "fail_ids": [f"t{i:03d}" for i in range(0, 100, 10)],  # 10 permanent failures
     "rate_limit_ids": [f"t{i:03d}" for i in range(1, 100, 5)][:20],  # 20 rate-limited twice
     "rate_limit_times": 2,
@@ -94,7 +94,7 @@ def test_static_source_runs_end_to_end(engine):
 
 
 def test_progress_is_reported_from_the_ledger(engine):
-    seen = []
+    seen: list[Progress] = []
     engine.run(request(engine, "progress", 30, {"sleep_ms": 500}, max_concurrency=3), on_progress=seen.append)
     assert seen[-1].total == 30
     assert (seen[-1].succeeded, seen[-1].failed, seen[-1].pending) == (30, 0, 0)

@@ -60,11 +60,15 @@ def aws(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[A
         dynamodb = boto3.client("dynamodb")
         for logical_id, name in names.items():
             props = tables[logical_id]
+            # With its global secondary indexes (the ledger's failed-row index): without them the index's key
+            # attribute is an unused definition, which DynamoDB (and moto) refuse.
+            indexes = {key: props[key] for key in ("GlobalSecondaryIndexes",) if key in props}
             dynamodb.create_table(
                 TableName=name,
                 KeySchema=props["KeySchema"],
                 AttributeDefinitions=props["AttributeDefinitions"],
                 BillingMode=props["BillingMode"],
+                **indexes,
             )
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)

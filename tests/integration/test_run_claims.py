@@ -6,6 +6,7 @@ import json
 
 import boto3
 import pytest
+from mypy_boto3_stepfunctions import SFNClient
 
 from hub.claims import CLAIM_PREFIX, RunClaims
 from hub.handler import handler
@@ -16,16 +17,17 @@ ROLE = "arn:aws:iam::123456789012:role/states"
 
 
 @pytest.fixture
-def sfn(aws):
+def sfn(aws) -> SFNClient:
+    """moto's Step Functions with one state machine, the one start() starts."""
     client = boto3.client("stepfunctions")
     definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
-    machine = client.create_state_machine(name="HubSpoke", definition=json.dumps(definition), roleArn=ROLE)
-    client.arn = machine["stateMachineArn"]
+    client.create_state_machine(name="HubSpoke", definition=json.dumps(definition), roleArn=ROLE)
     return client
 
 
-def start(sfn, name: str) -> str:
-    return sfn.start_execution(stateMachineArn=sfn.arn, name=name, input="{}")["executionArn"]
+def start(sfn: SFNClient, name: str) -> str:
+    (machine,) = sfn.list_state_machines()["stateMachines"]
+    return sfn.start_execution(stateMachineArn=machine["stateMachineArn"], name=name, input="{}")["executionArn"]
 
 
 @pytest.fixture

@@ -51,7 +51,7 @@ class RolloutEcs:
 @pytest.fixture
 def rollout(monkeypatch):
     slept: list[float] = []
-    monkeypatch.setattr(ecs_restart.clock, "sleep", slept.append)
+    monkeypatch.setattr("spoke.operations.ecs_restart.clock.sleep", slept.append)
 
     def use(states: list[str]) -> tuple[RolloutEcs, list[float]]:
         return RolloutEcs(states), slept
