@@ -1,0 +1,57 @@
+"""The README's operator commands work verbatim on the embedded engine, each in a process of its own."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).parents[2]
+
+
+def readme_block(after: str) -> list[str]:
+    """The commands of the first bash block after the heading `after` (comments and `export` lines dropped)."""
+    text = (ROOT / "README.md").read_text()
+    start = text.index("```bash", text.index(after)) + len("```bash")
+    block = text[start : text.index("```", start)]
+    commands = [shlex.split(line, comments=True) for line in block.splitlines()]
+    return [" ".join(shlex.quote(arg) for arg in args) for args in commands if args and args[0] != "export"]
+
+
+def test_the_operate_commands_of_the_readme_run_as_written(tmp_path: Path, synth_cache: Path, stack: object) -> None:
+    # GIVEN a working folder with the first own run's targets file and the examples, and the session's synth
+    (tmp_path / "my-targets.csv").write_text("id,team\nsvc-a,payments\nsvc-b,search\nsvc-c,search\n")
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    home = tmp_path / ".hubspoke"
+    home.mkdir()
+    (home / "synth").symlink_to(synth_cache)
+    env = {**os.environ, "HUBSPOKE_HOME": str(home)}
+    commands = readme_block("## Operate runs")
+    # The block holds exactly these commands, in this order (a running run to stop has no fixed id: skipped)
+    verbs = [shlex.split(c)[1] for c in commands]
+    assert verbs == ["plan", "run", "runs", "report", "rerun", "follow", "stop"]
+    exits = {}
+    outputs = {}
+    for command in commands:
+        args = shlex.split(command)
+        if args[1] == "stop":
+            continue
+        done = subprocess.run(
+            [sys.executable, "-m", "hubspoke", *args[1:]],
+            check=False, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        exits[args[1]], outputs[args[1]] = done.returncode, done.stdout + done.stderr
+    # THEN each exits as the README says: the plan 0; the run and its report 1 (svc-b failed, threshold 0 %);
+    # the rerun of svc-b without the fault 0; runs 0; follow of the finished run prints its summary, 1
+    assert exits == {"plan": 0, "run": 1, "runs": 0, "report": 1, "rerun": 0, "follow": 1}, outputs
+    assert "first-run" in outputs["runs"]
+    report = outputs["report"]
+    summary = json.loads(report[report.index("{") : report.rindex("}") + 1])
+    assert (summary["total"], summary["failed"], [t["id"] for t in summary["failed_targets"]]) == (3, 1, ["svc-b"])
