@@ -114,24 +114,24 @@ def test_summarize_crashing_once_is_retried_with_one_report(stack, tmp_path):
 
 def test_hub_crash_after_partial_seeding_then_rerun_neither_duplicates_nor_loses(engine, monkeypatch):
     # GIVEN a hub that dies after writing the first batch of ledger rows
-    ledger_module = importlib.import_module("shared.ledger")  # the module the handlers loaded, if they did
-    original = ledger_module.Ledger._write_batch
+    dynamo = importlib.import_module("shared.dynamo")  # the module the handlers loaded, if they did
+    original = dynamo._write
     calls: list[int] = []
 
-    def dying_write(self, requests):
+    def dying_write(client, table, requests, *args, **kwargs):  # one BatchWriteItem batch of the seed
         calls.append(len(requests))
         if len(calls) > 1:
             raise RuntimeError("simulated crash while seeding")
-        return original(self, requests)
+        return original(client, table, requests, *args, **kwargs)
 
-    monkeypatch.setattr(ledger_module.Ledger, "_write_batch", dying_write)
+    monkeypatch.setattr(dynamo, "_write", dying_write)
     targets = ids(80)
     first = engine.run(request(engine, "rerun", targets), execution_name="rerun-attempt-1")
     assert (first.status, first.error) == ("FAILED", "RuntimeError")
     assert len(engine.ledger("rerun")) == 25  # one batch made it
     assert first.spoke_invocations == 0
     # WHEN the same run id is run again
-    monkeypatch.setattr(ledger_module.Ledger, "_write_batch", original)
+    monkeypatch.setattr(dynamo, "_write", original)
     second = engine.run(request(engine, "rerun", targets), execution_name="rerun-attempt-2")
     # THEN one row per target, every target done
     rows = engine.ledger("rerun")
