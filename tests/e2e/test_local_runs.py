@@ -94,8 +94,36 @@ def test_static_source_runs_end_to_end(engine):
 
 
 def test_progress_is_reported_from_the_ledger(engine):
+    import threading
+
+    # GIVEN spokes after the first 3 that wait until a progress report has shown the run part-way, so the report
+    # of a moving run is seen whatever this machine's speed
     seen: list[Progress] = []
-    engine.run(request(engine, "progress", 30, {"sleep_ms": 500}, max_concurrency=3), on_progress=seen.append)
+    part_way = threading.Event()
+    fn = engine.runtime.function(engine.spoke_function)
+    real = engine.runtime._load(fn)
+    started = 0
+    lock = threading.Lock()
+
+    def held(event: dict[str, Any], context: object) -> Any:
+        nonlocal started
+        with lock:
+            started += 1
+            later = started > 3
+        if later:
+            part_way.wait(120)
+        return real(event, context)
+
+    def reported(progress: Progress) -> None:
+        seen.append(progress)
+        if 0 < progress.done < 30:
+            part_way.set()
+
+    fn.handler = held
+    try:
+        engine.run(request(engine, "progress", 30, {"sleep_ms": 500}, max_concurrency=3), on_progress=reported)
+    finally:
+        fn.handler = real
     assert seen[-1].total == 30
     assert (seen[-1].succeeded, seen[-1].failed, seen[-1].pending) == (30, 0, 0)
     assert any(0 < p.done < 30 for p in seen)  # it moved while the run went
