@@ -51,9 +51,9 @@ unit: setup
 	$(BIN)/pytest -q tests/unit
 
 ## Branch coverage of hubspoke/, stacks/ and lambdas/, the CLI and synth child processes included (pyproject's
-## [tool.coverage.run]); the total is printed, and under COVERAGE_FLOOR percent the run fails. 63: three points
-## under the 66 % that tests/unit + integration + infrastructure alone reach (the e2e tests add the CLI and engine).
-COVERAGE_FLOOR := 63
+## [tool.coverage.run]); the total is printed, and under COVERAGE_FLOOR percent the run fails. 88: a few points
+## under the 93 % the whole suite reached (branch coverage, 5,116 statements and 926 branches).
+COVERAGE_FLOOR := 88
 test: setup lint typecheck
 	$(BIN)/pytest -q --cov=hubspoke --cov=stacks --cov=lambdas --cov-branch --cov-report=term \
 	  --cov-fail-under=$(COVERAGE_FLOOR)
