@@ -82,13 +82,15 @@ def _resolved(
     if live is not None:
         # The served engine is discovered as a deployed stack is: DescribeStacks, at its loopback endpoint.
         try:
-            yield discover(
+            served_deployment = discover(
                 str(live["stack_name"]), region=str(live["region"]), endpoint_url=str(live["endpoint"]),
                 local_credentials=True,
             )  # fmt: skip
-        except DeploymentError as problem:
-            raise _fail(str(problem)) from None
-        return
+        except DeploymentError:
+            served_deployment = None  # it is shutting down: an engine here holds the runs it keeps
+        if served_deployment is not None:
+            yield served_deployment
+            return
     from hubspoke.engine import LocalEngine
 
     with LocalEngine(_engine_stack(home), log_path=home / "engine.log", state_dir=home) as engine:
@@ -156,6 +158,23 @@ WavePause = Annotated[int | None, typer.Option("--wave-pause", min=0, max=86_400
 PollSeconds = Annotated[float, typer.Option("--poll-seconds", min=0.0)]
 
 
+def _options(
+    run_id: str | None,
+    max_concurrency: int | None,
+    failure_threshold: float | None,
+    wave_size: int | None,
+    wave_pause: int | None,
+) -> dict[str, Any]:
+    """The run request's fields the command's options set (None: the stack's default)."""
+    return {
+        "run_id": run_id,
+        "max_concurrency": max_concurrency,
+        "failure_threshold_percent": failure_threshold,
+        "wave_size": wave_size,
+        "wave_pause_seconds": wave_pause,
+    }
+
+
 def _request(
     targets_file: Path | None,
     source_json: str | None,
@@ -191,13 +210,7 @@ def run(
     poll_seconds: PollSeconds = 2.0,
 ) -> None:
     """Start a run (on the embedded engine, or a deployed stack with --stack) and follow it to its summary."""
-    options = {
-        "run_id": run_id,
-        "max_concurrency": max_concurrency,
-        "failure_threshold_percent": failure_threshold,
-        "wave_size": wave_size,
-        "wave_pause_seconds": wave_pause,
-    }
+    options = _options(run_id, max_concurrency, failure_threshold, wave_size, wave_pause)
     request = _request(targets_file, source_json, operation, params_json, options)
     if stack is None and embedded() is None:
         # A new embedded engine for this run (synthesized from this checkout), operated by the same client.
@@ -230,14 +243,7 @@ def plan(
     poll_seconds: PollSeconds = 1.0,
 ) -> None:
     """What a run would do and what it would cost on AWS: a dry run, nothing written but the plan."""
-    options = {
-        "run_id": run_id,
-        "max_concurrency": max_concurrency,
-        "failure_threshold_percent": failure_threshold,
-        "wave_size": wave_size,
-        "wave_pause_seconds": wave_pause,
-        "dry_run": True,
-    }
+    options = {**_options(run_id, max_concurrency, failure_threshold, wave_size, wave_pause), "dry_run": True}
     request = _request(targets_file, source_json, operation, params_json, options)
     if stack is None and embedded() is None:
         with _embedded_engine(request) as (engine, run_id_):

@@ -66,6 +66,7 @@ class LocalEngine(RunRecords):
         self._clients: dict[str, Any] = {}
         self.table_name = ""
         self.state_machine_arn = ""
+        self._deployment: Deployment | None = None
         self.spoke_function = ""
         self._router: OutputRouter | None = None
         self.limits = limits.LimitRecord()
@@ -161,6 +162,7 @@ class LocalEngine(RunRecords):
         self.state_machine_arn = create_state_machine(self.stack, self.sfn, provisioned.resolver)
         outputs = {"StateMachineArn": self.state_machine_arn, "BucketName": BUCKET, "LedgerTableName": self.table_name}
         record_stack(self._clients["cloudformation"], self.stack, outputs)
+        self._deployment = discover(STACK_NAME, region=REGION)  # found as the client finds a deployed stack
         # Commands without --stack operate on this engine while it runs (the operator client, hubspoke/client/).
         stack.enter_context(embedded_deployment(self.deployment()))
         if self.state_dir is not None:  # adaptation `kept-runs`; served to other processes (serve.py)
@@ -168,7 +170,9 @@ class LocalEngine(RunRecords):
 
     def deployment(self) -> Deployment:
         """What the operator client needs of this engine, discovered from the stack's outputs as on AWS."""
-        return discover(STACK_NAME, region=REGION)
+        if self._deployment is None:
+            raise RuntimeError("the engine has not started")
+        return self._deployment
 
     # -- clients ----------------------------------------------------------------------------------
 
