@@ -339,3 +339,72 @@ def test_an_engine_is_found_by_its_stack_outputs_as_a_deployed_stack_is(home: Pa
     assert report["failed_targets"] == printed["failed_targets"]
     # AND the engine's stack record names exactly the outputs the synthesized template declares
     assert set(stack.template["Outputs"]) == {"StateMachineArn", "BucketName", "LedgerTableName", "AlarmTopicArn"}
+
+
+def test_ctrl_c_on_follow_detaches_and_the_run_goes_on(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal
+
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    # GIVEN a run whose spokes wait until the test releases them, in this process's engine (served on loopback)
+    waiting, attached, release = threading.Event(), threading.Event(), threading.Event()
+    enter = LocalEngine.__enter__
+
+    def entered(self: LocalEngine) -> LocalEngine:
+        engine = enter(self)
+        fn = engine.runtime.function(engine.spoke_function)
+        real = engine.runtime._load(fn)
+
+        def held(event: Any, context: Any) -> Any:
+            waiting.set()
+            release.wait(120)
+            return real(event, context)
+
+        fn.handler = held
+        backend = stepfunctions_parser_backends["123456789012"]["us-east-1"]
+        describe = backend.describe_execution
+
+        def described(execution_arn: str) -> Any:
+            if threading.current_thread().name.endswith("(process_request_thread)"):
+                attached.set()  # another process asked over the loopback server
+            return describe(execution_arn)
+
+        vars(backend)["describe_execution"] = described
+        engine._exit.callback(vars(backend).pop, "describe_execution", None)
+        return engine
+
+    monkeypatch.setattr(LocalEngine, "__enter__", entered)
+    ran: dict[str, Any] = {}
+
+    def run() -> None:
+        ran["result"] = CliRunner().invoke(
+            app, ["run", "--source-json", _static(4), "--run-id", "detached", "--json", "--poll-seconds", "0.05"]
+        )
+
+    runner = threading.Thread(target=run, daemon=True)
+    runner.start()
+    try:
+        _wait_for(waiting.is_set)
+        follower = subprocess.Popen(
+            [sys.executable, "-m", "hubspoke", "follow", "detached", "--poll-seconds", "0.05"],
+            cwd=home.parent,
+            env={**os.environ, "HUBSPOKE_HOME": str(home)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        _wait_for(attached.is_set)
+        # WHEN the person presses Ctrl-C in the following terminal (a real SIGINT)
+        follower.send_signal(signal.SIGINT)
+        _, err = follower.communicate(timeout=120)
+        # THEN follow detaches with one line, exit 130, and says how to stop the run
+        assert follower.returncode == 130, err
+        assert "detached from run detached; it goes on (`hubspoke stop detached` stops it)" in err
+        assert runner.is_alive()  # the run did not stop
+    finally:
+        release.set()
+        runner.join(300)
+    # AND the run goes on to its end
+    result = ran["result"]
+    assert result.exit_code == 0, result.output
+    assert _json_tail(result.output)["succeeded"] == 4
