@@ -54,8 +54,6 @@ unit: setup
 ## [tool.coverage.run]); the total is printed, and under COVERAGE_FLOOR percent the run fails. 88: a few points
 ## under the 93 % the whole suite reached (branch coverage, 5,116 statements and 926 branches).
 COVERAGE_FLOOR := 88
-# The CLI subprocesses the tests start import the Lambda code as pytest itself does (pyproject's pythonpath).
-test: export PYTHONPATH := $(CURDIR):$(CURDIR)/lambdas
 test: setup lint typecheck
 	$(BIN)/pytest -q --cov=hubspoke --cov=stacks --cov=lambdas --cov-branch --cov-report=term \
 	  --cov-fail-under=$(COVERAGE_FLOOR)

@@ -121,6 +121,11 @@ def build_app(outdir: Path, overrides: dict[str, Any] | None = None) -> tuple[An
 
 def synthesize(outdir: Path, overrides: dict[str, Any] | None = None) -> SynthesizedStack:
     """Build the stack from cdk.json (plus overrides) and synthesize it into `outdir`."""
+    import aws_cdk as cdk
+
+    # CDK stages an asset once per process: a second synth into another outdir would name an asset directory
+    # it never wrote there (the Lambda code missing beside that template). Each outdir gets its own copy.
+    cdk.AssetStaging.clear_asset_hash_cache()
     app, _ = build_app(outdir, overrides)
     template = app.synth().get_stack_by_name(STACK_NAME).template
     return SynthesizedStack(template=template, outdir=outdir)

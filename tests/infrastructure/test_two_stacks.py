@@ -87,3 +87,12 @@ def test_cdk_context_names_a_second_copy(tmp_path):
     assert stack.stack_name == "HubSpokeStaging"
     alarm = stack.monitoring.alarms["HubFailed"].node.default_child
     assert stack.resolve(alarm.alarm_name) == "HubSpokeStaging-HubFailed"
+
+
+
+def test_every_synthesized_directory_holds_its_own_lambda_code(stack, watched_stack):
+    """A second synth in one process (other settings, another cache directory) has the Lambda asset beside its
+    template: CDK stages an asset once per process, and a CLI subprocess found no `shared` module there."""
+    for synthesized in (stack, watched_stack):
+        for logical_id in synthesized.resources("AWS::Lambda::Function"):
+            assert (synthesized.asset_dir(logical_id) / "shared" / "caches.py").is_file(), logical_id
