@@ -89,7 +89,6 @@ def test_cdk_context_names_a_second_copy(tmp_path):
     assert stack.resolve(alarm.alarm_name) == "HubSpokeStaging-HubFailed"
 
 
-
 def test_every_synthesized_directory_holds_its_own_lambda_code(stack, watched_stack):
     """A second synth in one process (other settings, another cache directory) has the Lambda asset beside its
     template: CDK stages an asset once per process, and a CLI subprocess found no `shared` module there."""
