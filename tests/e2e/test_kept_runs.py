@@ -95,10 +95,12 @@ def test_runs_report_and_rerun_failed_in_new_processes_answer_the_kept_run(home:
     assert [r["run_id"] for r in both] == [summary["run_id"], "first"]
 
 
-def _held_until_followed(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event]:
+def _held_until_followed(
+    monkeypatch: pytest.MonkeyPatch, release: threading.Event | None = None
+) -> tuple[threading.Event, threading.Event]:
     """In every engine started from now on: spokes wait until another process has described the run over the
-    engine's loopback server (a request thread of the server, not this process's own client). Returns
-    (a spoke is waiting, a follower has attached)."""
+    engine's loopback server (a request thread of the server, not this process's own client), or, given
+    `release`, until that is set. Returns (a spoke is waiting, a follower has attached)."""
     from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
     waiting, attached = threading.Event(), threading.Event()
@@ -111,7 +113,7 @@ def _held_until_followed(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Eve
 
         def held(event: Any, context: Any) -> Any:
             waiting.set()
-            attached.wait(120)
+            (release or attached).wait(120)
             return real(event, context)
 
         fn.handler = held
@@ -344,36 +346,9 @@ def test_an_engine_is_found_by_its_stack_outputs_as_a_deployed_stack_is(home: Pa
 def test_ctrl_c_on_follow_detaches_and_the_run_goes_on(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import signal
 
-    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
-
     # GIVEN a run whose spokes wait until the test releases them, in this process's engine (served on loopback)
-    waiting, attached, release = threading.Event(), threading.Event(), threading.Event()
-    enter = LocalEngine.__enter__
-
-    def entered(self: LocalEngine) -> LocalEngine:
-        engine = enter(self)
-        fn = engine.runtime.function(engine.spoke_function)
-        real = engine.runtime._load(fn)
-
-        def held(event: Any, context: Any) -> Any:
-            waiting.set()
-            release.wait(120)
-            return real(event, context)
-
-        fn.handler = held
-        backend = stepfunctions_parser_backends["123456789012"]["us-east-1"]
-        describe = backend.describe_execution
-
-        def described(execution_arn: str) -> Any:
-            if threading.current_thread().name.endswith("(process_request_thread)"):
-                attached.set()  # another process asked over the loopback server
-            return describe(execution_arn)
-
-        vars(backend)["describe_execution"] = described
-        engine._exit.callback(vars(backend).pop, "describe_execution", None)
-        return engine
-
-    monkeypatch.setattr(LocalEngine, "__enter__", entered)
+    release = threading.Event()
+    waiting, attached = _held_until_followed(monkeypatch, release)
     ran: dict[str, Any] = {}
 
     def run() -> None:
