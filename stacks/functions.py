@@ -67,6 +67,11 @@ def _environments(settings: Settings, storage: Storage) -> dict[str, dict[str, s
         "ECS_CLUSTERS": ",".join(settings.image_push.clusters),
         "INDEX_MAX_AGE_MINUTES": str(settings.image_push.index_max_age_minutes),
     }
+    cross_account = {
+        "CROSS_ACCOUNT_ROLE_NAME": settings.cross_account.role_name,
+        "CROSS_ACCOUNT_EXTERNAL_ID": settings.cross_account.external_id or "",
+        "CROSS_ACCOUNT_ACCOUNTS": ",".join(settings.cross_account.accounts),
+    }
     bucket = {"BUCKET_NAME": storage.bucket.bucket_name}
     threshold = {"FAILURE_THRESHOLD_PERCENT": str(settings.failure_threshold_percent)}
     idempotency = {"IDEMPOTENCY_TABLE": storage.idempotency.table_name}
@@ -80,6 +85,7 @@ def _environments(settings: Settings, storage: Storage) -> dict[str, dict[str, s
             **bucket,
             **threshold,
             **idempotency,
+            **cross_account,
             "DEFAULT_MAX_CONCURRENCY": str(settings.max_concurrency),
             "GITHUB_MAX_CONCURRENCY": str(settings.github.max_concurrency),
             "SPOKE_TIMEOUT_SECONDS": str(settings.spoke_timeout_seconds),
@@ -91,11 +97,12 @@ def _environments(settings: Settings, storage: Storage) -> dict[str, dict[str, s
             **github,
             **steady,
             **idempotency,
+            **cross_account,
             "IDEMPOTENCY_HOURS": str(settings.image_push.idempotency_hours),
         },
         "Gate": {**powertools, **github},
         "Summarize": {**powertools, **bucket, **threshold, "LEDGER_TABLE": storage.ledger.table_name},
-        "Indexer": {**powertools, **image_index},
+        "Indexer": {**powertools, **image_index, **cross_account},
     }
 
 

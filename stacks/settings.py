@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -120,6 +120,22 @@ class GitHubSettings(_Strict):
         return value.rstrip("/")
 
 
+class CrossAccountSettings(_Strict):
+    """Targets in other accounts: the role each target account holds for HubSpoke (stack HubSpokeTargetRole).
+
+    A target with an `account` (or a `role_arn`) runs under that role; one without runs in this account.
+    """
+
+    # The role's name in every target account: arn:aws:iam::<account>:role/<role_name>.
+    role_name: str = Field(default="hubspoke-target", pattern=r"^[\w+=,.@-]{1,64}$")
+    # Given to sts:AssumeRole; the target role trusts only requests that carry it (the confused-deputy guard).
+    external_id: str | None = Field(default=None, min_length=2, max_length=1224, pattern=r"^[\w+=,.@:/-]+$")
+    # The only accounts HubSpoke may assume the role in (empty: any account, within organization_id if set).
+    accounts: list[Annotated[str, Field(pattern=r"^[0-9]{12}$")]] = Field(default_factory=list)
+    # Only roles of accounts in this AWS Organization (condition aws:ResourceOrgID on sts:AssumeRole).
+    organization_id: str | None = Field(default=None, pattern=r"^o-[a-z0-9]{10,32}$")
+
+
 class Settings(_Strict):
     """Everything a deployment can tune. Per-run overrides travel in the run request instead."""
 
@@ -134,6 +150,7 @@ class Settings(_Strict):
     monitoring: MonitoringSettings = MonitoringSettings()
     image_push: ImagePushSettings = ImagePushSettings()
     github: GitHubSettings = GitHubSettings()
+    cross_account: CrossAccountSettings = CrossAccountSettings()
     failure_threshold_percent: float = Field(default=0.0, ge=0.0, le=100.0)
     ledger_ttl_days: int = Field(default=30, ge=1, le=3650)
     log_retention_days: int = 30

@@ -23,4 +23,7 @@ VARIABLES: dict[str, str] = {
     "GITHUB_MAX_CONCURRENCY": "2",
     "GITHUB_INLINE_RETRY_AFTER_MAX": "10",
     "GITHUB_REQUEST_TIMEOUT": "20",
+    "CROSS_ACCOUNT_ROLE_NAME": "hubspoke-target",
+    "CROSS_ACCOUNT_EXTERNAL_ID": "hubspoke-test-external-id",
+    "CROSS_ACCOUNT_ACCOUNTS": "",
 }

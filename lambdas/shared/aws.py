@@ -12,7 +12,7 @@ from botocore.config import Config as BotoConfig
 from shared import caches
 
 # The SDK's own retries stay short: long waits belong to Step Functions' Retry, not to a Lambda.
-_BOTO_CONFIG = BotoConfig(retries={"max_attempts": 3, "mode": "standard"})
+BOTO_CONFIG = BotoConfig(retries={"max_attempts": 3, "mode": "standard"})
 
 
 @caches.register
@@ -21,4 +21,4 @@ def client(service: str) -> Any:
     """A shared client for `service`."""
     # Any: callers annotate the typed client they ask for (mypy_boto3_* stubs); the name is only known here.
     factory: Callable[..., Any] = boto3.client
-    return factory(service, config=_BOTO_CONFIG)
+    return factory(service, config=BOTO_CONFIG)

@@ -53,7 +53,17 @@ class ImageIndexEnv(_Env):
     index_max_age_minutes: int = Field(alias="INDEX_MAX_AGE_MINUTES", ge=1)
 
 
-class HubEnv(LedgerEnv, GitHubEnv, SteadyEnv, ImageIndexEnv):
+class CrossAccountEnv(_Env):
+    """How a target in another account is reached (settings cross_account; shared.credentials)."""
+
+    cross_account_role_name: str = Field(alias="CROSS_ACCOUNT_ROLE_NAME", min_length=1)
+    # Empty: no external id is sent.
+    cross_account_external_id: str = Field(alias="CROSS_ACCOUNT_EXTERNAL_ID")
+    # Comma-separated; empty: any account (the IAM policy may still narrow it).
+    cross_account_accounts: Annotated[tuple[str, ...], BeforeValidator(_split)] = Field(alias="CROSS_ACCOUNT_ACCOUNTS")
+
+
+class HubEnv(LedgerEnv, GitHubEnv, SteadyEnv, ImageIndexEnv, CrossAccountEnv):
     """Validates requests (the operations' checks), discovers (every source), seeds the ledger, claims run ids."""
 
     bucket: str = Field(alias="BUCKET_NAME", min_length=1)
@@ -67,7 +77,7 @@ class HubEnv(LedgerEnv, GitHubEnv, SteadyEnv, ImageIndexEnv):
     lambda_memory_mb: int = Field(alias="LAMBDA_MEMORY_MB", ge=128)
 
 
-class SpokeEnv(LedgerEnv, GitHubEnv, SteadyEnv):
+class SpokeEnv(LedgerEnv, GitHubEnv, SteadyEnv, CrossAccountEnv):
     """Runs an operation on one target and records it."""
 
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
@@ -84,7 +94,7 @@ class SummarizeEnv(_Env):
     failure_threshold_percent: float = Field(alias="FAILURE_THRESHOLD_PERCENT", ge=0, le=100)
 
 
-class IndexerEnv(ImageIndexEnv):
+class IndexerEnv(ImageIndexEnv, CrossAccountEnv):
     """Scans the clusters into the image index."""
 
 

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.errors import InvalidRunRequest
 
@@ -22,6 +22,12 @@ MAX_WAVES = 1000  # wave manifest keys travel in the state: keep the list far be
 # Params travel with every spoke's input; keep them far below the 256 KB state limit.
 MAX_PARAMS_BYTES = 32 * 1024
 OPERATION_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+# Target attributes that say where it lives: (name, pattern, what a valid value is).
+_WHERE = (
+    ("account", r"[0-9]{12}", "an AWS account id (12 digits, as text)"),
+    ("region", r"[a-z]{2}(-[a-z]+)+-[0-9]", "an AWS region name (e.g. eu-west-1)"),
+    ("role_arn", r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}", "an IAM role ARN"),
+)
 
 
 class _Model(BaseModel):
@@ -50,6 +56,16 @@ class Target(BaseModel):
         if _BAD_ID_CHARS.search(value):
             raise ValueError("must not contain control, zero-width, bidirectional-override or surrogate characters")
         return value
+
+    @model_validator(mode="after")
+    def _where_is_well_formed(self) -> Target:
+        # Optional attributes that say where the target lives (shared.credentials): checked here, before anything
+        # is written, so a typo fails the run request naming the field instead of every spoke at AssumeRole.
+        for name, pattern, meaning in _WHERE:
+            value = (self.model_extra or {}).get(name)
+            if value is not None and (not isinstance(value, str) or not re.fullmatch(pattern, value)):
+                raise ValueError(f"{name}: {value!r} is not {meaning}")
+        return self
 
 
 class RunRequest(_Model):

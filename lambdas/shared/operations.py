@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from shared.budget import Budget
 from shared.config import GitHubEnv, HubEnv, SpokeEnv
+from shared.credentials import TargetAws
 from shared.models import OperationResult, SpokeInput
 from spoke.operations import ecs_restart, github_file_sync, noop
 
@@ -29,6 +30,15 @@ class OperationContext:
     env: SpokeEnv
     ecs: ECSClient
     dynamodb: DynamoDBClient
+    # Clients in the target's own account and region (its `account`/`region`/`role_arn`); this function's own
+    # credentials for a target that names none. Operations call the target through these only.
+    aws: TargetAws | None = None
+
+    @property
+    def target(self) -> TargetAws:
+        """The target's clients (built by the spoke handler)."""
+        assert self.aws is not None, "the spoke handler gives every operation its target's clients"
+        return self.aws
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from shared import credentials
 from shared.aws import client
 from shared.config import SpokeEnv, config
+from shared.credentials import CrossAccount
 from shared.ledger import Ledger
 from shared.models import SpokeInput
 from shared.observability import emit_metric, emit_metrics, lambda_context, log_context, logger, tracer
@@ -26,7 +28,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     with log_context(run_id=item.run.run_id, target_id=item.target.id, attempt=item.attempt):
         try:
             cfg = config(SpokeEnv)
-            ctx = OperationContext(env=cfg, ecs=client("ecs"), dynamodb=client("dynamodb"))
+            target = credentials.for_target(
+                item.target.id, item.target.model_extra or {}, item.run.run_id, CrossAccount.from_env(cfg)
+            )
+            ctx = OperationContext(env=cfg, ecs=client("ecs"), dynamodb=client("dynamodb"), aws=target)
             result = run_spoke(item, Ledger(client("dynamodb"), cfg.ledger_table), cfg.ledger_ttl_days, ctx)
         except Exception as exc:
             error = type(exc).__name__

@@ -16,6 +16,8 @@ POWERTOOLS = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERT
 GITHUB = {"GITHUB_API_URL", "GITHUB_TOKEN_SECRET", "GITHUB_INLINE_RETRY_AFTER_MAX", "GITHUB_REQUEST_TIMEOUT"}
 STEADY = {"WAIT_FOR_STEADY", "STEADY_TIMEOUT_SECONDS"}
 IMAGE_INDEX = {"IMAGE_INDEX_TABLE", "ECS_CLUSTERS", "INDEX_MAX_AGE_MINUTES"}
+# Reaching targets in other accounts (the role to assume, its external id, the accounts allowed).
+CROSS_ACCOUNT = {"CROSS_ACCOUNT_ROLE_NAME", "CROSS_ACCOUNT_EXTERNAL_ID", "CROSS_ACCOUNT_ACCOUNTS"}
 
 # By handler: what each function's code reads, written here from what each one does.
 EXPECTED: dict[str, set[str]] = {
@@ -34,6 +36,7 @@ EXPECTED: dict[str, set[str]] = {
         *GITHUB,
         *STEADY,
         *IMAGE_INDEX,
+        *CROSS_ACCOUNT,  # discovery in other accounts (ecs-clusters)
     },
     # runs an operation (ecs-restart: idempotency table and rollout wait; github-file-sync: GitHub) and
     # records the result in the ledger
@@ -44,13 +47,14 @@ EXPECTED: dict[str, set[str]] = {
         "IDEMPOTENCY_HOURS",
         *GITHUB,
         *STEADY,
+        *CROSS_ACCOUNT,  # a target in another account runs under its role there
     },
     # reads GitHub's rate limit
     "gate.handler.handler": {*GITHUB},
     # streams the ledger, writes the report, applies the deployment's threshold when the run has none
     "summarize.handler.handler": {"LEDGER_TABLE", "BUCKET_NAME", "FAILURE_THRESHOLD_PERCENT"},
     # scans the clusters into the image index
-    "indexer.handler.handler": {*IMAGE_INDEX},
+    "indexer.handler.handler": {*IMAGE_INDEX, *CROSS_ACCOUNT},
 }
 MODELS: dict[str, type[BaseModel]] = {
     "hub.handler.handler": HubEnv,
