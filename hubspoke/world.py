@@ -7,11 +7,22 @@
      "index": true}
 
 `index: true` runs the indexer once before the event; otherwise the hub finds the index empty and scans live.
+
+Clusters at the top level live in the engine's own account and region. Other accounts hold clusters per region,
+and say whether HubSpoke's target role is deployed there (`target_role: false`: AssumeRole is refused) and which
+functions it trusts (`trusts`, default all three: a role that trusts only the hub lets discovery list its clusters
+while every spoke is refused):
+
+    {"clusters": [], "accounts": [{"id": "210987654321", "regions": [{"name": "eu-west-1", "clusters": [
+        {"name": "prod-a", "tags": {"tier": "prod"}, "task": {"exit_code": 3, "seconds": 40}}]}]}]}
+
+`task` says how a one-off task (ecs-run-task) on that cluster ends: its essential containers' exit code after
+`seconds` (simulated), or `starts: false` with the `reason` RunTask gives (capacity, placement).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -39,35 +50,106 @@ class Service(BaseModel):
         return self
 
 
+Function = Literal["hub", "spoke", "indexer"]
+FUNCTIONS: tuple[Function, ...] = ("hub", "spoke", "indexer")
+
+
+class Task(BaseModel):
+    """How a task started on the cluster ends."""
+
+    model_config = ConfigDict(extra="forbid")
+    starts: bool = True
+    reason: str = Field(default="RESOURCE:MEMORY", min_length=1)  # RunTask's failure reason when it does not
+    exit_code: int = Field(default=0, ge=0, le=255)
+    seconds: float = Field(default=30.0, ge=0)
+
+
 class Cluster(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,255}$")
     services: list[Service] = Field(default_factory=list)
+    tags: dict[str, str] = Field(default_factory=dict)
+    task: Task = Field(default_factory=Task)
+
+
+class Region(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
+    clusters: list[Cluster] = Field(default_factory=list)
+
+
+class Account(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=r"^[0-9]{12}$")
+    # False: the account has no HubSpoke target role, so assuming it is refused (AccessDenied).
+    target_role: bool = True
+    # Which of the deployment's functions the role trusts (an old or hand-edited role may leave one out).
+    trusts: list[Function] = Field(default_factory=lambda: list(FUNCTIONS))
+    regions: list[Region] = Field(default_factory=list)
 
 
 class World(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    clusters: list[Cluster]
+    clusters: list[Cluster] = Field(default_factory=list)
+    accounts: list[Account] = Field(default_factory=list)
     index: bool = True
+
+    @model_validator(mode="after")
+    def _accounts_once(self) -> World:
+        ids = [a.id for a in self.accounts]
+        if len(ids) != len(set(ids)):
+            raise ValueError("accounts: an account id is listed twice")
+        return self
+
+    def places(self) -> list[tuple[str | None, str | None, Cluster]]:
+        """Every cluster with its account and region (None, None: the engine's own)."""
+        found: list[tuple[str | None, str | None, Cluster]] = [(None, None, c) for c in self.clusters]
+        for account in self.accounts:
+            for region in account.regions:
+                found.extend((account.id, region.name, c) for c in region.clusters)
+        return found
+
+
+def in_account(ecs: Any, account: str | None, region: str | None) -> Any:
+    """An ECS client of moto's for another account and region (moto reads the account from a request header)."""
+    if account is None and region is None:
+        return ecs
+    import boto3
+
+    other = boto3.client("ecs", region_name=region or ecs.meta.region_name)
+    if account is not None:
+
+        def name_the_account(request: Any, **_: Any) -> None:
+            request.headers["x-moto-account-id"] = account
+
+        other.meta.events.register("before-send.ecs.*", name_the_account)
+    return other
 
 
 def load_world(ecs: Any, world: World) -> int:
-    """Create the clusters, task definitions and services in (moto) ECS; returns the number of services."""
+    """Create the clusters, task definitions and services in (moto) ECS, in their accounts and regions; returns
+    the number of services."""
     count = 0
-    for cluster in world.clusters:
-        ecs.create_cluster(clusterName=cluster.name)
-        for service in cluster.services:
-            task_def = ecs.register_task_definition(
-                family=f"{cluster.name}-{service.name}",
-                containerDefinitions=[{"name": c.name, "image": c.image, "memory": 128} for c in service.containers],
-            )["taskDefinition"]["taskDefinitionArn"]
-            ecs.create_service(
-                cluster=cluster.name,
-                serviceName=service.name,
-                taskDefinition=task_def,
-                desiredCount=service.desired_count,
-            )
-            if service.status == "INACTIVE":
-                ecs.delete_service(cluster=cluster.name, service=service.name, force=True)
-            count += 1
+    for account, region, cluster in world.places():
+        client = in_account(ecs, account, region)
+        count += _load_cluster(client, cluster)
     return count
+
+
+def _load_cluster(ecs: Any, cluster: Cluster) -> int:
+    tags = [{"key": k, "value": v} for k, v in cluster.tags.items()]
+    ecs.create_cluster(clusterName=cluster.name, **({"tags": tags} if tags else {}))
+    for service in cluster.services:
+        task_def = ecs.register_task_definition(
+            family=f"{cluster.name}-{service.name}",
+            containerDefinitions=[{"name": c.name, "image": c.image, "memory": 128} for c in service.containers],
+        )["taskDefinition"]["taskDefinitionArn"]
+        ecs.create_service(
+            cluster=cluster.name,
+            serviceName=service.name,
+            taskDefinition=task_def,
+            desiredCount=service.desired_count,
+        )
+        if service.status == "INACTIVE":
+            ecs.delete_service(cluster=cluster.name, service=service.name, force=True)
+    return len(cluster.services)
