@@ -154,6 +154,12 @@ class Functions(Construct):
             )
         )
 
+        # ecs-clusters source with `organization: true`: the organization's accounts. ListAccounts supports no
+        # resource type (Service Authorization Reference for AWS Organizations), so Resource '*'; AWS answers it
+        # only in the management account or a delegated administrator. The clusters themselves are listed through
+        # the target role in each account (shared.credentials), never with the hub's own ECS grants.
+        self.hub.add_to_role_policy(iam.PolicyStatement(actions=["organizations:ListAccounts"], resources=["*"]))
+
         self.spoke = self._function(
             "Spoke",
             "spoke.handler.handler",
@@ -366,9 +372,9 @@ class Functions(Construct):
             _default_policy(role),
             "AwsSolutions-IAM5[Resource::*]",
             "Tracing is active: xray:PutTraceSegments and xray:PutTelemetryRecords (and for the hub and indexer "
-            "ecs:ListClusters, ecs:ListServices, ecs:DescribeTaskDefinition) support no resource type (X-Ray and "
-            "ECS Service Authorization References), so they need Resource '*'; ListServices carries an "
-            "ecs:cluster condition when image_push.clusters is set.",
+            "ecs:ListClusters, ecs:ListServices, ecs:DescribeTaskDefinition; for the hub organizations:ListAccounts) "
+            "support no resource type (X-Ray, ECS and Organizations Service Authorization References), so they need "
+            "Resource '*'; ListServices carries an ecs:cluster condition when image_push.clusters is set.",
         )
         depend_on_policy_only(function, role)
         return function

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from hub.sources import github_org, image_users, run, s3_manifest, static
+from hub.sources import ecs_clusters, github_org, image_users, run, s3_manifest, static
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -23,13 +23,15 @@ if TYPE_CHECKING:
 class SourceContext:
     """What a source may use; passed in so tests can give moto clients.
 
-    `notes` is where a source says how it discovered (the run summary shows them).
+    `notes` is where a source says how it discovered (the run summary shows them). `run_id` names the run to
+    sources that act in other accounts (the AssumeRole session name, the per-run credential cache).
     """
 
     s3: S3Client
     env: HubEnv | None = None
     clients: Callable[[str], Any] | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+    run_id: str = ""
 
     @property
     def ecs(self) -> ECSClient:
@@ -68,5 +70,6 @@ SOURCES: dict[str, Source] = {
         Source(image_users.NAME, image_users.Spec, image_users.discover, image_users.origin),
         Source(github_org.NAME, github_org.Spec, github_org.discover, github_org.origin),
         Source(run.NAME, run.Spec, run.discover, run.origin),
+        Source(ecs_clusters.NAME, ecs_clusters.Spec, ecs_clusters.discover, ecs_clusters.origin),
     )
 }
