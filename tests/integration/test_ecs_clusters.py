@@ -200,6 +200,19 @@ def test_the_hubs_own_account_is_listed_through_its_target_role_too(aws, fleet, 
     assert credentials.sessions().assumed == 1
 
 
+def test_a_cluster_that_is_not_active_is_left_out(aws, fleet, context, hooks):
+    def being_deleted(parsed: dict[str, Any], **_: Any) -> None:
+        # moto deletes a cluster at once; AWS describes one being deleted as DEPROVISIONING, then INACTIVE.
+        for described in parsed["clusters"]:
+            if described["clusterName"] == "prod-web":
+                described["status"] = "DEPROVISIONING"
+
+    hooks.on("after-call.ecs.DescribeClusters", being_deleted)
+    out = run(context, "inactive", source())
+    assert [t["id"] for t in manifest(aws, out)] == [i for i in SELECTED if i != f"{A}/{EU}/prod-web"]
+    assert out["notes"]["ecs_clusters"]["left_out"] == {"name": 2, "tags": 2, "status": 1}
+
+
 def test_listing_pages_and_describes_at_most_100_clusters_a_call(aws, context, hooks):
     ecs = in_account(boto3.client("ecs"), A, EU)
     for n in range(250):
@@ -237,20 +250,31 @@ def test_listing_pages_and_describes_at_most_100_clusters_a_call(aws, context, h
 # --- the organization --------------------------------------------------------------------------------------------
 
 
-def test_the_organizations_active_accounts_are_listed(aws, context):
+def test_the_organizations_active_accounts_are_listed_page_by_page(aws, context, hooks):
     organizations = boto3.client("organizations")
     organizations.create_organization(FeatureSet="ALL")  # by the hub's account: its management account
     made = [
-        organizations.create_account(AccountName=name, Email=f"{name}@example.com")["CreateAccountStatus"]["AccountId"]
-        for name in ("team-a", "team-b")
+        organizations.create_account(AccountName=f"team-{n}", Email=f"team-{n}@example.com")["CreateAccountStatus"][
+            "AccountId"
+        ]
+        for n in range(23)
     ]
-    for account in made:
+    # moto gives created accounts random 12-digit ids; the world is built on the ids it gave.
+    closed = made.pop()
+    organizations.close_account(AccountId=closed)  # SUSPENDED: not an ACTIVE account, so not listed
+    for account in (made[0], made[21], closed):
         in_account(boto3.client("ecs"), account, EU).create_cluster(clusterName="prod-svc")
     in_account(boto3.client("ecs"), HOME, EU).create_cluster(clusterName="prod-mgmt")
+    pages: list[int] = []
+    hooks.on("after-call.organizations.ListAccounts", lambda parsed, **_: pages.append(len(parsed["Accounts"])))
     out = run(context, "org", {"type": "ecs-clusters", "organization": True, "regions": [EU]})
-    expected = sorted([*(f"{a}/{EU}/prod-svc" for a in made), f"{HOME}/{EU}/prod-mgmt"])
+    expected = sorted([f"{made[0]}/{EU}/prod-svc", f"{made[21]}/{EU}/prod-svc", f"{HOME}/{EU}/prod-mgmt"])
     assert [t["id"] for t in manifest(aws, out)] == expected
-    assert out["notes"]["ecs_clusters"]["organization_accounts"] == 3
+    # 22 created and active plus the management account, over two ListAccounts pages of at most 20.
+    assert out["notes"]["ecs_clusters"]["organization_accounts"] == 23
+    assert pages == [20, 4]
+    assert out["notes"]["ecs_clusters"]["accounts"] == 23
+    assert credentials.sessions().assumed == 23
 
 
 def test_the_organization_is_narrowed_to_the_deployments_allowed_accounts(aws, context, monkeypatch):

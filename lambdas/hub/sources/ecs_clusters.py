@@ -42,6 +42,7 @@ ACCOUNT = r"^[0-9]{12}$"
 REGION = r"^[a-z]{2}(-[a-z]+)+-[0-9]$"
 DESCRIBE_BATCH = 100  # DescribeClusters takes at most 100 clusters per call
 LIST_PAGE = 100  # ListClusters' largest page
+ORG_PAGE = 20  # ListAccounts' largest page
 MAX_NAMED = 20  # places named in a refusal or in the notes; the count says how many there are
 # An ECS call refused in one account x region: the role lacks the action, or the region is not enabled there (an
 # opt-in region answers the assumed role's token as unrecognized).
@@ -233,7 +234,7 @@ def organization_accounts(ctx: SourceContext, cross: CrossAccount) -> list[str]:
         raise InvalidRunRequest(["source.organization: this hub has no AWS clients to list the organization with"])
     found: list[dict[str, Any]] = []
     try:
-        for page in organizations.get_paginator("list_accounts").paginate():
+        for page in organizations.get_paginator("list_accounts").paginate(PaginationConfig={"PageSize": ORG_PAGE}):
             found.extend(page.get("Accounts", []))
     except ClientError as err:
         code = aws_error_code(err)
