@@ -30,6 +30,7 @@ SOURCE = {"type": "ecs-clusters", "accounts": [A, B], "regions": [EU, US], "name
 def test_a_run_over_the_clusters_of_two_accounts_and_the_next_run_finds_a_new_one(engine: LocalEngine) -> None:
     load_world(engine.ecs, World.model_validate(WORLD))
     first = engine.run({"operation": "noop", "run_id": "fleet-1", "source": SOURCE})
+    assert first.summary is not None
     assert (first.status, first.summary["total"], first.summary["succeeded"]) == ("SUCCEEDED", 3, 3)
     assert sorted(row["target_id"] for row in engine.ledger("fleet-1")) == [
         f"{B}/{US}/prod-3",
@@ -39,4 +40,5 @@ def test_a_run_over_the_clusters_of_two_accounts_and_the_next_run_finds_a_new_on
     assert first.summary["notes"]["ecs_clusters"]["left_out"] == {"name": 1}
     in_account(engine.ecs, B, EU).create_cluster(clusterName="prod-4")
     second = engine.run({"operation": "noop", "run_id": "fleet-2", "source": SOURCE})
+    assert second.summary is not None
     assert (second.status, second.summary["total"]) == ("SUCCEEDED", 4)
