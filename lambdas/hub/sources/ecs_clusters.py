@@ -160,7 +160,9 @@ def discover(spec: Spec, ctx: SourceContext) -> list[Any]:
     if tally.unreachable and not spec.skip_unreachable:
         shown = [f"{where}: cannot reach {place}" for place in tally.unreachable[:MAX_NAMED]]
         more = len(tally.unreachable) - MAX_NAMED
-        hint = "or leave such places out with skip_unreachable: true"
+        hint = (
+            "give each account the HubSpoke target role, or leave what is unreachable out with skip_unreachable: true"
+        )
         raise InvalidRunRequest([*shown, *([f"... and {more} more"] if more > 0 else []), f"{where}: {hint}"])
     targets.sort(key=lambda t: str(t["id"]))
     notes: dict[str, Any] = {
