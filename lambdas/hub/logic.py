@@ -118,7 +118,7 @@ def run_hub(
     delivery: nothing is written (hub/claims.py). A dry run writes its plan and nothing else (hub/plan.py).
     """
     request, run_id = validate_request(raw_request, execution_name, cfg)
-    context = SourceContext(s3=s3, env=cfg, clients=clients)
+    context = SourceContext(s3=s3, env=cfg, clients=clients, run_id=run_id)
     targets = discover_targets(request, context)
     size = request.wave_size or max(len(targets), 1)
     wave_count = math.ceil(len(targets) / size)

@@ -30,6 +30,8 @@ class SourceContext:
     env: HubEnv | None = None
     clients: Callable[[str], Any] | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+    # The run discovering: names the role sessions of discovery in other accounts (shared.credentials).
+    run_id: str = ""
 
     @property
     def ecs(self) -> ECSClient:
