@@ -13,10 +13,10 @@ from typing import Any
 
 import boto3
 import pytest
+from indexer.handler import handler as indexer
 
 from hub.handler import handler as hub
 from hubspoke.world import World, in_account, load_world
-from indexer.handler import handler as indexer
 from shared import credentials
 from shared.ecs_images import ImageIndex
 from spoke.handler import handler as spoke
