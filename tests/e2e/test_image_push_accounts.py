@@ -83,6 +83,7 @@ def test_a_push_restarts_its_services_in_every_account_and_region(accounts_stack
         result = engine.run(transform(rule["Targets"][0], event), execution_name="push-accounts")
         # THEN the 4 services running web:1.4 restart, each in its own account and region, and nothing else
         summary = result.summary
+        assert summary is not None
         assert (result.status, summary["total"], summary["succeeded"], summary["failed"]) == ("SUCCEEDED", 4, 4, 0)
         assert summary["notes"]["discovery"].startswith("image index" if index else "scanned ECS live")
         assert "unreachable" not in summary["notes"]
