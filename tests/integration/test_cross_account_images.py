@@ -292,3 +292,16 @@ def test_clusters_named_alike_in_two_accounts_are_restarted_once_each(fleet, aws
         f"{TEAM_A}/{EU}/prod/web",
         f"{TEAM_B}/{EU}/prod/web",
     }
+
+
+def test_this_account_listed_among_the_accounts_is_scanned_once(fleet, aws, context, monkeypatch):
+    # GIVEN image_push.accounts names this deployment's own account too, in its own region
+    monkeypatch.setenv("IMAGE_PUSH_ACCOUNTS", f"123456789012,{TEAM_A}")
+    monkeypatch.setenv("IMAGE_PUSH_REGIONS", "us-east-1")
+    # WHEN the indexer runs THEN this account's 3 services are indexed once, as this account's (no account/region)
+    assert indexer({}, context)["rows"] == 3
+    raw = aws.dynamodb.scan(TableName=INDEX_TABLE)["Items"]
+    assert len([i for i in raw if i["repository"]["S"] != "#meta"]) == 3
+    assert all("account" not in i for i in raw)
+    out = hub({"request": request(), "execution_name": "push-34"}, context)
+    assert set(targets_of(aws, out)) == {"prod/web"}
