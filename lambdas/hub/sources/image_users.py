@@ -68,12 +68,11 @@ def discover(spec: Spec, ctx: SourceContext) -> list[Any]:
             continue
         cluster_name = svc.cluster.rsplit("/", 1)[-1]
         # cluster/service: the same service name runs in several clusters; another account's place before it.
-        where = {} if svc.account is None else {"account": svc.account, "region": svc.region}
-        target_id = (
-            f"{cluster_name}/{svc.service}"
-            if svc.account is None
-            else (f"{svc.account}/{svc.region}/{cluster_name}/{svc.service}")
-        )
+        target_id = f"{cluster_name}/{svc.service}"
+        where = {}
+        if svc.account is not None:
+            target_id = f"{svc.account}/{svc.region}/{target_id}"
+            where = {"account": svc.account, "region": svc.region}
         if svc.status != "ACTIVE":
             ctx.notes.setdefault("skipped", []).append(f"{target_id} ({svc.status})")
             continue
