@@ -66,6 +66,8 @@ def _environments(settings: Settings, storage: Storage) -> dict[str, dict[str, s
         "IMAGE_INDEX_TABLE": storage.image_index.table_name,
         "ECS_CLUSTERS": ",".join(settings.image_push.clusters),
         "INDEX_MAX_AGE_MINUTES": str(settings.image_push.index_max_age_minutes),
+        "IMAGE_PUSH_ACCOUNTS": ",".join(settings.image_push.accounts),
+        "IMAGE_PUSH_REGIONS": ",".join(settings.image_push.regions),
     }
     cross_account = {
         "CROSS_ACCOUNT_ROLE_NAME": settings.cross_account.role_name,
