@@ -185,3 +185,19 @@ def test_the_hub_refuses_a_wait_longer_than_the_spoke_timeout(aws, context):
     # GIVEN the deployment's spoke timeout of 300 s (tests/envs.py): 270 s of wait at most
     with pytest.raises(InvalidRunRequest, match=r"params.wait_timeout_seconds: a wait of 280 s .* at most 270 s"):
         seed(context, {"wait_timeout_seconds": 280})
+
+
+def test_a_plan_costs_each_spoke_the_whole_wait(aws, context):
+    # GIVEN a dry run of two clusters with a wait of 120 s
+    request = {
+        "run_id": "p",
+        "dry_run": True,
+        "operation": "ecs-run-task",
+        "params": {"task_definition": FAMILY, "wait_timeout_seconds": 120},
+        "source": {"type": "static", "targets": [{"id": "a", "cluster": "a"}, {"id": "b", "cluster": "b"}]},
+    }
+    arn = "arn:aws:states:us-east-1:123456789012:execution:HubSpoke:p"
+    out = hub({"request": request, "execution_id": arn}, context)
+    # THEN the plan assumes each spoke waits the whole 120 s (an upper bound)
+    assert out["outcome"] == "planned"
+    assert out["plan"]["cost"]["spoke_seconds"] == 120

@@ -136,3 +136,11 @@ def test_plan_cost_is_the_wait_and_check_holds_it_to_the_spoke_timeout(hub_env):
     (problem,) = ecs_run_task.check(Params(task_definition="m", wait_timeout_seconds=271), hub_env)
     assert problem.startswith("params.wait_timeout_seconds: a wait of 271 s does not fit")
     assert problem.endswith("at most 270 s")
+
+
+def test_the_default_wait_is_refused_by_a_deployment_with_a_shorter_spoke_timeout():
+    # GIVEN a deployment whose Spoke task times out after 200 s: 170 s of wait at most
+    env = HubEnv.model_validate({**VARIABLES, "SPOKE_TIMEOUT_SECONDS": "200"})
+    (problem,) = ecs_run_task.check(Params(task_definition="m"), env)
+    assert problem.startswith("params.wait_timeout_seconds (the default, 240 s): a wait of 240 s does not fit")
+    assert problem.endswith("at most 170 s")
