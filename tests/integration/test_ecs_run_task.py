@@ -16,6 +16,7 @@ import pytest
 
 from hub.handler import handler as hub
 from hubspoke.engine import ecs_tasks
+from hubspoke.world import in_account
 from shared.errors import InvalidRunRequest, TargetError, TransientError
 from spoke.handler import handler as spoke
 from spoke.operations import ecs_run_task
@@ -201,3 +202,28 @@ def test_a_plan_costs_each_spoke_the_whole_wait(aws, context):
     # THEN the plan assumes each spoke waits the whole 120 s (an upper bound)
     assert out["outcome"] == "planned"
     assert out["plan"]["cost"]["spoke_seconds"] == 120
+
+
+def test_a_target_in_another_account_runs_its_task_there(aws, fleet, context):
+    # GIVEN a cluster of the same name in another account and region, whose tasks exit 0 after 20 s
+    other = in_account(fleet.ecs, "210987654321", "eu-west-1")
+    other.create_cluster(clusterName=CLUSTER)
+    other.register_task_definition(
+        family=FAMILY, containerDefinitions=[{"name": "app", "image": "registry/migrate:7", "memory": 256}]
+    )
+    fleet.lifecycle.expect("210987654321", "eu-west-1", CLUSTER, Ending(exit_code=0, seconds=20))
+    target = {
+        "id": "210987654321/eu-west-1/batch",
+        "account": "210987654321",
+        "region": "eu-west-1",
+        "cluster": CLUSTER,
+    }
+    out = seed(context, {"poll_seconds": 10}, targets=[target])
+    # WHEN the spoke runs (under the account's HubSpoke role)
+    result = attempt(out, context, target=target)
+    # THEN the task ran in that account and region, and none in the deployment's own
+    assert result["status"] == "succeeded"
+    assert result["detail"]["task_arn"].startswith("arn:aws:ecs:eu-west-1:210987654321:task/")
+    assert fleet.lifecycle.run_tasks("210987654321", "eu-west-1", CLUSTER) == 1
+    assert fleet.lifecycle.run_tasks(None, None, CLUSTER) == 0
+    assert fleet.tasks("STOPPED") == []
