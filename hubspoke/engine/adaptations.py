@@ -75,6 +75,13 @@ ADAPTATIONS: dict[str, str] = {
         "Functions backend, so ListExecutions and DescribeExecution answer it, and its name stays taken, as on "
         "AWS. Execution histories and Map Run records are not kept."
     ),
+    "ecs-task-lifecycle": (
+        "One-off ECS tasks end as the world says (LocalEngine.expect_tasks; default exit 0 after 30 s): after its "
+        "simulated seconds a task is STOPPED for DescribeTasks and ListTasks, stop code EssentialContainerExited, "
+        "with every container of its task definition and the essential ones' exit code; a cluster whose tasks do "
+        "not start answers RunTask with failures and starts nothing. moto gives one container exit code 0 from the "
+        "start and stops the task after four DescribeTasks calls. RunTask calls are counted per cluster."
+    ),
     "cached-jsonpath": (
         "JSONPath expressions are parsed once and reused (moto builds a new parser for every lookup, "
         "a fifth of the CPU per spoke); results are unchanged."

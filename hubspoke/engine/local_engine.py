@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubspoke import localnet
 from hubspoke.client.deployment import discover, embedded_deployment
-from hubspoke.engine import kept_runs, limits, map_runs
+from hubspoke.engine import ecs_tasks, kept_runs, limits, map_runs
 from hubspoke.engine.environment import function_environments, process_environment
 from hubspoke.engine.moto_patches import check_moto_version, install_interpreter_patches, route_pinned_endpoint_to_moto
 from hubspoke.engine.output import OutputRouter, route_output, stdout_routed
@@ -70,6 +70,8 @@ class LocalEngine(RunRecords):
         self.spoke_function = ""
         self._router: OutputRouter | None = None
         self.limits = limits.LimitRecord()
+        # How one-off ECS tasks end, by cluster, on the simulated clock (adaptation `ecs-task-lifecycle`).
+        self.tasks = ecs_tasks.TaskLifecycle(now=lambda: time.monotonic() / self.time_scale)
         # Hosts off this machine the run may reach (a remote GitHub API the person named); AWS never.
         self.allowed_hosts = allowed_hosts
         self.state_dir = state_dir  # runs kept across invocations, engine.json (adaptation `kept-runs`)
@@ -159,6 +161,7 @@ class LocalEngine(RunRecords):
         install_interpreter_patches(stack, self.runtime, self.time_scale, self._halt)
         self.limits = limits.install(stack)  # adaptations `aws-data-limit`, `aws-history-limit`
         self.map_runs = map_runs.install(stack)  # adaptation `kept-map-runs`
+        ecs_tasks.install(stack, self.tasks)  # adaptation `ecs-task-lifecycle`
         self.state_machine_arn = create_state_machine(self.stack, self.sfn, provisioned.resolver)
         outputs = {"StateMachineArn": self.state_machine_arn, "BucketName": BUCKET, "LedgerTableName": self.table_name}
         record_stack(self._clients["cloudformation"], self.stack, outputs)
@@ -173,6 +176,10 @@ class LocalEngine(RunRecords):
         if self._deployment is None:
             raise RuntimeError("the engine has not started")
         return self._deployment
+
+    def expect_tasks(self, account: str | None, region: str | None, cluster: str, task: ecs_tasks.TaskEnding) -> None:
+        """One-off tasks on this cluster (None: the engine's own account/region) end as `task` says."""
+        self.tasks.expect(account, region, cluster, task)
 
     # -- clients ----------------------------------------------------------------------------------
 

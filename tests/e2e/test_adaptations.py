@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -330,3 +331,69 @@ def test_kept_runs_a_new_engine_answers_an_earlier_engines_run_as_aws_does(stack
     stored = json.loads((home / "runs" / "kept" / "execution.json").read_text())
     assert (stored["name"], stored["status"], stored["error"]) == ("kept", "FAILED", "RunFailed")
     assert json.loads((home / "runs" / "kept" / "objects" / "reports" / "kept.json").read_text())["failed"] == 1
+
+
+def test_ecs_task_lifecycle_tasks_end_as_the_world_says_on_the_simulated_clock(engine):
+    # GIVEN a cluster whose tasks exit 5 after 50 s, one whose tasks do not start, one left at the default; the
+    # lifecycle's clock is the test's (the engine's is real time / scale)
+    now = [1000.0]
+    engine.tasks.now = lambda: now[0]
+    ecs = engine.ecs
+    for name in ("jobs", "full", "plain"):
+        ecs.create_cluster(clusterName=name)
+    ecs.register_task_definition(
+        family="job",
+        containerDefinitions=[
+            {"name": "main", "image": "i", "memory": 128},
+            {"name": "sidecar", "image": "s", "memory": 64, "essential": False},
+        ],
+    )
+    engine.expect_tasks(None, None, "jobs", _Ending(exit_code=5, seconds=50))
+    engine.expect_tasks(None, None, "full", _Ending(starts=False, reason="RESOURCE:CPU"))
+    # WHEN a task is started (EC2, on a cluster without container instances) and described over time
+    (task,) = ecs.run_task(cluster="jobs", taskDefinition="job", startedBy="t-1")["tasks"]
+    arn = task["taskArn"]
+
+    def described() -> dict[str, Any]:
+        return dict(ecs.describe_tasks(cluster="jobs", tasks=[arn])["tasks"][0])
+
+    # THEN it runs with both containers and no exit code, however often it is described, until 50 s have passed
+    for _ in range(6):
+        running = described()
+        assert (running["lastStatus"], running["desiredStatus"]) == ("RUNNING", "RUNNING")
+    assert [(c["name"], c.get("exitCode")) for c in running["containers"]] == [("main", None), ("sidecar", None)]
+    assert ecs.list_tasks(cluster="jobs", startedBy="t-1", desiredStatus="STOPPED")["taskArns"] == []
+    now[0] += 50
+    # ListTasks sees it stopped before anyone described it
+    assert ecs.list_tasks(cluster="jobs", startedBy="t-1", desiredStatus="STOPPED")["taskArns"] == [arn]
+    stopped = described()
+    assert (stopped["lastStatus"], stopped["desiredStatus"], stopped["stopCode"]) == (
+        "STOPPED",
+        "STOPPED",
+        "EssentialContainerExited",
+    )
+    assert stopped["stoppedReason"] == "Essential container in task exited"
+    assert [(c["name"], c["exitCode"]) for c in stopped["containers"]] == [("main", 5), ("sidecar", 0)]
+    # A cluster whose tasks do not start: failures, no task
+    refused = ecs.run_task(cluster="full", taskDefinition="job")
+    assert refused["tasks"] == []
+    assert [f["reason"] for f in refused["failures"]] == ["RESOURCE:CPU"]
+    assert refused["failures"][0]["arn"].endswith(":cluster/full")
+    assert ecs.list_tasks(cluster="full", desiredStatus="RUNNING")["taskArns"] == []
+    # The default: exit 0 after 30 s
+    (plain,) = ecs.run_task(cluster="plain", taskDefinition="job", launchType="FARGATE")["tasks"]
+    now[0] += 29
+    assert ecs.describe_tasks(cluster="plain", tasks=[plain["taskArn"]])["tasks"][0]["lastStatus"] == "RUNNING"
+    now[0] += 1
+    done = ecs.describe_tasks(cluster="plain", tasks=[plain["taskArn"]])["tasks"][0]
+    assert (done["lastStatus"], done["containers"][0]["exitCode"]) == ("STOPPED", 0)
+    # Every RunTask call is counted per cluster, started or not
+    assert [engine.tasks.run_tasks(None, None, c) for c in ("jobs", "full", "plain", "other")] == [1, 1, 1, 0]
+
+
+@dataclass
+class _Ending:
+    starts: bool = True
+    reason: str = "RESOURCE:MEMORY"
+    exit_code: int = 0
+    seconds: float = 30.0
