@@ -595,19 +595,10 @@ def _world(path: Path) -> World:
 
 
 def _load_world(engine: LocalEngine, fleet: World | None) -> int:
-    """The world into the engine's moto: clusters and services per account and region, how their one-off tasks
-    end, and the HubSpoke target role in each other account that has one. Returns the number of services."""
-    from hubspoke.world import load_world
+    """The world into the engine (hubspoke.world.load_into_engine); 0 services without one."""
+    from hubspoke.world import load_into_engine
 
-    if fleet is None:
-        return 0
-    services = load_world(engine.ecs, fleet)
-    for account in fleet.accounts:
-        if account.target_role:
-            engine.deploy_target_role(account.id, trusts=account.trusts)
-    for account_id, region, cluster in fleet.places():
-        engine.expect_tasks(account_id, region, cluster.name, cluster.task)
-    return services
+    return 0 if fleet is None else load_into_engine(engine, fleet)
 
 
 def _json_file(path: Path, name: str) -> Any:
