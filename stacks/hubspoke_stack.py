@@ -60,16 +60,23 @@ class HubSpokeStack(Stack):
     def _trusted_role_outputs(self) -> list[tuple[str, str, str]]:
         """The function roles that assume the HubSpoke role in target accounts: what stack HubSpokeTargetRole
         trusts (its TrustedRoleArns parameter takes the last output as it is)."""
-        roles = {
-            "HubRoleArn": (self.functions.hub, "discovery"),
-            "SpokeRoleArn": (self.functions.spoke, "operations"),
-            "IndexerRoleArn": (self.functions.indexer, "the image index"),
-        }
         outputs = []
-        for name, (function, use) in roles.items():
-            outputs.append((name, function.role.role_arn, f"The {function.node.id} function's role ({use} in target accounts)"))  # type: ignore[union-attr]
-        arns = Fn.join(",", [function.role.role_arn for function, _ in roles.values()])  # type: ignore[union-attr]
+        arns = []
+        for name, function, use in (
+            ("HubRoleArn", self.functions.hub, "discovery"),
+            ("SpokeRoleArn", self.functions.spoke, "operations"),
+            ("IndexerRoleArn", self.functions.indexer, "the image index"),
+        ):
+            assert function.role is not None  # Functions gives each function its own role
+            arns.append(function.role.role_arn)
+            outputs.append(
+                (name, function.role.role_arn, f"The {function.node.id} function's role ({use} in target accounts)")
+            )
         outputs.append(
-            ("TrustedRoleArns", arns, "Pass to stack HubSpokeTargetRole in each target account: TrustedRoleArns=<this>")
+            (
+                "TrustedRoleArns",
+                Fn.join(",", arns),
+                "Pass to stack HubSpokeTargetRole in each target account: TrustedRoleArns=<this>",
+            )
         )
         return outputs

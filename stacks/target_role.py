@@ -44,7 +44,9 @@ def operation_statements() -> list[iam.PolicyStatement]:
             actions=["ecs:ListClusters", "ecs:ListServices", "ecs:ListTasks", "ecs:DescribeTaskDefinition"],
             resources=["*"],
         ),
-        iam.PolicyStatement(sid="DescribeClusters", actions=["ecs:DescribeClusters"], resources=[_arn("ecs", "cluster/*")]),
+        iam.PolicyStatement(
+            sid="DescribeClusters", actions=["ecs:DescribeClusters"], resources=[_arn("ecs", "cluster/*")]
+        ),
         iam.PolicyStatement(
             sid="Services", actions=["ecs:DescribeServices", "ecs:UpdateService"], resources=[_arn("ecs", "service/*")]
         ),
