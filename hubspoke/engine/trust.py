@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -86,6 +87,7 @@ def trust_admits(document: dict[str, Any], caller_arn: str, external_id: str | N
 def enforced(caller: Callable[[], str]) -> Iterator[None]:
     """moto's AssumeRole refuses (AccessDenied) unless the role exists and trusts `caller()`, the ARN of the role
     the calling thread runs as."""
+    from moto.iam.exceptions import NotFoundException
     from moto.iam.models import iam_backends
     from moto.sts.exceptions import STSClientError
     from moto.sts.models import STSBackend
@@ -107,10 +109,10 @@ def enforced(caller: Callable[[], str]) -> Iterator[None]:
         if len(parts) == 6 and parts[2] == "iam":
             try:
                 role = iam_backends[parts[4]][parts[1]].get_role_by_arn(role_arn)
-            except Exception:  # moto's NoSuchEntity: STS answers the same AccessDenied for a missing role
+            except NotFoundException:  # STS answers the same AccessDenied for a role that does not exist
                 role = None
-        stored = {} if role is None else role.assume_role_policy_document
-        document = json.loads(stored) if isinstance(stored, str) else stored
+        stored: Any = {} if role is None else role.assume_role_policy_document
+        document: dict[str, Any] = json.loads(stored) if isinstance(stored, str) else dict(stored)
         if role is None or not trust_admits(document, caller_arn, external_id):
             raise STSClientError(
                 "AccessDenied",
@@ -118,5 +120,14 @@ def enforced(caller: Callable[[], str]) -> Iterator[None]:
             )
         return original(self, region_name, role_session_name, role_arn, policy, duration, external_id)
 
-    with patched(STSBackend, "assume_role", assume_role):
-        yield
+    # STS's service model lists no AccessDenied shape (STS answers it all the same); moto warns on each refusal.
+    warnings.filterwarnings(
+        "ignore", message=r"Exception\(STSClientError\) with code AccessDenied", category=UserWarning
+    )
+    added = warnings.filters[0]
+    try:
+        with patched(STSBackend, "assume_role", assume_role):
+            yield
+    finally:
+        if added in warnings.filters:
+            warnings.filters.remove(added)  # type: ignore[attr-defined]  # a list at runtime

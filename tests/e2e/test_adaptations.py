@@ -351,11 +351,11 @@ def assume_as(engine: LocalEngine, kind: str, role_arn: str, external_id: str | 
         import boto3
         from botocore.exceptions import ClientError
 
-        kwargs = {"RoleArn": role_arn, "RoleSessionName": "hubspoke@run@t", "DurationSeconds": 900}
-        if external_id is not None:
-            kwargs["ExternalId"] = external_id
+        extra: dict[str, Any] = {} if external_id is None else {"ExternalId": external_id}
         try:
-            credentials = boto3.client("sts").assume_role(**kwargs)["Credentials"]
+            credentials = boto3.client("sts").assume_role(
+                RoleArn=role_arn, RoleSessionName="hubspoke@run@t", DurationSeconds=900, **extra
+            )["Credentials"]
         except ClientError as err:
             return str(err.response["Error"]["Code"])
         session = boto3.client(
@@ -375,6 +375,7 @@ def assume_as(engine: LocalEngine, kind: str, role_arn: str, external_id: str | 
 
 
 def test_assume_role_trust_admits_only_the_functions_the_role_trusts_with_the_external_id(external_id_stack, tmp_path):
+    import boto3
     from botocore.exceptions import ClientError
 
     with LocalEngine(external_id_stack, log_path=tmp_path / "l.log") as eng:
@@ -391,10 +392,9 @@ def test_assume_role_trust_admits_only_the_functions_the_role_trusts_with_the_ex
         undeployed = f"arn:aws:iam::{UNDEPLOYED_ACCOUNT}:role/hubspoke-target"
         assert assume_as(eng, "spoke", undeployed, EXTERNAL_ID) == "AccessDenied"
         # AND a caller that is none of the functions (the account itself, as the engine's own thread) is refused
+        sts = boto3.client("sts")
         with pytest.raises(ClientError, match="AccessDenied"):
-            import boto3
-
-            boto3.client("sts").assume_role(RoleArn=role, RoleSessionName="outsider", ExternalId=EXTERNAL_ID)
+            sts.assume_role(RoleArn=role, RoleSessionName="outsider", ExternalId=EXTERNAL_ID)
 
 
 def test_assume_role_trust_without_an_external_id_rests_on_the_trusted_roles(engine):
