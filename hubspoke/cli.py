@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -26,6 +26,10 @@ from hubspoke import localnet
 from hubspoke.console import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, err_console, out_console
 from hubspoke.console import bad_input as _bad_input
 from hubspoke.report import budget_waits, build_summary, render_summary
+
+if TYPE_CHECKING:
+    from hubspoke.engine import LocalEngine
+    from hubspoke.world import World
 
 INVALID_INPUT_ERRORS = ("InvalidRunRequest",)
 # Same rule as the hub's (lambdas/shared/models.py); checked here too because the id names a local folder.
@@ -217,6 +221,10 @@ def _check_targets_file(path: Path, body: bytes, fmt: str) -> None:
 _TARGETS_FILE_HELP = "JSON array of objects with 'id', or CSV with an 'id' column."
 _THRESHOLD_HELP = "Fail the run when the failed percentage exceeds this (default: cdk.json)."
 _SCALE_HELP = "Real seconds per simulated second (retries, waits, sleep_ms, timeouts)."
+_WORLD_HELP = (
+    "A local fleet to run against: ECS clusters and services, in this and other accounts and regions "
+    "(examples/world.json, examples/fleet-accounts.json)."
+)
 _SOURCE_HELP = 'A discovery source instead of a target list, e.g. \'{"type": "github-org", "org": "acme"}\'.'
 _GITHUB_URL_HELP = "GitHub API URL for this run (a local GitHub double, GitHub Enterprise); token from $GITHUB_TOKEN."
 _DRY_RUN_HELP = "Plan only: discover and validate, print the plan and its AWS cost estimate; run nothing."
@@ -273,9 +281,11 @@ def local_run(
     github_url: Annotated[str | None, typer.Option("--github-url", help=_GITHUB_URL_HELP)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help=_DRY_RUN_HELP)] = False,
+    world: Annotated[Path | None, typer.Option("--world", help=_WORLD_HELP)] = None,
 ) -> None:
     """Synthesize the stack and run its state machine on moto, with the handlers in-process."""
     _context()
+    fleet = _world(world) if world is not None else None
     if sum(x is not None for x in (targets, targets_file, source_json)) != 1:
         raise _bad_input("give exactly one of --targets N, --targets-file PATH or --source-json JSON")
     source_spec = _source(source_json) if source_json is not None else None
@@ -309,6 +319,7 @@ def local_run(
     }
     interrupted = None
     with LocalEngine(stack, time_scale=time_scale, log_path=run_dir / "lambda.log", **engine_options) as engine:
+        _load_world(engine, fleet)
         if source_spec is None:
             uploaded = engine.put_input(f"inputs/{run_id}/targets.{fmt}", body)
             request["source"] = {"type": "s3-manifest", "format": fmt, **uploaded}
@@ -384,30 +395,21 @@ def local_event(
     ] = None,
 ) -> None:
     """Feed an event through the synthesized rule (pattern, input transformer) into the workflow."""
-    from pydantic import ValidationError
-
     from hubspoke.engine import LocalEngine
     from hubspoke.synth import watching
     from hubspoke.trigger import matches, rules_targeting, transform
-    from hubspoke.world import World, load_world
 
     _context()
     overrides = watching(repository or [], repository_prefix or [])
     event = _json_file(event_file, "EVENT_FILE")
-    try:
-        fleet = World.model_validate(_json_file(world, "--world"))
-    except ValidationError as err:
-        _lambda_code()
-        from shared.models import field_problems
-
-        raise _bad_input(f"--world: {world}: {_one_line(field_problems(err))}") from None
+    fleet = _world(world)
     _, stack, run_dir = _prepare(f"event-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}", overrides)
     _CTRL_C.stage = "interrupted: stopped before the event's run started, nothing ran"
     (machine_id,) = stack.resources("AWS::StepFunctions::StateMachine")
     interrupted = None
     kept = run_dir.parent.parent  # its run is kept there (adaptation `kept-runs`)
     with LocalEngine(stack, time_scale=time_scale, log_path=run_dir / "lambda.log", state_dir=kept) as engine:
-        services = load_world(engine.ecs, fleet)
+        services = _load_world(engine, fleet)
         if fleet.index:
             engine.runtime.invoke(engine.function_named("indexer."), "{}")
         err_console.print(
@@ -575,6 +577,37 @@ def _synthesize(cache_root: Path, overrides: dict[str, Any] | None) -> None:
     if code != 0:
         err_console.print(f"[bold red]error:[/] cdk synth failed (exit {code}); its output is above")
         raise typer.Exit(EXIT_FAILED)
+
+
+def _world(path: Path) -> World:
+    """The world file, validated before anything starts (bad input names the file and the field)."""
+    from pydantic import ValidationError
+
+    from hubspoke.world import World as WorldModel
+
+    try:
+        return WorldModel.model_validate(_json_file(path, "--world"))
+    except ValidationError as err:
+        _lambda_code()
+        from shared.models import field_problems
+
+        raise _bad_input(f"--world: {path}: {_one_line(field_problems(err))}") from None
+
+
+def _load_world(engine: LocalEngine, fleet: World | None) -> int:
+    """The world into the engine's moto: clusters and services per account and region, how their one-off tasks
+    end, and the HubSpoke target role in each other account that has one. Returns the number of services."""
+    from hubspoke.world import load_world
+
+    if fleet is None:
+        return 0
+    services = load_world(engine.ecs, fleet)
+    for account in fleet.accounts:
+        if account.target_role:
+            engine.deploy_target_role(account.id, trusts=account.trusts)
+    for account_id, region, cluster in fleet.places():
+        engine.expect_tasks(account_id, region, cluster.name, cluster.task)
+    return services
 
 
 def _json_file(path: Path, name: str) -> Any:

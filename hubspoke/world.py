@@ -72,10 +72,19 @@ class Cluster(BaseModel):
     task: Task = Field(default_factory=Task)
 
 
+class TaskDefinition(BaseModel):
+    """A task definition a one-off task (ecs-run-task) names by family."""
+
+    model_config = ConfigDict(extra="forbid")
+    family: str = Field(pattern=r"^[A-Za-z0-9_-]{1,255}$")
+    containers: list[Container] = Field(min_length=1)
+
+
 class Region(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
     clusters: list[Cluster] = Field(default_factory=list)
+    task_definitions: list[TaskDefinition] = Field(default_factory=list)
 
 
 class Account(BaseModel):
@@ -91,6 +100,7 @@ class Account(BaseModel):
 class World(BaseModel):
     model_config = ConfigDict(extra="forbid")
     clusters: list[Cluster] = Field(default_factory=list)
+    task_definitions: list[TaskDefinition] = Field(default_factory=list)
     accounts: list[Account] = Field(default_factory=list)
     index: bool = True
 
@@ -131,8 +141,16 @@ def load_world(ecs: Any, world: World) -> int:
     the number of services."""
     count = 0
     for account, region, cluster in world.places():
-        client = in_account(ecs, account, region)
-        count += _load_cluster(client, cluster)
+        count += _load_cluster(in_account(ecs, account, region), cluster)
+    definitions: list[tuple[str | None, str | None, TaskDefinition]] = [(None, None, d) for d in world.task_definitions]
+    for other in world.accounts:
+        for place in other.regions:
+            definitions.extend((other.id, place.name, d) for d in place.task_definitions)
+    for account_id, region_name, definition in definitions:
+        in_account(ecs, account_id, region_name).register_task_definition(
+            family=definition.family,
+            containerDefinitions=[{"name": c.name, "image": c.image, "memory": 128} for c in definition.containers],
+        )
     return count
 
 

@@ -56,9 +56,10 @@ ADAPTATIONS: dict[str, str] = {
         "In Lambda each function has a process, and an environment, of its own; here all run in threads of one "
         "process. While the engine runs, os.environ answers per thread: a thread running a function (its "
         "handler, or the import of its module) sees only that function's template variables plus the engine's "
-        "(AWS_* credentials and region, the pinned AWS_ENDPOINT_URL, HUBSPOKE_TIME_SCALE, "
-        "POWERTOOLS_TRACE_DISABLED, moto's MOTO_* settings), and its writes stay there; other threads see the "
-        "process's. Module state the functions' shared code keeps (read at import, or cached) is one per process."
+        "(AWS_* credentials and region, AWS_LAMBDA_FUNCTION_NAME as Lambda sets it, the pinned AWS_ENDPOINT_URL, "
+        "HUBSPOKE_TIME_SCALE, POWERTOOLS_TRACE_DISABLED, moto's MOTO_* settings), and its writes stay there; other "
+        "threads see the process's. Module state the functions' shared code keeps (read at import, or cached) is "
+        "one per process."
     ),
     "kept-map-runs": (
         "ListMapRuns and DescribeMapRun answer from the Map Run records the engine keeps by execution: moto keeps "

@@ -94,7 +94,9 @@ def provision(
                 asset_dir=stack.asset_dir(logical_id),
                 memory_mb=int(props.get("MemorySize", 128)),
                 timeout_seconds=float(props.get("Timeout", 3)) * time_scale,
-                environment={**variables, **engine_environment},
+                # Lambda sets the function's name in its reserved AWS_LAMBDA_FUNCTION_NAME; a cache keyed by it
+                # (shared.credentials) then stays one per function here too, as one per container there.
+                environment={**variables, **engine_environment, "AWS_LAMBDA_FUNCTION_NAME": logical_id},
                 role_arn=function_role_arn(fn),
             )
         )

@@ -8,6 +8,7 @@ per container, not once per target. They are never logged, returned or stored: o
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Callable
@@ -64,15 +65,19 @@ class _Session:
 
 
 class _Sessions:
-    """Assumed-role sessions of this container, by (role ARN, run id)."""
+    """Assumed-role sessions of this container, by (function, role ARN, run id).
+
+    In Lambda a container runs one function; the function's name in the key keeps that true where several
+    functions share a process (the local engine): the spoke never uses a session the hub assumed.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._sessions: dict[tuple[str, str], _Session] = {}
+        self._sessions: dict[tuple[str, str, str], _Session] = {}
         self.assumed = 0  # AssumeRole calls made by this container (the tests count them)
 
     def session(self, role_arn: str, run_id: str, session_name: str, external_id: str) -> _Session:
-        key = (role_arn, run_id)
+        key = (os.environ.get("AWS_LAMBDA_FUNCTION_NAME", ""), role_arn, run_id)
         needed = _invocation_seconds_left() + SKEW_SECONDS
         with self._lock:
             found = self._sessions.get(key)

@@ -255,8 +255,10 @@ def test_function_environment_each_function_sees_only_its_own(stack, tmp_path, m
     # THEN each saw its own template variables and the engine's, nothing else, and its own write only
     for name, resource in functions.items():
         template_variables = set(resource["Properties"]["Environment"]["Variables"])
-        assert set(seen[name]) == template_variables | ENGINE_VARIABLES | {"HUBSPOKE_WRITTEN_BY"}, name
+        own = {"HUBSPOKE_WRITTEN_BY", "AWS_LAMBDA_FUNCTION_NAME"}
+        assert set(seen[name]) == template_variables | ENGINE_VARIABLES | own, name
         assert seen[name]["HUBSPOKE_WRITTEN_BY"] == name
+        assert seen[name]["AWS_LAMBDA_FUNCTION_NAME"] == name  # Lambda's reserved variable
     assert seen[by_handler["hub"]]["HUBSPOKE_PROBE"] == "hub's"
     assert seen[by_handler["spoke"]]["HUBSPOKE_PROBE"] == "spoke's"
     for handler in ("gate", "summarize", "indexer"):
