@@ -191,6 +191,7 @@ class Functions(Construct):
         self._github_grants(settings)
         self._image_push_grants(storage, settings)
         self._run_task_grants()
+        self._cross_account_grants(settings)
         self._acknowledge_prefixes(storage, settings)
 
     def _github_grants(self, settings: Settings) -> None:
@@ -315,6 +316,28 @@ class Functions(Construct):
             ),
         ):
             acknowledge(_default_policy(self.spoke.role), f"AwsSolutions-IAM5[Resource::{finding}]", reason)
+
+    def _cross_account_grants(self, settings: Settings) -> None:
+        """The hub (discovery), the spoke (operations) and the indexer (image index) may assume only the HubSpoke
+        role (cross_account.role_name): in the listed accounts when some are, else in any account; inside the
+        organization when one is set (aws:ResourceOrgID, the organization of the account that owns the role)."""
+        cross = settings.cross_account
+        accounts = cross.accounts or ["*"]
+        roles = [f"arn:{Aws.PARTITION}:iam::{account}:role/{cross.role_name}" for account in accounts]
+        # A role outside any organization has no aws:ResourceOrgID: StringEquals then fails, so it is refused.
+        in_org = {"StringEquals": {"aws:ResourceOrgID": cross.organization_id}} if cross.organization_id else None
+        for function in (self.hub, self.spoke, self.indexer):
+            function.add_to_role_policy(
+                iam.PolicyStatement(actions=["sts:AssumeRole"], resources=roles, conditions=in_org)
+            )
+            if not cross.accounts:
+                acknowledge(
+                    _default_policy(function.role),
+                    f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::*:role/{cross.role_name}]",
+                    "sts:AssumeRole on one role name, HubSpoke's target role, in whichever account a target names "
+                    "(cross_account.accounts is empty; set it to list them). The role's trust policy (stack "
+                    "HubSpokeTargetRole) admits only this deployment's function roles.",
+                )
 
     def grant_run_claims(self, state_machine: sfn.StateMachine) -> None:
         """The hub asks Step Functions whether the execution holding a run id's claim still runs.

@@ -82,6 +82,14 @@ ADAPTATIONS: dict[str, str] = {
         "not start answers RunTask with failures and starts nothing. moto gives one container exit code 0 from the "
         "start and stops the task after four DescribeTasks calls. RunTask calls are counted per cluster."
     ),
+    "assume-role-trust": (
+        "moto's AssumeRole answers any role ARN, whether the role exists or not, for any caller; STS refuses with "
+        "AccessDenied unless the role exists in its account and its trust policy admits the caller (principal, "
+        "aws:PrincipalArn, sts:ExternalId). The engine refuses likewise, evaluating the role's trust policy in "
+        "moto's IAM of that account against the calling function's role (the function the thread runs; the "
+        "account's root for other threads). LocalEngine.deploy_target_role deploys stack HubSpokeTargetRole, as "
+        "synthesized, into an account through moto's CloudFormation."
+    ),
     "cached-jsonpath": (
         "JSONPath expressions are parsed once and reused (moto builds a new parser for every lookup, "
         "a fifth of the CPU per spoke); results are unchanged."

@@ -397,3 +397,79 @@ class _Ending:
     reason: str = "RESOURCE:MEMORY"
     exit_code: int = 0
     seconds: float = 30.0
+
+
+TARGET_ACCOUNT = "210987654321"
+UNDEPLOYED_ACCOUNT = "555566667777"
+EXTERNAL_ID = "hubspoke-ext-5c1e"
+
+
+@pytest.fixture(scope="module")
+def external_id_stack(synth_cache):
+    """The stack deployed with cross_account.external_id set (its target role requires it)."""
+    from hubspoke.synth import synthesize_cached
+
+    return synthesize_cached(synth_cache, {"cross_account": {"external_id": EXTERNAL_ID}})
+
+
+def assume_as(engine: LocalEngine, kind: str, role_arn: str, external_id: str | None) -> str:
+    """AssumeRole from inside the `kind` function (hub, spoke, indexer), as its code calls STS: the account the
+    credentials act in, or STS's error code."""
+
+    def probe(event: dict[str, Any], context: object) -> str:
+        import boto3
+        from botocore.exceptions import ClientError
+
+        extra: dict[str, Any] = {} if external_id is None else {"ExternalId": external_id}
+        try:
+            credentials = boto3.client("sts").assume_role(
+                RoleArn=role_arn, RoleSessionName="hubspoke@run@t", DurationSeconds=900, **extra
+            )["Credentials"]
+        except ClientError as err:
+            return str(err.response["Error"]["Code"])
+        session = boto3.client(
+            "sts",
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+        return str(session.get_caller_identity()["Account"])
+
+    fn = engine.runtime.function(engine.function_named(f"{kind}."))
+    real, fn.handler = fn.handler, probe
+    try:
+        return str(engine.runtime.invoke(fn.name, "{}")["Payload"])
+    finally:
+        fn.handler = real
+
+
+def test_assume_role_trust_admits_only_the_functions_the_role_trusts_with_the_external_id(external_id_stack, tmp_path):
+    import boto3
+    from botocore.exceptions import ClientError
+
+    with LocalEngine(external_id_stack, log_path=tmp_path / "l.log") as eng:
+        # GIVEN the target role deployed (from the synthesized HubSpokeTargetRole) trusting the hub and the spoke
+        role = eng.deploy_target_role(TARGET_ACCOUNT, trusts=("hub", "spoke"))
+        assert role == f"arn:aws:iam::{TARGET_ACCOUNT}:role/hubspoke-target"
+        # WHEN a trusted function assumes it with the external id THEN it works in the target account
+        assert assume_as(eng, "spoke", role, EXTERNAL_ID) == TARGET_ACCOUNT
+        assert assume_as(eng, "hub", role, EXTERNAL_ID) == TARGET_ACCOUNT
+        # AND STS refuses a function the role does not trust, a wrong or missing external id, a role not deployed
+        assert assume_as(eng, "indexer", role, EXTERNAL_ID) == "AccessDenied"
+        assert assume_as(eng, "spoke", role, "hubspoke-ext-wrong") == "AccessDenied"
+        assert assume_as(eng, "spoke", role, None) == "AccessDenied"
+        undeployed = f"arn:aws:iam::{UNDEPLOYED_ACCOUNT}:role/hubspoke-target"
+        assert assume_as(eng, "spoke", undeployed, EXTERNAL_ID) == "AccessDenied"
+        # AND a caller that is none of the functions (the account itself, as the engine's own thread) is refused
+        sts = boto3.client("sts")
+        with pytest.raises(ClientError, match="AccessDenied"):
+            sts.assume_role(RoleArn=role, RoleSessionName="outsider", ExternalId=EXTERNAL_ID)
+
+
+def test_assume_role_trust_without_an_external_id_rests_on_the_trusted_roles(engine):
+    # GIVEN a deployment without cross_account.external_id and its target role, trusting all three functions
+    role = engine.deploy_target_role(TARGET_ACCOUNT)
+    # THEN each of them assumes it; the gate (a function the role never trusts) cannot
+    for kind in ("hub", "spoke", "indexer"):
+        assert assume_as(engine, kind, role, None) == TARGET_ACCOUNT, kind
+    assert assume_as(engine, "gate", role, None) == "AccessDenied"

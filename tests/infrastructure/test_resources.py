@@ -208,6 +208,7 @@ def _actions_by_handler(template):
 
 
 SECRET = "secretsmanager:GetSecretValue"
+ASSUME = "sts:AssumeRole"  # the HubSpoke role in target accounts (shared/credentials.py)
 
 
 def test_each_function_gets_exactly_the_calls_its_code_makes(template):
@@ -223,6 +224,7 @@ def test_each_function_gets_exactly_the_calls_its_code_makes(template):
             *ECS_SCAN,
             *LOGS,
             SECRET,
+            ASSUME,
         },
         "spoke": {
             "dynamodb:PutItem",
@@ -233,6 +235,7 @@ def test_each_function_gets_exactly_the_calls_its_code_makes(template):
             "ecs:DescribeServices",
             *LOGS,
             SECRET,
+            ASSUME,
         },
         "gate": {SECRET, *LOGS},
         "summarize": {"dynamodb:Query", "s3:PutObject", *LOGS},
@@ -244,6 +247,7 @@ def test_each_function_gets_exactly_the_calls_its_code_makes(template):
             "sqs:SendMessage",
             "sqs:GetQueueAttributes",
             "sqs:GetQueueUrl",
+            ASSUME,
         },
     }
 
