@@ -38,9 +38,6 @@ TIME_SCALE_ENV = "HUBSPOKE_TIME_SCALE"  # read by lambdas/shared/clock.py
 TOKEN_SECRET_ENV = "GITHUB_TOKEN_SECRET"  # noqa: S105 - a variable's name; the GitHub token's secret name (lambdas/shared/config.py)
 
 ProgressCallback = Callable[["Progress"], None]
-# The functions that assume the HubSpoke role in target accounts (the main stack's TrustedRoleArns output).
-TRUSTING_FUNCTIONS = ("hub", "spoke", "indexer")
-TARGET_ROLE_STACK = "HubSpokeTargetRole"
 
 
 class LocalEngine(RunRecords):
@@ -170,7 +167,7 @@ class LocalEngine(RunRecords):
         self.state_machine_arn = create_state_machine(self.stack, self.sfn, provisioned.resolver)
         outputs = {"StateMachineArn": self.state_machine_arn, "BucketName": BUCKET, "LedgerTableName": self.table_name}
         # The roles a target account's HubSpokeTargetRole trusts, as the deployed stack outputs them.
-        trusted = {kind: self.function_role_arn(kind) for kind in TRUSTING_FUNCTIONS}
+        trusted = {kind: self.function_role_arn(kind) for kind in trust.TRUSTING_FUNCTIONS}
         outputs.update({f"{kind.capitalize()}RoleArn": arn for kind, arn in trusted.items()})
         outputs["TrustedRoleArns"] = ",".join(trusted.values())
         record_stack(self._clients["cloudformation"], self.stack, outputs)
@@ -199,38 +196,15 @@ class LocalEngine(RunRecords):
         """The role of the hub, spoke or indexer (`kind`) function, as a target role's trust names it."""
         return self.runtime.function(self.function_named(f"{kind}.")).role_arn
 
-    def deploy_target_role(self, account_id: str, trusts: Iterable[str] = TRUSTING_FUNCTIONS) -> str:
+    def deploy_target_role(self, account_id: str, trusts: Iterable[str] = trust.TRUSTING_FUNCTIONS) -> str:
         """Deploy stack HubSpokeTargetRole, as synthesized, into `account_id` through moto's CloudFormation there,
         trusting the `trusts` functions' roles (the main stack's outputs) with the deployment's external id, as a
         user deploys it (README: Targets in other accounts). Returns the role's ARN."""
-        kinds = list(trusts)
-        unknown = sorted(set(kinds) - set(TRUSTING_FUNCTIONS))
-        if unknown:
-            raise ValueError(f"trusts: {', '.join(unknown)} is not one of {', '.join(TRUSTING_FUNCTIONS)}")
-        template = self.stack.target_role_template()
-        parameters = {
-            "HubAccountId": ACCOUNT,
-            "TrustedRoleArns": ",".join(self.function_role_arn(kind) for kind in kinds),
-        }
-        if "ExternalId" in template.get("Parameters", {}):
-            spoke = self.runtime.function(self.spoke_function)
-            parameters["ExternalId"] = spoke.environment["CROSS_ACCOUNT_EXTERNAL_ID"]
-        import boto3
-
-        cloudformation = boto3.client("cloudformation", region_name=REGION)
-
-        def in_account(request: Any, **_: Any) -> None:
-            request.headers["x-moto-account-id"] = account_id  # moto's multi-account: the stack lives there
-
-        cloudformation.meta.events.register("before-send.cloudformation.*", in_account)
-        cloudformation.create_stack(
-            StackName=TARGET_ROLE_STACK,
-            TemplateBody=json.dumps(template),
-            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-            Capabilities=["CAPABILITY_NAMED_IAM"],
+        kinds = [self.function_role_arn(kind) for kind in trust.checked_kinds(trusts)]
+        spoke = self.runtime.function(self.spoke_function)
+        return trust.deploy_target_role(
+            self.stack.target_role_template(), account_id, kinds, spoke.environment["CROSS_ACCOUNT_EXTERNAL_ID"]
         )
-        (role,) = template["Resources"].values()
-        return f"arn:aws:iam::{account_id}:role/{role['Properties']['RoleName']}"
 
     # -- clients ----------------------------------------------------------------------------------
 

@@ -11,13 +11,16 @@ from __future__ import annotations
 import fnmatch
 import json
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from hubspoke.engine.moto_patches import patched
 
 ROOT_PRINCIPAL = "arn:aws:iam::{account}:root"
+# The functions that assume the HubSpoke role in target accounts (the main stack's TrustedRoleArns output).
+TRUSTING_FUNCTIONS = ("hub", "spoke", "indexer")
+TARGET_ROLE_STACK = "HubSpokeTargetRole"
 
 
 def _listify(value: Any) -> list[Any]:
@@ -131,3 +134,39 @@ def enforced(caller: Callable[[], str]) -> Iterator[None]:
     finally:
         if added in warnings.filters:
             warnings.filters.remove(added)  # type: ignore[attr-defined]  # a list at runtime
+
+
+def checked_kinds(trusts: Iterable[str]) -> list[str]:
+    """The functions a target role is to trust, each one of TRUSTING_FUNCTIONS."""
+    kinds = list(trusts)
+    unknown = sorted(set(kinds) - set(TRUSTING_FUNCTIONS))
+    if unknown:
+        raise ValueError(f"trusts: {', '.join(unknown)} is not one of {', '.join(TRUSTING_FUNCTIONS)}")
+    return kinds
+
+
+def deploy_target_role(template: dict[str, Any], account_id: str, trusted: list[str], external_id: str) -> str:
+    """Deploy stack HubSpokeTargetRole (`template`, as synthesized) into `account_id` through moto's CloudFormation
+    there, trusting those roles of this account with the deployment's external id, as a user deploys it (README:
+    Targets in other accounts). Returns the role's ARN."""
+    import boto3
+
+    from hubspoke.engine.provision import ACCOUNT, REGION
+
+    parameters = {"HubAccountId": ACCOUNT, "TrustedRoleArns": ",".join(trusted)}
+    if "ExternalId" in template.get("Parameters", {}):
+        parameters["ExternalId"] = external_id
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+
+    def in_account(request: Any, **_: Any) -> None:
+        request.headers["x-moto-account-id"] = account_id  # moto's multi-account: the stack lives there
+
+    cloudformation.meta.events.register("before-send.cloudformation.*", in_account)
+    cloudformation.create_stack(
+        StackName=TARGET_ROLE_STACK,
+        TemplateBody=json.dumps(template),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+    )
+    (role,) = template["Resources"].values()
+    return f"arn:aws:iam::{account_id}:role/{role['Properties']['RoleName']}"
