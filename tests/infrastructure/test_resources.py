@@ -225,6 +225,7 @@ def test_each_function_gets_exactly_the_calls_its_code_makes(template):
             *LOGS,
             SECRET,
             ASSUME,
+            "organizations:ListAccounts",  # the ecs-clusters source's `organization: true`
         },
         "spoke": {
             "dynamodb:PutItem",
@@ -233,6 +234,14 @@ def test_each_function_gets_exactly_the_calls_its_code_makes(template):
             "dynamodb:DeleteItem",
             "ecs:UpdateService",
             "ecs:DescribeServices",
+            # ecs-run-task on this account's clusters: start, find again, watch, read essential containers,
+            # tag on create, pass the task definition's roles to ECS tasks
+            "ecs:RunTask",
+            "ecs:ListTasks",
+            "ecs:DescribeTasks",
+            "ecs:DescribeTaskDefinition",
+            "ecs:TagResource",
+            "iam:PassRole",
             *LOGS,
             SECRET,
             ASSUME,
