@@ -118,7 +118,20 @@ def assumed(engine: LocalEngine) -> int:
     return int(credentials.sessions().assumed)
 
 
-def test_ten_clusters_in_three_accounts_each_under_its_own_role(fleet: LocalEngine) -> None:
+def test_ten_clusters_in_three_accounts_each_under_its_own_role(
+    fleet: LocalEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.sts.models import STSBackend
+
+    # What each AssumeRole asked STS for (moto's backend, as patched by the trust adaptation, still answers)
+    asked: list[dict[str, Any]] = []
+    answer = STSBackend.assume_role
+
+    def recorded(self: STSBackend, **kwargs: Any) -> Any:
+        asked.append(kwargs)
+        return answer(self, **kwargs)
+
+    monkeypatch.setattr(STSBackend, "assume_role", recorded)
     # WHEN the operation runs over every prod-* cluster of the three accounts in both regions (threshold 30 %)
     result = fleet.run(request("fleet-13", 30.0))
     summary = result.summary
@@ -152,6 +165,11 @@ def test_ten_clusters_in_three_accounts_each_under_its_own_role(fleet: LocalEngi
     assert json.loads(ledger_row["detail"])["resumed"] is True
     # AND one AssumeRole per account per function: the hub 3 (A, B, C), the spoke 2 (A, B; C is refused each time)
     assert assumed(fleet) == 5
+    # each with the deployment's external id, 900 s (STS's shortest, no longer than a Lambda may run), and a
+    # session name that names the run and a target
+    assert len(asked) == 5 + 3  # and C refused, once per target
+    assert {(a["external_id"], a["duration"]) for a in asked} == {(EXTERNAL_ID, 900)}
+    assert all(a["role_session_name"].startswith("hubspoke@fleet-13@") for a in asked)
 
 
 def test_a_new_cluster_is_a_target_of_the_next_run_without_any_setting(fleet: LocalEngine) -> None:
