@@ -118,12 +118,12 @@ def assumed(engine: LocalEngine) -> int:
     return int(credentials.sessions().assumed)
 
 
-def test_ten_clusters_in_three_accounts_each_under_its_own_role(
-    fleet: LocalEngine, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_ten_clusters_in_three_accounts_each_under_its_own_role(fleet: LocalEngine) -> None:
     from moto.sts.models import STSBackend
 
-    # What each AssumeRole asked STS for (moto's backend, as patched by the trust adaptation, still answers)
+    # What each AssumeRole asked STS for (moto's backend, as patched by the trust adaptation, still answers).
+    # Restored inside the test, not by monkeypatch: the autouse credentials fixture makes monkeypatch undo only
+    # after the engine has put moto back, which would leave this engine's patch behind for the next engine.
     asked: list[dict[str, Any]] = []
     answer = STSBackend.assume_role
 
@@ -131,9 +131,11 @@ def test_ten_clusters_in_three_accounts_each_under_its_own_role(
         asked.append(kwargs)
         return answer(self, **kwargs)
 
-    monkeypatch.setattr(STSBackend, "assume_role", recorded)
-    # WHEN the operation runs over every prod-* cluster of the three accounts in both regions (threshold 30 %)
-    result = fleet.run(request("fleet-13", 30.0))
+    STSBackend.assume_role = recorded  # type: ignore[method-assign,assignment]
+    try:
+        result = fleet.run(request("fleet-13", 30.0))
+    finally:
+        STSBackend.assume_role = answer  # type: ignore[method-assign]
     summary = result.summary
     assert summary is not None
     # THEN 10 targets: 6 succeed, C's 3 fail CredentialsError naming the role, prod-api fails with exit code 3
