@@ -11,7 +11,7 @@ import pytest
 from hubspoke.engine import LocalEngine
 from hubspoke.synth import synthesize_cached, watching
 from hubspoke.trigger import matches, rules_targeting, transform
-from hubspoke.world import World, in_account, load_world
+from hubspoke.world import World, in_account, load_into_engine
 from tests.conftest import load_event
 
 pytestmark = pytest.mark.e2e
@@ -71,7 +71,7 @@ def deployments(engine: LocalEngine) -> dict[str, str]:
 @pytest.mark.parametrize("index", [True, False], ids=["index", "live-scan"])
 def test_a_push_restarts_its_services_in_every_account_and_region(accounts_stack, tmp_path, index):
     with LocalEngine(accounts_stack, time_scale=0.01, log_path=tmp_path / "l.log") as engine:
-        assert load_world(engine.ecs, World.model_validate(WORLD)) == 8
+        assert load_into_engine(engine, World.model_validate(WORLD)) == 8  # with each account's target role
         if index:
             engine.runtime.invoke(engine.function_named("indexer."), "{}")
         before = deployments(engine)
