@@ -340,7 +340,17 @@ def test_an_engine_is_found_by_its_stack_outputs_as_a_deployed_stack_is(home: Pa
     assert (report["total"], report["failed"], report["outcome"]) == (3, 1, "failed")
     assert report["failed_targets"] == printed["failed_targets"]
     # AND the engine's stack record names exactly the outputs the synthesized template declares
-    assert set(stack.template["Outputs"]) == {"StateMachineArn", "BucketName", "LedgerTableName", "AlarmTopicArn"}
+    # (the function roles a target account's HubSpokeTargetRole trusts, too)
+    assert set(stack.template["Outputs"]) == {
+        "StateMachineArn",
+        "BucketName",
+        "LedgerTableName",
+        "AlarmTopicArn",
+        "HubRoleArn",
+        "SpokeRoleArn",
+        "IndexerRoleArn",
+        "TrustedRoleArns",
+    }
 
 
 def test_ctrl_c_on_follow_detaches_and_the_run_goes_on(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
