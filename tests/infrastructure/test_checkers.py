@@ -101,6 +101,9 @@ def run_checkov(files: list[Path]) -> dict[str, Any]:
     report: dict[str, Any] = json.loads(proc.stdout)
     assert report["check_type"] == "cloudformation", report
     assert report["summary"]["parsing_errors"] == 0, report["summary"]
+    # Every file was read: each has at least one result (all checks pass, fail or are skipped).
+    results = [r for kind in ("passed_checks", "failed_checks", "skipped_checks") for r in report["results"][kind]]
+    assert {Path(r["file_abs_path"]).name for r in results} == {f.name for f in files}
     return report
 
 
