@@ -37,6 +37,8 @@ setup: $(BIN)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
 ## Then the image-push scenario: the 12 services running the pushed image restart once, even delivered twice
 ## (cdk.json watches no repository, so a first deploy arms nothing; --repository watches `web` for this run).
 ## Then GitHub file distribution: one pull request per repository on a local GitHub-compatible server, run twice.
+## Last, a one-off task on every prod-* ECS cluster of three accounts in two regions, each under its account's role:
+## one task exits 3, one account's role trusts only the hub (its spoke is refused), 2 of 6 fail, under the 40 % threshold.
 demo: setup
 	$(BIN)/hubspoke local run --targets 100 --max-concurrency 10 --failure-threshold 5 \
 	  --params-json '{"sleep_ms": 200, "fail_ids": ["target-0007", "target-0042", "target-0077"], "rate_limit_ids": ["target-0010", "target-0020", "target-0030", "target-0040", "target-0050"], "rate_limit_times": 2, "transient_ids": ["target-0099"], "transient_times": 1}' \
@@ -48,6 +50,12 @@ demo: setup
 	@echo
 	@echo "== GitHub file distribution: 75 repositories of a local GitHub-compatible server, 5 protected =="
 	BIN=$(BIN) bash examples/github-demo.sh
+	@echo
+	@echo "== Clusters in other accounts: ecs-run-task on the prod-* clusters of 3 accounts x 2 regions =="
+	$(BIN)/hubspoke local run --world examples/fleet-accounts.json --operation ecs-run-task \
+	  --params-json '{"task_definition": "db-migrate", "container": "migrate", "command": ["migrate", "--to", "42"]}' \
+	  --source-json '{"type": "ecs-clusters", "accounts": ["210987654321", "310987654321", "410987654321"], "regions": ["eu-west-1", "us-east-2"], "name_pattern": "prod-*"}' \
+	  --failure-threshold 40 --summary-json .hubspoke/demo-accounts.json
 
 lint: setup
 	$(BIN)/ruff check .

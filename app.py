@@ -11,6 +11,7 @@ from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from stacks.hubspoke_stack import HubSpokeStack
 from stacks.settings import CONTEXT_KEY, SettingsError, load_settings
+from stacks.target_role import add_target_role_stage
 
 STACK_NAME = "HubSpoke"
 # `cdk deploy -c stack_name=HubSpokeStaging` deploys a second copy beside the first: every name that must be
@@ -27,6 +28,8 @@ def create_app(**app_props: Any) -> tuple[cdk.App, HubSpokeStack]:
     settings = load_settings(app.node.try_get_context(CONTEXT_KEY))
     name = str(app.node.try_get_context(STACK_NAME_CONTEXT_KEY) or STACK_NAME)
     stack = HubSpokeStack(app, name, settings=settings, description="HubSpoke: one operation across many targets")
+    # The role each target account holds for this deployment, deployed there (stacks/target_role.py).
+    add_target_role_stage(app, settings)
     # cdk-nag 3's convention: policy-validation plugins on the app. Every synth (`cdk synth`, `cdk deploy`)
     # checks every resource and fails on a finding not acknowledged with Validations.of(...).acknowledge.
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))

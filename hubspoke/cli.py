@@ -319,10 +319,7 @@ def local_run(
     }
     interrupted = None
     with LocalEngine(stack, time_scale=time_scale, log_path=run_dir / "lambda.log", **engine_options) as engine:
-        _load_world(engine, fleet)
-        if source_spec is None:
-            uploaded = engine.put_input(f"inputs/{run_id}/targets.{fmt}", body)
-            request["source"] = {"type": "s3-manifest", "format": fmt, **uploaded}
+        _put_inputs(engine, fleet, request, None if source_spec is not None else (f"{run_id}/targets.{fmt}", body))
         result = _run_with_progress(engine, request, quiet)
         if result.interrupted:
             # A second Ctrl-C while the ledger is saved still gets one line.
@@ -594,20 +591,32 @@ def _world(path: Path) -> World:
         raise _bad_input(f"--world: {path}: {_one_line(field_problems(err))}") from None
 
 
-def _load_world(engine: LocalEngine, fleet: World | None) -> int:
-    """The world into the engine's moto: clusters and services per account and region, how their one-off tasks
-    end, and the HubSpoke target role in each other account that has one. Returns the number of services."""
-    from hubspoke.world import load_world
+def _put_inputs(engine: LocalEngine, fleet: World | None, request: dict[str, Any], targets: Any) -> None:
+    """Before a local run: the world into moto, and the targets file (a (name, body) pair) as the run's source."""
+    if fleet is not None:
+        _load_world(engine, fleet)
+        err_console.print(f"world: {_world_line(fleet)}", highlight=False)
+    if targets is not None:
+        name, body = targets
+        fmt = name.rpartition(".")[2]
+        request["source"] = {"type": "s3-manifest", "format": fmt, **engine.put_input(f"inputs/{name}", body)}
 
-    if fleet is None:
-        return 0
-    services = load_world(engine.ecs, fleet)
-    for account in fleet.accounts:
-        if account.target_role:
-            engine.deploy_target_role(account.id, trusts=account.trusts)
-    for account_id, region, cluster in fleet.places():
-        engine.expect_tasks(account_id, region, cluster.name, cluster.task)
-    return services
+
+def _load_world(engine: LocalEngine, fleet: World) -> int:
+    """The world into the engine (hubspoke.world.load_into_engine); returns the number of services."""
+    from hubspoke.world import load_into_engine
+
+    return load_into_engine(engine, fleet)
+
+
+def _world_line(fleet: World) -> str:
+    """What a world holds, in one line."""
+    places = fleet.places()
+    accounts = {a for a, _, _ in places if a is not None}
+    regions = {r for _, r, _ in places if r is not None}
+    where = f" in {len(accounts)} other accounts x {len(regions)} regions" if accounts else ""
+    services = sum(len(c.services) for _, _, c in places)
+    return f"{len(places)} clusters{where}, {services} services"
 
 
 def _json_file(path: Path, name: str) -> Any:

@@ -11,6 +11,8 @@ from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STACK_NAME = "HubSpoke"
+# The target-account stack's template, copied beside the main one (CDK writes it in its stage's sub-assembly).
+TARGET_ROLE_TEMPLATE = "HubSpokeTargetRole.template.json"
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,11 @@ class SynthesizedStack:
 
     def resources(self, type_: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.template["Resources"].items() if v["Type"] == type_}
+
+    def target_role_template(self) -> dict[str, Any]:
+        """Stack HubSpokeTargetRole's template, synthesized with the main stack from the same settings."""
+        template: dict[str, Any] = json.loads((self.outdir / TARGET_ROLE_TEMPLATE).read_text())
+        return template
 
     def asset_dir(self, logical_id: str) -> Path:
         meta = self.template["Resources"][logical_id].get("Metadata", {})
@@ -111,12 +118,15 @@ def build_app(outdir: Path, overrides: dict[str, Any] | None = None) -> tuple[An
 
     from stacks.hubspoke_stack import HubSpokeStack
     from stacks.settings import CONTEXT_KEY, load_settings
+    from stacks.target_role import add_target_role_stage
 
     context = project_context(overrides)
     settings = load_settings(context.get(CONTEXT_KEY))
     # The CLI turns asset metadata on; we need it too, to find each function's staged code.
     app = cdk.App(outdir=str(outdir), context={**context, "aws:cdk:enable-asset-metadata": True})
-    return app, HubSpokeStack(app, STACK_NAME, settings=settings)
+    stack = HubSpokeStack(app, STACK_NAME, settings=settings)
+    add_target_role_stage(app, settings)
+    return app, stack
 
 
 def synthesize(outdir: Path, overrides: dict[str, Any] | None = None) -> SynthesizedStack:
@@ -128,4 +138,9 @@ def synthesize(outdir: Path, overrides: dict[str, Any] | None = None) -> Synthes
     cdk.AssetStaging.clear_asset_hash_cache()
     app, _ = build_app(outdir, overrides)
     template = app.synth().get_stack_by_name(STACK_NAME).template
+    from stacks.target_role import TARGET_ROLE_STACK_NAME
+
+    stage = app.node.find_child(TARGET_ROLE_STACK_NAME)
+    target_role = stage.synth().get_stack_by_name(TARGET_ROLE_STACK_NAME).template
+    (outdir / TARGET_ROLE_TEMPLATE).write_text(json.dumps(target_role, indent=1))
     return SynthesizedStack(template=template, outdir=outdir)

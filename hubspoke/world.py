@@ -120,6 +120,19 @@ class World(BaseModel):
         return found
 
 
+def load_into_engine(engine: Any, world: World) -> int:
+    """The world into a LocalEngine's moto: clusters and services per account and region, the HubSpoke target role
+    in each other account that has one (trusting the functions it names), and how each cluster's one-off tasks end.
+    Returns the number of services."""
+    services = load_world(engine.ecs, world)
+    for account in world.accounts:
+        if account.target_role:
+            engine.deploy_target_role(account.id, trusts=account.trusts)
+    for account_id, region, cluster in world.places():
+        engine.expect_tasks(account_id, region, cluster.name, cluster.task)
+    return services
+
+
 def in_account(ecs: Any, account: str | None, region: str | None) -> Any:
     """An ECS client of moto's for another account and region (moto reads the account from a request header)."""
     if account is None and region is None:

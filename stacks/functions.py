@@ -67,6 +67,8 @@ def _environments(settings: Settings, storage: Storage) -> dict[str, dict[str, s
         "IMAGE_INDEX_TABLE": storage.image_index.table_name,
         "ECS_CLUSTERS": ",".join(settings.image_push.clusters),
         "INDEX_MAX_AGE_MINUTES": str(settings.image_push.index_max_age_minutes),
+        "IMAGE_PUSH_ACCOUNTS": ",".join(settings.image_push.accounts),
+        "IMAGE_PUSH_REGIONS": ",".join(settings.image_push.regions),
     }
     cross_account = {
         "CROSS_ACCOUNT_ROLE_NAME": settings.cross_account.role_name,
@@ -189,6 +191,8 @@ class Functions(Construct):
         )
         self._github_grants(settings)
         self._image_push_grants(storage, settings)
+        self._run_task_grants()
+        self._cross_account_grants(settings)
         self._acknowledge_prefixes(storage, settings)
 
     def _github_grants(self, settings: Settings) -> None:
@@ -261,6 +265,79 @@ class Functions(Construct):
                     f"AwsSolutions-IAM5[{finding}]",
                     "The services of image_push.clusters, or of every cluster when none are set: "
                     "services come and go, so their names cannot be listed at deploy time.",
+                )
+
+    def _run_task_grants(self) -> None:
+        """ecs-run-task on clusters of this account (any region: a target may name one without an account);
+        clusters in other accounts are reached through their HubSpokeTargetRole instead."""
+        account, partition = Aws.ACCOUNT_ID, Aws.PARTITION
+        in_account = f"arn:{partition}:ecs:*:{account}"
+        for statement in (
+            # RunTask is authorized on the task definition (Service Authorization Reference), DescribeTasks on
+            # the task; ListTasks on a container instance, which a Fargate task has none of: '*' with the
+            # ecs:cluster condition, as AWS's examples grant it. DescribeTaskDefinition has no resource type.
+            iam.PolicyStatement(actions=["ecs:RunTask"], resources=[f"{in_account}:task-definition/*"]),
+            iam.PolicyStatement(actions=["ecs:DescribeTasks"], resources=[f"{in_account}:task/*"]),
+            iam.PolicyStatement(
+                actions=["ecs:ListTasks"],
+                resources=["*"],
+                conditions={"ArnLike": {"ecs:cluster": f"{in_account}:cluster/*"}},
+            ),
+            iam.PolicyStatement(actions=["ecs:DescribeTaskDefinition"], resources=["*"]),
+            # The run/target tags RunTask puts on the task: tag on create only, never an existing resource.
+            iam.PolicyStatement(
+                actions=["ecs:TagResource"],
+                resources=[f"{in_account}:task/*"],
+                conditions={"StringEquals": {"ecs:CreateAction": "RunTask"}},
+            ),
+            # The task definition's task and execution roles, passed to ECS tasks and nothing else.
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[f"arn:{partition}:iam::{account}:role/*"],
+                conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+            ),
+        ):
+            self.spoke.add_to_role_policy(statement)
+        nag_in_account = "arn:<AWS::Partition>:ecs:*:<AWS::AccountId>"
+        for finding, reason in (
+            (
+                f"{nag_in_account}:task-definition/*",
+                "ecs-run-task runs the task definition a run names (params.task_definition), in any region of this "
+                "account; its name is known only when the run starts.",
+            ),
+            (
+                f"{nag_in_account}:task/*",
+                "DescribeTasks, and tags on create (ecs:CreateAction RunTask), on the tasks ecs-run-task starts: "
+                "task ids are assigned by ECS when the task starts.",
+            ),
+            (
+                "arn:<AWS::Partition>:iam::<AWS::AccountId>:role/*",
+                "iam:PassRole only to ecs-tasks.amazonaws.com (iam:PassedToService): the task and execution roles "
+                "of whichever task definition a run names.",
+            ),
+        ):
+            acknowledge(_default_policy(self.spoke.role), f"AwsSolutions-IAM5[Resource::{finding}]", reason)
+
+    def _cross_account_grants(self, settings: Settings) -> None:
+        """The hub (discovery), the spoke (operations) and the indexer (image index) may assume only the HubSpoke
+        role (cross_account.role_name): in the listed accounts when some are, else in any account; inside the
+        organization when one is set (aws:ResourceOrgID, the organization of the account that owns the role)."""
+        cross = settings.cross_account
+        accounts = cross.accounts or ["*"]
+        roles = [f"arn:{Aws.PARTITION}:iam::{account}:role/{cross.role_name}" for account in accounts]
+        # A role outside any organization has no aws:ResourceOrgID: StringEquals then fails, so it is refused.
+        in_org = {"StringEquals": {"aws:ResourceOrgID": cross.organization_id}} if cross.organization_id else None
+        for function in (self.hub, self.spoke, self.indexer):
+            function.add_to_role_policy(
+                iam.PolicyStatement(actions=["sts:AssumeRole"], resources=roles, conditions=in_org)
+            )
+            if not cross.accounts:
+                acknowledge(
+                    _default_policy(function.role),
+                    f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::*:role/{cross.role_name}]",
+                    "sts:AssumeRole on one role name, HubSpoke's target role, in whichever account a target names "
+                    "(cross_account.accounts is empty; set it to list them). The role's trust policy (stack "
+                    "HubSpokeTargetRole) admits only this deployment's function roles.",
                 )
 
     def grant_run_claims(self, state_machine: sfn.StateMachine) -> None:
@@ -373,9 +450,11 @@ class Functions(Construct):
             _default_policy(role),
             "AwsSolutions-IAM5[Resource::*]",
             "Tracing is active: xray:PutTraceSegments and xray:PutTelemetryRecords (and for the hub and indexer "
-            "ecs:ListClusters, ecs:ListServices, ecs:DescribeTaskDefinition; for the hub organizations:ListAccounts) "
-            "support no resource type (X-Ray, ECS and Organizations Service Authorization References), so they need "
-            "Resource '*'; ListServices carries an ecs:cluster condition when image_push.clusters is set.",
+            "ecs:ListClusters, ecs:ListServices, ecs:DescribeTaskDefinition; for the spoke ecs:DescribeTaskDefinition "
+            "and ecs:ListTasks; for the hub organizations:ListAccounts) support no resource type usable here (X-Ray, "
+            "ECS and Organizations Service Authorization References), so they need Resource '*'; ListServices "
+            "carries an ecs:cluster condition when image_push.clusters is set, ListTasks one naming this account's "
+            "clusters.",
         )
         depend_on_policy_only(function, role)
         return function

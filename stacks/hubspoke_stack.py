@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack, Tags
+from aws_cdk import CfnOutput, Fn, Stack, Tags
 from constructs import Construct
 
 from stacks.functions import Functions
@@ -53,5 +53,30 @@ class HubSpokeStack(Stack):
                 "Subscribe to HubSpoke alarms (and their OK transitions)",
             ),
             ("LedgerTableName", self.storage.ledger.table_name, "The run ledger: one row per (run_id, target_id)"),
+            *self._trusted_role_outputs(),
         ):
             CfnOutput(self, name, value=value, description=description)
+
+    def _trusted_role_outputs(self) -> list[tuple[str, str, str]]:
+        """The function roles that assume the HubSpoke role in target accounts: what stack HubSpokeTargetRole
+        trusts (its TrustedRoleArns parameter takes the last output as it is)."""
+        outputs = []
+        arns = []
+        for name, function, use in (
+            ("HubRoleArn", self.functions.hub, "discovery"),
+            ("SpokeRoleArn", self.functions.spoke, "operations"),
+            ("IndexerRoleArn", self.functions.indexer, "the image index"),
+        ):
+            assert function.role is not None  # Functions gives each function its own role
+            arns.append(function.role.role_arn)
+            outputs.append(
+                (name, function.role.role_arn, f"The {function.node.id} function's role ({use} in target accounts)")
+            )
+        outputs.append(
+            (
+                "TrustedRoleArns",
+                Fn.join(",", arns),
+                "Pass to stack HubSpokeTargetRole in each target account: TrustedRoleArns=<this>",
+            )
+        )
+        return outputs

@@ -87,6 +87,10 @@ class ImagePushSettings(_Strict):
     repository_prefixes: list[str] = Field(default_factory=list)
     # Clusters the indexer scans and the spoke may restart services in; empty means every cluster.
     clusters: list[str] = Field(default_factory=list)
+    # Other accounts whose services run the images too: the indexer and the live scan cover each of them in each
+    # of `regions` (empty: this deployment's region) through the cross_account role, besides this account.
+    accounts: list[Annotated[str, Field(pattern=r"^[0-9]{12}$")]] = Field(default_factory=list)
+    regions: list[Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")]] = Field(default_factory=list)
     index_schedule_minutes: int = Field(default=15, ge=1, le=1440)
     index_max_age_minutes: int = Field(default=60, ge=1, le=10080)
     idempotency_hours: int = Field(default=24, ge=1, le=720)
@@ -168,6 +172,19 @@ class Settings(_Strict):
                 f"image_push.steady_timeout_seconds ({push.steady_timeout_seconds}) must fit in spoke_timeout_seconds "
                 f"({self.spoke_timeout_seconds}) less {STEADY_MARGIN_SECONDS} s for the restart: at most {limit}, "
                 "or raise spoke_timeout_seconds"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _image_push_accounts_are_reachable(self) -> Settings:
+        # The role may be assumed only in cross_account.accounts when it lists any: another account would fail
+        # every scan of it with CredentialsError, so say so at synth instead.
+        allowed = self.cross_account.accounts
+        outside = [a for a in self.image_push.accounts if allowed and a not in allowed]
+        if outside:
+            raise ValueError(
+                f"image_push.accounts {', '.join(outside)} not in cross_account.accounts ({', '.join(allowed)}): "
+                "HubSpoke may not assume its role there"
             )
         return self
 

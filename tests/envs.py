@@ -13,6 +13,8 @@ VARIABLES: dict[str, str] = {
     "IDEMPOTENCY_TABLE": "idempotency-test",
     "ECS_CLUSTERS": "",
     "INDEX_MAX_AGE_MINUTES": "60",
+    "IMAGE_PUSH_ACCOUNTS": "",
+    "IMAGE_PUSH_REGIONS": "",
     "IDEMPOTENCY_HOURS": "24",
     "WAIT_FOR_STEADY": "false",
     "STEADY_TIMEOUT_SECONDS": "600",

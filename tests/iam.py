@@ -50,8 +50,9 @@ def _arn(service: str, resource: str, *, region: str = REGION, account: str = AC
     return f"arn:{PARTITION}:{service}:{region}:{account}:{resource}"
 
 
-def plausible_resolver(template: dict[str, Any]) -> Resolver:
-    """Ref/GetAtt values for every resource of the template, shaped as AWS returns them."""
+def plausible_resolver(template: dict[str, Any], parameters: dict[str, Any] | None = None) -> Resolver:
+    """Ref/GetAtt values for every resource of the template, shaped as AWS returns them; `parameters` gives
+    values to the template's parameters (else their defaults)."""
     refs: dict[str, Any] = {
         "AWS::Partition": PARTITION,
         "AWS::Region": REGION,
@@ -112,6 +113,7 @@ def plausible_resolver(template: dict[str, Any]) -> Resolver:
     for parameter, spec in template.get("Parameters", {}).items():
         # SSM parameter values (the Powertools layer ARN) resolve at deploy time; a plausible value here.
         refs[parameter] = spec.get("Default", "value")
+    refs.update(parameters or {})
     return _SubResolver(refs, attrs)
 
 
@@ -125,9 +127,9 @@ class PolicyDocument:
     roles: tuple[str, ...] = ()  # identity policies: the role logical ids they attach to
 
 
-def policy_documents(template: dict[str, Any]) -> list[PolicyDocument]:
+def policy_documents(template: dict[str, Any], parameters: dict[str, Any] | None = None) -> list[PolicyDocument]:
     """Every IAM policy document of the template (identity, role trust, resource policies), resolved."""
-    resolver = plausible_resolver(template)
+    resolver = plausible_resolver(template, parameters)
     found: list[PolicyDocument] = []
     for logical_id, resource in template["Resources"].items():
         props = resource.get("Properties", {})

@@ -75,6 +75,21 @@ ADAPTATIONS: dict[str, str] = {
         "Functions backend, so ListExecutions and DescribeExecution answer it, and its name stays taken, as on "
         "AWS. Execution histories and Map Run records are not kept."
     ),
+    "ecs-task-lifecycle": (
+        "One-off ECS tasks end as the world says (LocalEngine.expect_tasks; default exit 0 after 30 s): after its "
+        "simulated seconds a task is STOPPED for DescribeTasks and ListTasks, stop code EssentialContainerExited, "
+        "with every container of its task definition and the essential ones' exit code; a cluster whose tasks do "
+        "not start answers RunTask with failures and starts nothing. moto gives one container exit code 0 from the "
+        "start and stops the task after four DescribeTasks calls. RunTask calls are counted per cluster."
+    ),
+    "assume-role-trust": (
+        "moto's AssumeRole answers any role ARN, whether the role exists or not, for any caller; STS refuses with "
+        "AccessDenied unless the role exists in its account and its trust policy admits the caller (principal, "
+        "aws:PrincipalArn, sts:ExternalId). The engine refuses likewise, evaluating the role's trust policy in "
+        "moto's IAM of that account against the calling function's role (the function the thread runs; the "
+        "account's root for other threads). LocalEngine.deploy_target_role deploys stack HubSpokeTargetRole, as "
+        "synthesized, into an account through moto's CloudFormation."
+    ),
     "cached-jsonpath": (
         "JSONPath expressions are parsed once and reused (moto builds a new parser for every lookup, "
         "a fifth of the CPU per spoke); results are unchanged."

@@ -13,18 +13,18 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hubspoke import localnet
 from hubspoke.client.deployment import discover, embedded_deployment
-from hubspoke.engine import kept_runs, limits, map_runs
+from hubspoke.engine import ecs_tasks, kept_runs, limits, map_runs, trust
 from hubspoke.engine.environment import function_environments, process_environment
 from hubspoke.engine.moto_patches import check_moto_version, install_interpreter_patches, route_pinned_endpoint_to_moto
 from hubspoke.engine.output import OutputRouter, route_output, stdout_routed
-from hubspoke.engine.provision import BUCKET, REGION, create_state_machine, provision, resolved_definition
+from hubspoke.engine.provision import ACCOUNT, BUCKET, REGION, create_state_machine, provision, resolved_definition
 from hubspoke.engine.records import Progress, RunRecords, RunResult
 from hubspoke.engine.runtime import FaultHook, InProcessRuntime, lambda_module
 from hubspoke.engine.shutdown import drain, halt_handlers
@@ -72,6 +72,8 @@ class LocalEngine(RunRecords):
         self.spoke_function = ""
         self._router: OutputRouter | None = None
         self.limits = limits.LimitRecord()
+        # How one-off ECS tasks end, by cluster, on the simulated clock (adaptation `ecs-task-lifecycle`).
+        self.tasks = ecs_tasks.TaskLifecycle(now=lambda: time.monotonic() / self.time_scale)
         # Hosts off this machine the run may reach (a remote GitHub API the person named); AWS never.
         self.allowed_hosts = allowed_hosts
         self.state_dir = state_dir  # runs kept across invocations, engine.json (adaptation `kept-runs`)
@@ -158,12 +160,19 @@ class LocalEngine(RunRecords):
             for name in sorted({f.environment.get(TOKEN_SECRET_ENV, "") for f in self.runtime.functions} - {""}):
                 self._clients["secretsmanager"].create_secret(Name=name, SecretString=self._github_token)
         self._router = route_output(stack, self.runtime, self.log_path)
+        # Adaptation `assume-role-trust`: a function assumes a role only if it exists and its trust admits it.
+        stack.enter_context(trust.enforced(self._caller_arn))
         install_interpreter_patches(stack, self.runtime, self.time_scale, self._halt)
         self.limits = limits.install(stack)  # adaptations `aws-data-limit`, `aws-history-limit`
         self.map_runs = map_runs.install(stack)  # adaptation `kept-map-runs`
+        ecs_tasks.install(stack, self.tasks)  # adaptation `ecs-task-lifecycle`
         self.state_machine_definition = resolved_definition(self.stack, provisioned.resolver)
         self.state_machine_arn = create_state_machine(self.stack, self.sfn, provisioned.resolver)
         outputs = {"StateMachineArn": self.state_machine_arn, "BucketName": BUCKET, "LedgerTableName": self.table_name}
+        # The roles a target account's HubSpokeTargetRole trusts, as the deployed stack outputs them.
+        trusted = {kind: self.function_role_arn(kind) for kind in trust.TRUSTING_FUNCTIONS}
+        outputs.update({f"{kind.capitalize()}RoleArn": arn for kind, arn in trusted.items()})
+        outputs["TrustedRoleArns"] = ",".join(trusted.values())
         record_stack(self._clients["cloudformation"], self.stack, outputs)
         self._deployment = discover(STACK_NAME, region=REGION)  # found as the client finds a deployed stack
         # Commands without --stack operate on this engine while it runs (the operator client, hubspoke/client/).
@@ -176,6 +185,29 @@ class LocalEngine(RunRecords):
         if self._deployment is None:
             raise RuntimeError("the engine has not started")
         return self._deployment
+
+    def expect_tasks(self, account: str | None, region: str | None, cluster: str, task: ecs_tasks.TaskEnding) -> None:
+        """One-off tasks on this cluster (None: the engine's own account/region) end as `task` says."""
+        self.tasks.expect(account, region, cluster, task)
+
+    def _caller_arn(self) -> str:
+        """Who is calling AWS from this thread: the running function's role, else (the engine, a test) the account."""
+        function = self.runtime.current_function()
+        return trust.ROOT_PRINCIPAL.format(account=ACCOUNT) if function is None else function.role_arn
+
+    def function_role_arn(self, kind: str) -> str:
+        """The role of the hub, spoke or indexer (`kind`) function, as a target role's trust names it."""
+        return self.runtime.function(self.function_named(f"{kind}.")).role_arn
+
+    def deploy_target_role(self, account_id: str, trusts: Iterable[str] = trust.TRUSTING_FUNCTIONS) -> str:
+        """Deploy stack HubSpokeTargetRole, as synthesized, into `account_id` through moto's CloudFormation there,
+        trusting the `trusts` functions' roles (the main stack's outputs) with the deployment's external id, as a
+        user deploys it (README: Targets in other accounts). Returns the role's ARN."""
+        kinds = [self.function_role_arn(kind) for kind in trust.checked_kinds(trusts)]
+        spoke = self.runtime.function(self.spoke_function)
+        return trust.deploy_target_role(
+            self.stack.target_role_template(), account_id, kinds, spoke.environment["CROSS_ACCOUNT_EXTERNAL_ID"]
+        )
 
     # -- clients ----------------------------------------------------------------------------------
 

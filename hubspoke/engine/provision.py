@@ -16,6 +16,13 @@ BUCKET = "hubspoke-local"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/hubspoke-local-states"
 
 
+def function_role_arn(function: dict[str, Any]) -> str:
+    """The local ARN of a function's execution role (its template Role is a GetAtt of the role's Arn), named
+    as tests/iam.py names roles: hubspoke-<role logical id, lower case>."""
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    return f"arn:aws:iam::{ACCOUNT}:role/hubspoke-{role_id.lower()}"
+
+
 @dataclass(frozen=True)
 class Provisioned:
     """What provisioning created: the ledger's name, the spoke's, and how the template's intrinsics resolve."""
@@ -90,6 +97,7 @@ def provision(
                 # Lambda sets the function's name in its reserved AWS_LAMBDA_FUNCTION_NAME; a cache keyed by it
                 # (shared.credentials) then stays one per function here too, as one per container there.
                 environment={**variables, **engine_environment, "AWS_LAMBDA_FUNCTION_NAME": logical_id},
+                role_arn=function_role_arn(fn),
             )
         )
         if props["Handler"].startswith("spoke."):

@@ -82,6 +82,8 @@ class LocalFunction:
     handler: Handler | None = None
     # The function's own environment (its template variables and the engine's), as its process would hold.
     environment: dict[str, str] = field(default_factory=dict)
+    # The ARN of its execution role, as the engine names it (what a trust policy sees as aws:PrincipalArn).
+    role_arn: str = ""
     stats: FunctionStats = field(default_factory=FunctionStats)
 
 
@@ -121,8 +123,13 @@ class InProcessRuntime:
 
     def current_environment(self) -> dict[str, str] | None:
         """The environment of the function this thread is running (loading or invoking), if any."""
+        function = self.current_function()
+        return None if function is None else function.environment
+
+    def current_function(self) -> LocalFunction | None:
+        """The function this thread is running (loading or invoking), if any."""
         running: list[LocalFunction] = getattr(self._local, "running", [])
-        return running[-1].environment if running else None
+        return running[-1] if running else None
 
     @contextmanager
     def _running(self, fn: LocalFunction) -> Iterator[None]:

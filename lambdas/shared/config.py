@@ -51,6 +51,10 @@ class ImageIndexEnv(_Env):
     # Comma-separated; empty: every cluster.
     ecs_clusters: Annotated[tuple[str, ...], BeforeValidator(_split)] = Field(alias="ECS_CLUSTERS")
     index_max_age_minutes: int = Field(alias="INDEX_MAX_AGE_MINUTES", ge=1)
+    # Comma-separated; other accounts scanned (under the cross-account role) besides this one, in these regions
+    # (empty: this function's region).
+    image_push_accounts: Annotated[tuple[str, ...], BeforeValidator(_split)] = Field(alias="IMAGE_PUSH_ACCOUNTS")
+    image_push_regions: Annotated[tuple[str, ...], BeforeValidator(_split)] = Field(alias="IMAGE_PUSH_REGIONS")
 
 
 class CrossAccountEnv(_Env):

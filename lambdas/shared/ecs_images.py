@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from shared.dynamo import batch_put, from_item, query_items, to_item
+from shared.errors import HubSpokeError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -47,6 +50,70 @@ class ServiceImages:
     status: str
     task_definition: str
     images: list[str] = field(default_factory=list)
+    # The service's account and region when it is another account's (None: this function's own).
+    account: str | None = None
+    region: str | None = None
+
+
+@dataclass(frozen=True)
+class Place:
+    """An account and region the image index covers; (None, None) is this function's own."""
+
+    account: str | None = None
+    region: str | None = None
+
+    def __str__(self) -> str:
+        return "this account" if self.account is None else f"{self.account}/{self.region}"
+
+
+def places(accounts: Iterable[str], regions: Iterable[str], own_region: str) -> list[Place]:
+    """This account in its own region (as before any account was listed), then every listed account x region
+    (no region listed: the function's own)."""
+    in_regions = list(regions) or [own_region]
+    return [Place(), *(Place(account, region) for account in accounts for region in in_regions)]
+
+
+@dataclass
+class FleetScan:
+    """The services of every place: another account's place that cannot be reached (no role, AssumeRole or ECS
+    refused, no such region) is recorded in `unreachable` and skipped, so one account never hides the rest.
+    This account's own errors still raise, as they did before other accounts were scanned."""
+
+    places: list[Place]
+    clusters: tuple[str, ...]
+    own_ecs: Any
+    # The ECS client in another account and region (shared.credentials.in_account(...).client("ecs")).
+    ecs_in: Callable[[str, str], Any]
+    unreachable: dict[str, str] = field(default_factory=dict)  # place -> why, error names and codes only
+
+    def services(self) -> Iterator[ServiceImages]:
+        seen: set[str] = set()
+        for place in self.places:
+            if place.account is None or place.region is None:
+                found = list(scan(self.own_ecs, self.clusters))
+            else:
+                try:
+                    # The whole place before any of it is yielded: a place is in the index entirely or not at all.
+                    found = [
+                        replace(svc, account=place.account, region=place.region)
+                        for svc in scan(self.ecs_in(place.account, place.region), self.clusters)
+                    ]
+                except (HubSpokeError, ClientError, BotoCoreError) as err:
+                    self.unreachable[str(place)] = _why(err)
+                    continue
+            for svc in found:
+                # A service ARN names its account and region: one listed twice (this account among
+                # image_push.accounts) is indexed once, as this account's.
+                if svc.service_arn not in seen:
+                    seen.add(svc.service_arn)
+                    yield svc
+
+
+def _why(err: Exception) -> str:
+    if isinstance(err, ClientError):
+        error = err.response.get("Error", {})
+        return f"{error.get('Code', 'error')}: {error.get('Message', '')}"
+    return f"{type(err).__name__}: {err}"
 
 
 # An ECR registry host: <account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn] (China regions use .com.cn).
@@ -127,12 +194,19 @@ class ImageIndex:
         self._db = dynamodb
         self._table = table
 
-    def rebuild(self, services: Iterable[ServiceImages], ttl_seconds: int) -> int:
-        """Write one row per (repository, service) and the scan time; rows of an older scan expire."""
+    def rebuild(
+        self, services: Iterable[ServiceImages], ttl_seconds: int, unreachable: dict[str, str] | None = None
+    ) -> int:
+        """Write one row per (repository, service) and the scan time; rows of an older scan expire.
+
+        `unreachable` (filled while `services` is consumed) goes into the scan-time row: the places the scan
+        could not reach, whose services this index lacks.
+        """
         started = int(time.time())
 
         def items() -> Iterator[dict[str, Any]]:
             for svc in services:
+                where = {} if svc.account is None else {"account": svc.account, "region": svc.region}
                 for repository in {ImageRef.parse(image).repository for image in svc.images}:
                     yield {
                         "repository": repository,
@@ -143,19 +217,28 @@ class ImageIndex:
                         "images": list(svc.images),
                         "scanned_at": started,
                         "expires_at": started + ttl_seconds,
+                        **where,
                     }
-            # Last: the scan time says the rows above are complete.
-            yield {"repository": META_REPOSITORY, "service_arn": META_KEY, "scanned_at": started}
+            # Last: the scan time says the rows above are complete, but for the places it names unreachable.
+            meta: dict[str, Any] = {"repository": META_REPOSITORY, "service_arn": META_KEY, "scanned_at": started}
+            if unreachable:
+                meta["unreachable"] = dict(unreachable)
+            yield meta
 
         return batch_put(self._db, self._table, items()) - 1  # the rows, not the scan-time row
 
     def last_scan(self) -> int | None:
+        meta = self.meta()
+        return None if meta is None else int(meta["scanned_at"])
+
+    def meta(self) -> dict[str, Any] | None:
+        """The last scan's row: `scanned_at`, and `unreachable` (place -> why) when it missed any."""
         item = self._db.get_item(
             TableName=self._table,
             Key=to_item({"repository": META_REPOSITORY, "service_arn": META_KEY}),
             ConsistentRead=True,
         ).get("Item")
-        return int(from_item(item)["scanned_at"]) if item else None
+        return from_item(item) if item else None
 
     def services(self, repository: str, page_size: int | None = None) -> Iterator[ServiceImages]:
         """The services of the last scan whose images use `repository`."""
@@ -179,4 +262,6 @@ class ImageIndex:
                     status=row["status"],
                     task_definition="",
                     images=list(row["images"]),
+                    account=row.get("account"),
+                    region=row.get("region"),
                 )

@@ -16,7 +16,7 @@ from shared.budget import Budget
 from shared.config import GitHubEnv, HubEnv, SpokeEnv
 from shared.credentials import TargetAws
 from shared.models import OperationResult, SpokeInput
-from spoke.operations import ecs_restart, github_file_sync, noop
+from spoke.operations import ecs_restart, ecs_run_task, github_file_sync, noop
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -65,6 +65,13 @@ OPERATIONS: dict[str, Operation] = {
         Operation(noop.NAME, noop.Params, noop.run, noop.spoke_seconds),
         Operation(
             ecs_restart.NAME, ecs_restart.Params, ecs_restart.run, ecs_restart.spoke_seconds, check=ecs_restart.check
+        ),
+        Operation(
+            ecs_run_task.NAME,
+            ecs_run_task.Params,
+            ecs_run_task.run,
+            ecs_run_task.spoke_seconds,
+            check=ecs_run_task.check,
         ),
         Operation(
             github_file_sync.NAME,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -330,3 +331,145 @@ def test_kept_runs_a_new_engine_answers_an_earlier_engines_run_as_aws_does(stack
     stored = json.loads((home / "runs" / "kept" / "execution.json").read_text())
     assert (stored["name"], stored["status"], stored["error"]) == ("kept", "FAILED", "RunFailed")
     assert json.loads((home / "runs" / "kept" / "objects" / "reports" / "kept.json").read_text())["failed"] == 1
+
+
+def test_ecs_task_lifecycle_tasks_end_as_the_world_says_on_the_simulated_clock(engine):
+    # GIVEN a cluster whose tasks exit 5 after 50 s, one whose tasks do not start, one left at the default; the
+    # lifecycle's clock is the test's (the engine's is real time / scale)
+    now = [1000.0]
+    engine.tasks.now = lambda: now[0]
+    ecs = engine.ecs
+    for name in ("jobs", "full", "plain"):
+        ecs.create_cluster(clusterName=name)
+    ecs.register_task_definition(
+        family="job",
+        containerDefinitions=[
+            {"name": "main", "image": "i", "memory": 128},
+            {"name": "sidecar", "image": "s", "memory": 64, "essential": False},
+        ],
+    )
+    engine.expect_tasks(None, None, "jobs", _Ending(exit_code=5, seconds=50))
+    engine.expect_tasks(None, None, "full", _Ending(starts=False, reason="RESOURCE:CPU"))
+    # WHEN a task is started (EC2, on a cluster without container instances) and described over time
+    (task,) = ecs.run_task(cluster="jobs", taskDefinition="job", startedBy="t-1")["tasks"]
+    arn = task["taskArn"]
+
+    def described() -> dict[str, Any]:
+        return dict(ecs.describe_tasks(cluster="jobs", tasks=[arn])["tasks"][0])
+
+    # THEN it runs with both containers and no exit code, however often it is described, until 50 s have passed
+    for _ in range(6):
+        running = described()
+        assert (running["lastStatus"], running["desiredStatus"]) == ("RUNNING", "RUNNING")
+    assert [(c["name"], c.get("exitCode")) for c in running["containers"]] == [("main", None), ("sidecar", None)]
+    assert ecs.list_tasks(cluster="jobs", startedBy="t-1", desiredStatus="STOPPED")["taskArns"] == []
+    now[0] += 50
+    # ListTasks sees it stopped before anyone described it
+    assert ecs.list_tasks(cluster="jobs", startedBy="t-1", desiredStatus="STOPPED")["taskArns"] == [arn]
+    stopped = described()
+    assert (stopped["lastStatus"], stopped["desiredStatus"], stopped["stopCode"]) == (
+        "STOPPED",
+        "STOPPED",
+        "EssentialContainerExited",
+    )
+    assert stopped["stoppedReason"] == "Essential container in task exited"
+    assert [(c["name"], c["exitCode"]) for c in stopped["containers"]] == [("main", 5), ("sidecar", 0)]
+    # A cluster whose tasks do not start: failures, no task
+    refused = ecs.run_task(cluster="full", taskDefinition="job")
+    assert refused["tasks"] == []
+    assert [f["reason"] for f in refused["failures"]] == ["RESOURCE:CPU"]
+    assert refused["failures"][0]["arn"].endswith(":cluster/full")
+    assert ecs.list_tasks(cluster="full", desiredStatus="RUNNING")["taskArns"] == []
+    # The default: exit 0 after 30 s
+    (plain,) = ecs.run_task(cluster="plain", taskDefinition="job", launchType="FARGATE")["tasks"]
+    now[0] += 29
+    assert ecs.describe_tasks(cluster="plain", tasks=[plain["taskArn"]])["tasks"][0]["lastStatus"] == "RUNNING"
+    now[0] += 1
+    done = ecs.describe_tasks(cluster="plain", tasks=[plain["taskArn"]])["tasks"][0]
+    assert (done["lastStatus"], done["containers"][0]["exitCode"]) == ("STOPPED", 0)
+    # Every RunTask call is counted per cluster, started or not
+    assert [engine.tasks.run_tasks(None, None, c) for c in ("jobs", "full", "plain", "other")] == [1, 1, 1, 0]
+
+
+@dataclass
+class _Ending:
+    starts: bool = True
+    reason: str = "RESOURCE:MEMORY"
+    exit_code: int = 0
+    seconds: float = 30.0
+
+
+TARGET_ACCOUNT = "210987654321"
+UNDEPLOYED_ACCOUNT = "555566667777"
+EXTERNAL_ID = "hubspoke-ext-5c1e"
+
+
+@pytest.fixture(scope="module")
+def external_id_stack(synth_cache):
+    """The stack deployed with cross_account.external_id set (its target role requires it)."""
+    from hubspoke.synth import synthesize_cached
+
+    return synthesize_cached(synth_cache, {"cross_account": {"external_id": EXTERNAL_ID}})
+
+
+def assume_as(engine: LocalEngine, kind: str, role_arn: str, external_id: str | None) -> str:
+    """AssumeRole from inside the `kind` function (hub, spoke, indexer), as its code calls STS: the account the
+    credentials act in, or STS's error code."""
+
+    def probe(event: dict[str, Any], context: object) -> str:
+        import boto3
+        from botocore.exceptions import ClientError
+
+        extra: dict[str, Any] = {} if external_id is None else {"ExternalId": external_id}
+        try:
+            credentials = boto3.client("sts").assume_role(
+                RoleArn=role_arn, RoleSessionName="hubspoke@run@t", DurationSeconds=900, **extra
+            )["Credentials"]
+        except ClientError as err:
+            return str(err.response["Error"]["Code"])
+        session = boto3.client(
+            "sts",
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+        return str(session.get_caller_identity()["Account"])
+
+    fn = engine.runtime.function(engine.function_named(f"{kind}."))
+    real, fn.handler = fn.handler, probe
+    try:
+        return str(engine.runtime.invoke(fn.name, "{}")["Payload"])
+    finally:
+        fn.handler = real
+
+
+def test_assume_role_trust_admits_only_the_functions_the_role_trusts_with_the_external_id(external_id_stack, tmp_path):
+    import boto3
+    from botocore.exceptions import ClientError
+
+    with LocalEngine(external_id_stack, log_path=tmp_path / "l.log") as eng:
+        # GIVEN the target role deployed (from the synthesized HubSpokeTargetRole) trusting the hub and the spoke
+        role = eng.deploy_target_role(TARGET_ACCOUNT, trusts=("hub", "spoke"))
+        assert role == f"arn:aws:iam::{TARGET_ACCOUNT}:role/hubspoke-target"
+        # WHEN a trusted function assumes it with the external id THEN it works in the target account
+        assert assume_as(eng, "spoke", role, EXTERNAL_ID) == TARGET_ACCOUNT
+        assert assume_as(eng, "hub", role, EXTERNAL_ID) == TARGET_ACCOUNT
+        # AND STS refuses a function the role does not trust, a wrong or missing external id, a role not deployed
+        assert assume_as(eng, "indexer", role, EXTERNAL_ID) == "AccessDenied"
+        assert assume_as(eng, "spoke", role, "hubspoke-ext-wrong") == "AccessDenied"
+        assert assume_as(eng, "spoke", role, None) == "AccessDenied"
+        undeployed = f"arn:aws:iam::{UNDEPLOYED_ACCOUNT}:role/hubspoke-target"
+        assert assume_as(eng, "spoke", undeployed, EXTERNAL_ID) == "AccessDenied"
+        # AND a caller that is none of the functions (the account itself, as the engine's own thread) is refused
+        sts = boto3.client("sts")
+        with pytest.raises(ClientError, match="AccessDenied"):
+            sts.assume_role(RoleArn=role, RoleSessionName="outsider", ExternalId=EXTERNAL_ID)
+
+
+def test_assume_role_trust_without_an_external_id_rests_on_the_trusted_roles(engine):
+    # GIVEN a deployment without cross_account.external_id and its target role, trusting all three functions
+    role = engine.deploy_target_role(TARGET_ACCOUNT)
+    # THEN each of them assumes it; the gate (a function the role never trusts) cannot
+    for kind in ("hub", "spoke", "indexer"):
+        assert assume_as(engine, kind, role, None) == TARGET_ACCOUNT, kind
+    assert assume_as(engine, "gate", role, None) == "AccessDenied"

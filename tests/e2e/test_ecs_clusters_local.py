@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from hubspoke.engine import LocalEngine
-from hubspoke.world import World, in_account, load_world
+from hubspoke.world import World, in_account, load_into_engine
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +28,7 @@ SOURCE = {"type": "ecs-clusters", "accounts": [A, B], "regions": [EU, US], "name
 
 
 def test_a_run_over_the_clusters_of_two_accounts_and_the_next_run_finds_a_new_one(engine: LocalEngine) -> None:
-    load_world(engine.ecs, World.model_validate(WORLD))
+    load_into_engine(engine, World.model_validate(WORLD))  # each account gets its HubSpokeTargetRole
     first = engine.run({"operation": "noop", "run_id": "fleet-1", "source": SOURCE})
     assert first.summary is not None
     assert (first.status, first.summary["total"], first.summary["succeeded"]) == ("SUCCEEDED", 3, 3)

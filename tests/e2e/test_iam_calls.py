@@ -33,6 +33,7 @@ BUCKET = "arn:aws:s3:::hubspoke-local"
 SERVICE = ecs_arn("service", "prod-us/svc-01")
 IN_PROD_US = {"ecs:cluster": ecs_arn("cluster", "prod-us")}
 TOKEN = secret_arn("hubspoke/github-token")
+IN_JOBS = {"ecs:cluster": ecs_arn("cluster", "jobs")}  # ecs-run-task's cluster
 
 
 def tables(template: dict[str, Any]) -> dict[str, str]:
@@ -77,6 +78,18 @@ def expected_calls(template: dict[str, Any]) -> dict[str, list[Call]]:
             Call("ecs:DescribeServices", (SERVICE,), IN_PROD_US),  # wait_for_steady
             *(Call(f"dynamodb:{a}", (idempotency,)) for a in ("GetItem", "PutItem", "UpdateItem", "DeleteItem")),
             Call("secretsmanager:GetSecretValue", (TOKEN,)),  # github-file-sync
+            # ecs-run-task: the earlier attempt's task, the run (tagged on create), the wait, the essential
+            # containers; ECS checks PassRole for the task definition's roles.
+            Call("ecs:ListTasks", ("*",), IN_JOBS),
+            Call("ecs:RunTask", (ecs_arn("task-definition", "nightly:1"),), IN_JOBS),
+            Call("ecs:TagResource", (ecs_arn("task", "jobs/new"),), {"ecs:CreateAction": "RunTask"}),
+            Call("ecs:DescribeTasks", (ecs_arn("task", "jobs/0123"),), IN_JOBS),
+            Call("ecs:DescribeTaskDefinition", ("*",)),
+            Call(
+                "iam:PassRole",
+                ("arn:aws:iam::123456789012:role/nightly-task",),
+                {"iam:PassedToService": "ecs-tasks.amazonaws.com"},
+            ),
         ],
         "summarize": [Call("dynamodb:Query", (LEDGER,)), Call("s3:PutObject", (f"{BUCKET}/reports/r-1.json",))],
         "gate": [Call("secretsmanager:GetSecretValue", (TOKEN,))],
@@ -119,10 +132,24 @@ def as_iam(service: str, operation: str, params: dict[str, Any]) -> list[Call]:
             return [Call(action, ("*",))]
         cluster = _cluster_arn(params.get("cluster", "default"))
         context = {"ecs:cluster": cluster}
-        if operation == "ListServices":
-            return [Call(action, ("*",), context)]
-        services = params.get("services") or [params["service"]]
         name = cluster.rsplit("/", 1)[-1]
+        if operation in ("ListServices", "ListTasks"):
+            return [Call(action, ("*",), context)]
+        if operation == "RunTask":
+            # Authorized on the task definition (its latest revision when none is named); tags on create too.
+            definition = (
+                params["taskDefinition"] if ":" in params["taskDefinition"] else f"{params['taskDefinition']}:1"
+            )
+            calls = [Call(action, (ecs_arn("task-definition", definition),), context)]
+            if params.get("tags"):
+                calls.append(
+                    Call("ecs:TagResource", (ecs_arn("task", f"{name}/new"),), {"ecs:CreateAction": "RunTask"})
+                )
+            return calls
+        if operation == "DescribeTasks":
+            tasks = tuple(ecs_arn("task", f"{name}/{t.rsplit('/', 1)[-1]}") for t in params["tasks"])
+            return [Call(action, tasks, context)]
+        services = params.get("services") or [params["service"]]
         arns = tuple(ecs_arn("service", f"{name}/{s.rsplit('/', 1)[-1]}") for s in services)
         return [Call(action, arns, context)]
     if service == "dynamodb":
@@ -182,6 +209,17 @@ def image_push_runs(stack: Any, recorder: Recorder, tmp_path: Path) -> Iterator[
         assert plan.status == "SUCCEEDED"
         manifest = engine.run(engine.manifest_request("r-1", [{"id": "a"}, {"id": "b"}]), execution_name="r-1")
         assert (again.status, manifest.status) == ("SUCCEEDED", "SUCCEEDED")
+        engine.ecs.create_cluster(clusterName="jobs")
+        engine.ecs.register_task_definition(
+            family="nightly", containerDefinitions=[{"name": "report", "image": "registry/report:3", "memory": 128}]
+        )
+        run_task = {
+            "run_id": "nightly-1",
+            "operation": "ecs-run-task",
+            "params": {"task_definition": "nightly", "poll_seconds": 10, "wait_timeout_seconds": 60},
+            "source": {"type": "static", "targets": [{"id": "jobs", "cluster": "jobs"}]},
+        }
+        assert engine.run(run_task).status == "SUCCEEDED"
         yield engine
 
 
@@ -207,6 +245,8 @@ def test_every_recorded_call_is_allowed_by_the_functions_policy(configured, stac
     assert ("ecs:ListClusters" in scanned) is (not configured)
     assert "ecs:ListServices" in {c.action for c in recorded["hub"]}
     assert "states:DescribeExecution" in {c.action for c in recorded["hub"]}
+    run_task = {"ecs:ListTasks", "ecs:RunTask", "ecs:TagResource", "ecs:DescribeTasks", "ecs:DescribeTaskDefinition"}
+    assert run_task <= {c.action for c in recorded["spoke"]}
     check(chosen.template, recorded)
 
 

@@ -15,7 +15,14 @@ from tests.infrastructure.conftest import resources
 POWERTOOLS = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
 GITHUB = {"GITHUB_API_URL", "GITHUB_TOKEN_SECRET", "GITHUB_INLINE_RETRY_AFTER_MAX", "GITHUB_REQUEST_TIMEOUT"}
 STEADY = {"WAIT_FOR_STEADY", "STEADY_TIMEOUT_SECONDS"}
-IMAGE_INDEX = {"IMAGE_INDEX_TABLE", "ECS_CLUSTERS", "INDEX_MAX_AGE_MINUTES"}
+# The index's table, its clusters, its freshness, and the other accounts and regions it covers.
+IMAGE_INDEX = {
+    "IMAGE_INDEX_TABLE",
+    "ECS_CLUSTERS",
+    "INDEX_MAX_AGE_MINUTES",
+    "IMAGE_PUSH_ACCOUNTS",
+    "IMAGE_PUSH_REGIONS",
+}
 # Reaching targets in other accounts (the role to assume, its external id, the accounts allowed).
 CROSS_ACCOUNT = {"CROSS_ACCOUNT_ROLE_NAME", "CROSS_ACCOUNT_EXTERNAL_ID", "CROSS_ACCOUNT_ACCOUNTS"}
 

@@ -230,6 +230,7 @@ def _actions_by_handler(template):
 
 
 SECRET = "secretsmanager:GetSecretValue"
+ASSUME = "sts:AssumeRole"  # the HubSpoke role in target accounts (shared/credentials.py)
 
 
 def test_each_function_gets_exactly_the_calls_its_code_makes(template):
@@ -245,6 +246,8 @@ def test_each_function_gets_exactly_the_calls_its_code_makes(template):
             *ECS_SCAN,
             *LOGS,
             SECRET,
+            ASSUME,
+            "organizations:ListAccounts",  # the ecs-clusters source's `organization: true`
         },
         "spoke": {
             "dynamodb:PutItem",
@@ -253,8 +256,17 @@ def test_each_function_gets_exactly_the_calls_its_code_makes(template):
             "dynamodb:DeleteItem",
             "ecs:UpdateService",
             "ecs:DescribeServices",
+            # ecs-run-task on this account's clusters: start, find again, watch, read essential containers,
+            # tag on create, pass the task definition's roles to ECS tasks
+            "ecs:RunTask",
+            "ecs:ListTasks",
+            "ecs:DescribeTasks",
+            "ecs:DescribeTaskDefinition",
+            "ecs:TagResource",
+            "iam:PassRole",
             *LOGS,
             SECRET,
+            ASSUME,
         },
         "gate": {SECRET, *LOGS},
         "summarize": {"dynamodb:Query", "s3:PutObject", *LOGS},
@@ -266,6 +278,7 @@ def test_each_function_gets_exactly_the_calls_its_code_makes(template):
             "sqs:SendMessage",
             "sqs:GetQueueAttributes",
             "sqs:GetQueueUrl",
+            ASSUME,
         },
     }
 

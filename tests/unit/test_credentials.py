@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from shared import caches, credentials
 from shared.credentials import CrossAccount, for_target, in_account, role_for, session_name
-from shared.errors import CredentialsError
+from shared.errors import CredentialsError, RateLimitError, TransientError
 from shared.models import Target
 
 CROSS = CrossAccount(role_name="hubspoke-target", external_id="ext-4471")
@@ -91,3 +91,40 @@ def test_discovery_clients_use_the_role_in_the_account(aws: Any) -> None:
 def test_a_malformed_where_attribute_is_refused_naming_it(attributes: dict[str, Any], field: str) -> None:
     with pytest.raises(ValidationError, match=rf"{field}: "):
         Target.model_validate({"id": "t", **attributes})
+
+
+def sts_answers(code: str) -> Any:
+    """STS as it answers when it refuses or throttles (moto never does): the error, before any request is sent."""
+    from botocore.exceptions import ClientError
+
+    def answer(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": code, "Message": f"{code} from STS"}}, "AssumeRole")
+
+    from shared.aws import client
+
+    sts = client("sts")
+    sts.meta.events.register("before-call.sts.AssumeRole", answer)
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("code", "error", "retried"),
+    [
+        ("AccessDenied", CredentialsError, False),
+        ("RegionDisabledException", CredentialsError, False),
+        ("Throttling", RateLimitError, True),
+        ("InternalFailure", TransientError, True),
+    ],
+)
+def test_sts_refusals_fail_the_target_and_throttling_is_retried(
+    aws: Any, code: str, error: type, retried: bool
+) -> None:
+    from shared.errors import RETRYABLE_ERRORS
+
+    sts_answers(code)
+    target = for_target("t", {"account": "210987654321", "region": "eu-west-1"}, "run-1", CROSS)
+    with pytest.raises(error) as raised:
+        target.client("ecs")
+    assert "arn:aws:iam::210987654321:role/hubspoke-target" in str(raised.value)
+    assert (type(raised.value).__name__ in RETRYABLE_ERRORS) is retried
+    assert credentials.sessions().assumed == 0  # nothing cached: the next target asks STS again

@@ -71,6 +71,12 @@ def test_seed_retry_numbers_are_the_defaults():
         ({"github": {"token_secret_name": "has space"}}, "hubspoke.github.token_secret_name"),
         ({"github": {"max_concurrency": 0}}, "hubspoke.github.max_concurrency"),
         ({"retry": {"rate_limit_max_waits": -1}}, "hubspoke.retry.rate_limit_max_waits"),
+        ({"image_push": {"accounts": ["21098765432"]}}, "hubspoke.image_push.accounts.0"),
+        ({"image_push": {"regions": ["Europe"]}}, "hubspoke.image_push.regions.0"),
+        (
+            {"image_push": {"accounts": ["210987654321"]}, "cross_account": {"accounts": ["345678901234"]}},
+            "hubspoke: Value error, image_push.accounts 210987654321 not in cross_account.accounts",
+        ),
     ],
 )
 def test_bad_setting_names_its_key(context, key):

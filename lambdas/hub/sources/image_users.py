@@ -1,5 +1,13 @@
 """`image-users`: the ECS services whose containers run the pushed image, from the image index, or from a
-live scan when the index is empty or older than `index_max_age_minutes` (the run summary says which)."""
+live scan when the index is empty or older than `index_max_age_minutes` (the run summary says which).
+
+Services of this account keep their `cluster/service` ids; another account's (image_push.accounts) carry
+`account` and `region`, so the spoke restarts them there under the cross-account role, and ids
+`<account>/<region>/<cluster>/<service>` that no service of another place can take. An account x region the
+scan cannot reach does not stop the run: the services found elsewhere are restarted, and the run's notes name
+the place and why under `unreachable` (a push is a one-off event: holding back every restart because one
+account lacks its role would redeploy nothing).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +16,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.ecs_images import ImageIndex, Push, ServiceImages, scan
+from shared import credentials
+from shared.credentials import CrossAccount
+from shared.ecs_images import FleetScan, ImageIndex, Push, ServiceImages, places
 
 if TYPE_CHECKING:
     from shared.sources import SourceContext
@@ -35,34 +45,60 @@ def discover(spec: Spec, ctx: SourceContext) -> list[Any]:
     cfg = ctx.deployment
     push = Push(spec.repository, spec.tag, spec.digest, spec.registry, spec.region)
     index = ImageIndex(ctx.dynamodb, cfg.image_index_table)
-    last_scan = index.last_scan()
-    age_minutes = None if last_scan is None else (time.time() - last_scan) / 60
+    meta = index.meta()
+    age_minutes = None if meta is None else (time.time() - int(meta["scanned_at"])) / 60
     services: list[ServiceImages]
-    if age_minutes is None or age_minutes > cfg.index_max_age_minutes:
+    if meta is None or age_minutes is None or age_minutes > cfg.index_max_age_minutes:
         why = "the index is empty" if age_minutes is None else f"the index is {age_minutes:.0f} minutes old"
         ctx.notes["discovery"] = f"scanned ECS live: {why} (max {cfg.index_max_age_minutes})"
-        services = list(scan(ctx.ecs, cfg.ecs_clusters))
+        fleet = _fleet(ctx)
+        services = list(fleet.services())
+        unreachable = fleet.unreachable
     else:
         ctx.notes["discovery"] = f"image index, scanned {age_minutes:.0f} minutes ago"
         services = list(index.services(spec.repository))
+        unreachable = dict(meta.get("unreachable") or {})
+    if unreachable:
+        # Their services (if any run the image) are not targets of this run.
+        ctx.notes["unreachable"] = unreachable
     targets = []
     for svc in services:
         matched = [image for image in svc.images if push.matches(image)]
         if not matched:
             continue
         cluster_name = svc.cluster.rsplit("/", 1)[-1]
+        # cluster/service: the same service name runs in several clusters; another account's place before it.
+        target_id = f"{cluster_name}/{svc.service}"
+        where = {}
+        if svc.account is not None:
+            target_id = f"{svc.account}/{svc.region}/{target_id}"
+            where = {"account": svc.account, "region": svc.region}
         if svc.status != "ACTIVE":
-            # cluster/service, as target ids are: the same service name runs in several clusters.
-            ctx.notes.setdefault("skipped", []).append(f"{cluster_name}/{svc.service} ({svc.status})")
+            ctx.notes.setdefault("skipped", []).append(f"{target_id} ({svc.status})")
             continue
         targets.append(
             {
-                "id": f"{cluster_name}/{svc.service}",
+                "id": target_id,
                 "cluster": svc.cluster,
                 "service": svc.service,
                 "service_arn": svc.service_arn,
                 "image": matched[0],
                 "digest": spec.digest,
+                **where,
             }
         )
     return targets
+
+
+def _fleet(ctx: SourceContext) -> FleetScan:
+    """This account's clusters and every image_push account x region, other accounts under their role."""
+    cfg = ctx.deployment
+    cross = CrossAccount.from_env(cfg)
+
+    def ecs_in(account: str, region: str) -> Any:
+        return credentials.in_account(account, region, ctx.run_id, NAME, cross).client("ecs")
+
+    own = ctx.ecs
+    return FleetScan(
+        places(cfg.image_push_accounts, cfg.image_push_regions, own.meta.region_name), cfg.ecs_clusters, own, ecs_in
+    )

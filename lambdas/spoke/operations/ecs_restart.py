@@ -1,7 +1,9 @@
 """`ecs-restart`: force a new deployment of one ECS service (the image-push redeploy scenario).
 
 Idempotent per (image digest, service) through Powertools Idempotency on DynamoDB: an event delivered
-twice restarts a service once; the second time the target is `unchanged`.
+twice restarts a service once; the second time the target is `unchanged`. The service is called through the
+target's clients (`ctx.target`): a target in another account (image_push.accounts) is restarted there, under
+the cross-account role, and its key names its account and region besides the cluster.
 """
 
 from __future__ import annotations
@@ -101,15 +103,16 @@ def _ecs_error(err: ClientError, what: str) -> Exception:
 
 @caches.register
 @cache
-def _restart_once(dynamodb: DynamoDBClient, ecs: ECSClient, table: str, hours: int) -> Any:
-    """The restart, made idempotent on (digest, service); built once per container."""
+def _restart_once(dynamodb: DynamoDBClient, table: str, hours: int) -> Any:
+    """The restart, made idempotent on `key` (digest, cluster, service, and another account's place); built once
+    per container. The ECS client is an argument, not part of the key: each target's is in its own account."""
     persistence = DynamoDBPersistenceLayer(table_name=table, boto3_client=dynamodb)
     idempotency = IdempotencyConfig(expires_after_seconds=hours * 3600)
 
     @idempotent_function(  # type: ignore[untyped-decorator]
         data_keyword_argument="key", persistence_store=persistence, config=idempotency
     )
-    def restart(key: dict[str, str], attempt_token: str) -> dict[str, str]:
+    def restart(key: dict[str, str], attempt_token: str, ecs: ECSClient) -> dict[str, str]:
         try:
             response = ecs.update_service(cluster=key["cluster"], service=key["service"], forceNewDeployment=True)
         except ClientError as err:
@@ -133,12 +136,16 @@ def run(params: Params, item: SpokeInput, ctx: OperationContext) -> OperationRes
     if not cluster or not service:
         raise TargetError("the target has no 'cluster' and 'service' (use the image-users source)")
     key = {"digest": str(target.get("digest") or target.get("image", "")), "cluster": cluster, "service": service}
+    # A cluster named without its ARN ("prod") is ambiguous across accounts: another account's target keys its
+    # place too. This account's key is what it always was, so a push delivered across an upgrade restarts once.
+    key.update({name: str(target[name]) for name in ("account", "region") if target.get(name)})
     token = uuid.uuid4().hex
-    restart = _restart_once(ctx.dynamodb, ctx.ecs, cfg.idempotency_table, cfg.idempotency_hours)
+    ecs: ECSClient = ctx.target.client("ecs")
+    restart = _restart_once(ctx.dynamodb, cfg.idempotency_table, cfg.idempotency_hours)
     if lambda_context.get() is not None:
         restart.idempotency_config.register_lambda_context(lambda_context.get())
     try:
-        outcome = restart(key=key, attempt_token=token)
+        outcome = restart(key=key, attempt_token=token, ecs=ecs)
     except IdempotencyAlreadyInProgressError:
         raise RateLimitError(f"a restart of {service} for this image is already in progress") from None
     deployment_id = outcome["deployment_id"]
@@ -149,7 +156,7 @@ def run(params: Params, item: SpokeInput, ctx: OperationContext) -> OperationRes
     wait = cfg.wait_for_steady if params.wait_for_steady is None else params.wait_for_steady
     if wait:
         detail["rollout"] = _wait_for_steady(
-            ctx.ecs, cluster, service, deployment_id, params.steady_timeout_seconds or cfg.steady_timeout_seconds
+            ecs, cluster, service, deployment_id, params.steady_timeout_seconds or cfg.steady_timeout_seconds
         )
     return OperationResult(status="succeeded", detail=detail)
 
