@@ -29,12 +29,15 @@ Finding = tuple[str, str, str]  # (template file name, logical id, check or rule
 
 
 def stack_templates(assembly: Path) -> dict[str, Path]:
-    """Every stack template of a cloud assembly (manifest.json's stack artifacts), nested stages' included."""
+    """Every stack template of a cloud assembly by stack name (manifest.json's stack artifacts), nested stages'
+    included."""
     manifest = json.loads((assembly / "manifest.json").read_text())
     found: dict[str, Path] = {}
     for artifact_id, artifact in manifest.get("artifacts", {}).items():
         if artifact["type"] == "aws:cloudformation:stack":
-            found[artifact_id] = assembly / artifact["properties"]["templateFile"]
+            found[artifact["properties"].get("stackName", artifact_id)] = (
+                assembly / artifact["properties"]["templateFile"]
+            )
         elif artifact["type"] == "cdk:cloud-assembly":
             found.update(stack_templates(assembly / artifact["properties"]["directoryName"]))
     return found
@@ -68,7 +71,8 @@ def acknowledged(templates: dict[str, Path], key: str) -> dict[Finding, str]:
 @pytest.fixture(scope="module")
 def templates(stack: SynthesizedStack) -> dict[str, Path]:
     found = stack_templates(stack.outdir)
-    assert "HubSpoke" in found, found
+    # At least the deployment's stack and the role each target account deploys (README: "Targets in other accounts").
+    assert {"HubSpoke", "HubSpokeTargetRole"} <= set(found), found
     return found
 
 
