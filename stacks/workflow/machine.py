@@ -7,7 +7,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.common import depend_on_policy_only, log_retention, removal_policy, vended_log_group_name
+from stacks.checkers import skip_checkov
+from stacks.common import cfn, depend_on_policy_only, log_retention, removal_policy, vended_log_group_name
 from stacks.functions import Functions
 from stacks.nag import acknowledge_state_machine
 from stacks.settings import Settings
@@ -64,10 +65,18 @@ class Workflow(Construct):
         return hub.next(unless_planned(self, run))
 
     def _log_group(self, settings: Settings) -> logs.LogGroup:
-        return logs.LogGroup(
+        group = logs.LogGroup(
             self,
             "ExecutionLogs",
             log_group_name=vended_log_group_name(self, "states", "executions"),
             retention=log_retention(settings),
             removal_policy=removal_policy(settings),
         )
+        skip_checkov(
+            cfn(group),
+            "CKV_AWS_158",
+            "CloudWatch Logs encrypts every log group at rest with service-managed keys. Execution data holds run "
+            "requests, target ids and results, never a credential; a customer managed key would need a key policy "
+            "for the logs service and adds no control we use.",
+        )
+        return group

@@ -90,6 +90,28 @@ def test_bucket_is_encrypted_private_tls_only_and_access_logged(template):
     assert len(resources(template, "AWS::S3::BucketPolicy")) == 2  # both buckets are TLS-only
 
 
+def test_buckets_are_versioned_and_old_versions_expire(template):
+    # Requirement (issue 16, checkov CKV_AWS_21): every bucket versioned, so an overwritten or deleted manifest,
+    # report, target list or access log can be restored; its old versions deleted after 30 days, then the delete
+    # markers left alone, so storage stays bounded. S3 refuses ExpiredObjectDeleteMarker beside Days in one rule.
+    buckets = resources(template, "AWS::S3::Bucket")
+    assert len(buckets) == 2
+    for bucket_id, bucket in buckets.items():
+        props = bucket["Properties"]
+        assert props["VersioningConfiguration"] == {"Status": "Enabled"}, bucket_id
+        rules = props["LifecycleConfiguration"]["Rules"]
+        old_versions = [r for r in rules if "NoncurrentVersionExpiration" in r]
+        assert old_versions == [
+            {
+                "Id": "expire-old-versions",
+                "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
+                "ExpiredObjectDeleteMarker": True,
+                "Status": "Enabled",
+            }
+        ], bucket_id
+        assert not [r for r in rules if r.get("ExpiredObjectDeleteMarker") and "ExpirationInDays" in r], bucket_id
+
+
 def test_ledger_table_keys_ttl_and_recovery(template):
     props = template["Resources"][template["Outputs"]["LedgerTableName"]["Value"]["Ref"]]["Properties"]
     assert props["KeySchema"] == [
