@@ -22,7 +22,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from shared import caches, clock
 from shared.aws import BOTO_CONFIG, client
 from shared.config import CrossAccountEnv
-from shared.errors import CredentialsError, RateLimitError, TransientError, aws_error_code
+from shared.errors import (
+    AWS_THROTTLE_CODES,
+    CredentialsError,
+    RateLimitError,
+    TransientError,
+    aws_error_code,
+    aws_error_message,
+)
 from shared.observability import lambda_context
 
 # The shortest session AWS grants (DurationSeconds 900) is also the longest a Lambda invocation can run, so no
@@ -34,7 +41,6 @@ SKEW_SECONDS = 30
 DEFAULT_NEEDED_SECONDS = 300
 ACCOUNT_PATTERN = re.compile(r"^[0-9]{12}$")
 ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::([0-9]{12}):role/[\w+=,.@/-]{1,512}$")
-_THROTTLES = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
 _REFUSALS = {"AccessDenied", "AccessDeniedException", "RegionDisabledException", "ExpiredTokenException"}
 
 
@@ -111,9 +117,8 @@ def _assume(role_arn: str, session_name: str, external_id: str) -> dict[str, str
     try:
         response = client("sts").assume_role(**kwargs)
     except ClientError as err:
-        code = aws_error_code(err)
-        message = err.response.get("Error", {}).get("Message", "")
-        if code in _THROTTLES:
+        code, message = aws_error_code(err), aws_error_message(err)
+        if code in AWS_THROTTLE_CODES:
             raise RateLimitError(f"assuming {role_arn}: STS throttled the call ({code})") from None
         if code in _REFUSALS:
             raise CredentialsError(

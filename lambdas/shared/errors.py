@@ -5,6 +5,7 @@ Keep every name here: the state machine's Retry entries (stacks/workflow.py) ref
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -82,9 +83,31 @@ AWS_RETRYABLE_CODES = frozenset(
 )
 
 
+# AWS error codes for "slow down" across the services HubSpoke calls (STS says Throttling, ECS ThrottlingException).
+AWS_THROTTLE_CODES = frozenset(
+    {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
+)
+
+
 def aws_error_code(err: ClientError) -> str:
     """The AWS error code of a botocore ClientError ('' when the response has none)."""
     return str(err.response.get("Error", {}).get("Code", ""))
+
+
+def aws_error_message(err: ClientError) -> str:
+    """The AWS error message of a botocore ClientError ('' when the response has none)."""
+    return str(err.response.get("Error", {}).get("Message", ""))
+
+
+def aws_call_error(err: ClientError, what: str, service: str, target_errors: Mapping[str, str]) -> Exception:
+    """An AWS error of an operation's call as a Step Functions error: a throttle is a RateLimitError (retried soon),
+    a code in `target_errors` a TargetError saying why in words (never retried), anything else a TransientError."""
+    code, message = aws_error_code(err), aws_error_message(err)
+    if code in AWS_THROTTLE_CODES:
+        return RateLimitError(f"{what}: {service} throttled the call ({code})")
+    if code in target_errors:
+        return TargetError(f"{what}: {target_errors[code]} ({code}: {message})")
+    return TransientError(f"{what}: {code or 'error'}: {message}")
 
 
 def is_conditional_failure(err: ClientError) -> bool:

@@ -26,11 +26,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from shared.credentials import CrossAccount, in_account
 from shared.errors import (
+    AWS_THROTTLE_CODES,
     CredentialsError,
     InvalidRunRequest,
     RateLimitError,
     TransientError,
     aws_error_code,
+    aws_error_message,
     is_retryable_aws_error,
 )
 
@@ -53,7 +55,6 @@ _REFUSED = {
     "InvalidClientTokenId",
     "UnauthorizedOperation",
 }
-_THROTTLED = {"ThrottlingException", "Throttling", "RequestLimitExceeded", "TooManyRequestsException"}
 # ListAccounts refused: no organization, or the hub's account is neither its management account nor a delegated
 # administrator (AccessDeniedException), or the hub's role lacks organizations:ListAccounts (AccessDenied...).
 _ORG_REFUSED = {"AWSOrganizationsNotInUseException", "AccessDeniedException", "AccessDenied"}
@@ -212,9 +213,8 @@ def _aws_errors(operation: str) -> Iterator[None]:
     try:
         yield
     except ClientError as err:
-        code = aws_error_code(err)
-        message = err.response.get("Error", {}).get("Message", "")
-        if code in _THROTTLED:
+        code, message = aws_error_code(err), aws_error_message(err)
+        if code in AWS_THROTTLE_CODES:
             raise RateLimitError(f"ECS {operation}: throttled ({code})") from None
         if code in _REFUSED:
             raise _UnreachableError(
@@ -240,7 +240,7 @@ def organization_accounts(ctx: SourceContext, cross: CrossAccount) -> list[str]:
             found.extend(page.get("Accounts", []))
     except ClientError as err:
         code = aws_error_code(err)
-        if code in _THROTTLED:
+        if code in AWS_THROTTLE_CODES:
             raise RateLimitError(f"Organizations ListAccounts: throttled ({code})") from None
         if code in _ORG_REFUSED:
             raise InvalidRunRequest(

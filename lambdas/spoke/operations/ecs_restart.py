@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import caches, clock
-from shared.errors import RateLimitError, TargetError, TransientError, aws_error_code
+from shared.errors import RateLimitError, TargetError, aws_call_error
 from shared.models import OperationResult, SpokeInput
 from shared.observability import lambda_context
 
@@ -45,7 +45,6 @@ _TARGET_ERRORS = {
     "AccessDeniedException": "HubSpoke may not update services in this cluster (see image_push.clusters)",
     "InvalidParameterException": "ECS refused the update",
 }
-_THROTTLES = {"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"}
 
 
 class Params(BaseModel):
@@ -92,13 +91,7 @@ def check(params: Params, cfg: HubEnv) -> list[str]:
 
 
 def _ecs_error(err: ClientError, what: str) -> Exception:
-    code = aws_error_code(err)
-    message = err.response.get("Error", {}).get("Message", "")
-    if code in _TARGET_ERRORS:
-        return TargetError(f"{what}: {_TARGET_ERRORS[code]} ({code}: {message})")
-    if code in _THROTTLES:
-        return RateLimitError(f"{what}: ECS throttled the call ({code})")
-    return TransientError(f"{what}: {code or 'error'}: {message}")
+    return aws_call_error(err, what, "ECS", _TARGET_ERRORS)
 
 
 @caches.register

@@ -15,7 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared import clock
-from shared.errors import RateLimitError, TargetError, TransientError, aws_error_code
+from shared.errors import TargetError, TransientError, aws_call_error
 from shared.models import OperationResult, SpokeInput
 
 if TYPE_CHECKING:
@@ -41,7 +41,6 @@ _TARGET_ERRORS = {
     "UnsupportedFeatureException": "the region does not support this",
     "BlockedException": "the account is blocked",
 }
-_THROTTLES = {"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"}
 
 
 class ContainerOverride(BaseModel):
@@ -135,13 +134,7 @@ def _tag_value(value: str) -> str:
 
 
 def _ecs_error(err: ClientError, what: str) -> Exception:
-    code = aws_error_code(err)
-    message = err.response.get("Error", {}).get("Message", "")
-    if code in _THROTTLES:
-        return RateLimitError(f"{what}: ECS throttled the call ({code})")
-    if code in _TARGET_ERRORS:
-        return TargetError(f"{what}: {_TARGET_ERRORS[code]} ({code}: {message})")
-    return TransientError(f"{what}: {code or 'error'}: {message}")
+    return aws_call_error(err, what, "ECS", _TARGET_ERRORS)
 
 
 def _call(what: str, call: Any, **kwargs: Any) -> Any:
