@@ -17,6 +17,9 @@ _BAD_ID_CHARS = re.compile(r"[\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060-\u20
 MAX_TARGET_ID_LENGTH = 256
 # Each target travels in a Map item; keep it far below the 256 KB state limit.
 MAX_TARGET_BYTES = 8 * 1024
+# A spoke's result (its detail) goes into the ledger row (400 KB item limit) and is the Lambda task's output,
+# which Step Functions fails past 256 KiB with States.DataLimitExceeded, an error no Catch matches.
+MAX_RESULT_BYTES = 64 * 1024
 MAX_CONCURRENCY = 10000
 MAX_WAVES = 1000  # wave manifest keys travel in the state: keep the list far below 256 KB
 # Params travel with every spoke's input; keep them far below the 256 KB state limit.
