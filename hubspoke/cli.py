@@ -23,7 +23,15 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from hubspoke import localnet
-from hubspoke.console import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, err_console, out_console
+from hubspoke.console import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    err_console,
+    labelled,
+    out_console,
+)
 from hubspoke.console import bad_input as _bad_input
 from hubspoke.report import budget_waits, build_summary, render_summary
 
@@ -358,7 +366,7 @@ def _show_plan(result: Any, output: str | None, plan_json: Path | None) -> None:
     from hubspoke.plan import plan_from_output, plan_json_text, refusal, render_plan
 
     if result.status != "SUCCEEDED":
-        err_console.print(f"[bold red]error:[/] {refusal(result.error, result.cause)}", highlight=False)
+        err_console.print(labelled("error:", "bold red", refusal(result.error, result.cause)), highlight=False)
         raise typer.Exit(EXIT_BAD_INPUT if result.error in INVALID_INPUT_ERRORS else EXIT_FAILED)
     plan = plan_from_output(output)
     render_plan(out_console, plan)

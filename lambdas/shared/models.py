@@ -17,6 +17,9 @@ _BAD_ID_CHARS = re.compile(r"[\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060-\u20
 MAX_TARGET_ID_LENGTH = 256
 # Each target travels in a Map item; keep it far below the 256 KB state limit.
 MAX_TARGET_BYTES = 8 * 1024
+# How deep a target attribute may nest (lists and objects): Python's JSON encoder and decoder recurse, and fail
+# near 1,000 levels with RecursionError, so deeper data would crash the hub, not be refused naming the field.
+MAX_TARGET_DEPTH = 32
 # A spoke's result (its detail) goes into the ledger row (400 KB item limit) and is the Lambda task's output,
 # which Step Functions fails past 256 KiB with States.DataLimitExceeded, an error no Catch matches.
 MAX_RESULT_BYTES = 64 * 1024
@@ -214,6 +217,20 @@ class Summary(_Model):
     report: ManifestLocation | None = None
     notes: dict[str, Any] = Field(default_factory=dict)
     waves_run: int = 0
+
+
+def nesting_depth(value: Any) -> int:
+    """How deep lists and objects nest in `value` (a scalar is 0), counted without recursion."""
+    deepest = 0
+    todo: list[tuple[Any, int]] = [(value, 0)]
+    while todo:
+        item, depth = todo.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            todo.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list | tuple):
+            todo.extend((v, depth + 1) for v in item)
+    return deepest
 
 
 def field_problems(err: ValidationError, prefix: str = "") -> list[str]:
