@@ -92,6 +92,9 @@ class RunRequest(_Model):
     @field_validator("params")
     @classmethod
     def _params_fit_in_a_spoke_input(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # Before the encoder recurses into it (RecursionError near 1,000 levels, a crash, not a refusal).
+        if nesting_depth(value) > MAX_TARGET_DEPTH:
+            raise ValueError(f"nests deeper than {MAX_TARGET_DEPTH} levels")
         try:
             size = len(json.dumps(value, allow_nan=False).encode())
         except (ValueError, TypeError):
