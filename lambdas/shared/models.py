@@ -11,9 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from shared.errors import InvalidRunRequest
 
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$"
-# Control characters, zero-width and bidi-override characters make ids that look alike but differ, or
-# corrupt logs; lone surrogates cannot be stored (not UTF-8).
-_BAD_ID_CHARS = re.compile(r"[\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ud800-\udfff]")
+# Control characters (C0, DEL, C1: 0x9b starts a terminal sequence, 0x85 ends a line for some readers), line and
+# paragraph separators, zero-width and bidi-override characters make ids that look alike but differ, or corrupt
+# logs and terminals; lone surrogates cannot be stored (not UTF-8).
+_BAD_ID_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]")
 MAX_TARGET_ID_LENGTH = 256
 # Each target travels in a Map item; keep it far below the 256 KB state limit.
 MAX_TARGET_BYTES = 8 * 1024

@@ -5,7 +5,9 @@ targets that fit the ledger and the state payload. Nothing in it crashes the hub
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import json
 import re
 from typing import Any
@@ -18,6 +20,7 @@ from hub.logic import discover_targets
 from shared.errors import InvalidRunRequest, TargetError
 from shared.github import repo_parts
 from shared.models import MAX_TARGET_BYTES, MAX_TARGET_DEPTH, nesting_depth, parse_run_request
+from shared.observability import logger
 from shared.sources import SOURCES, SourceContext
 from tests.integration.conftest import BUCKET
 
@@ -49,7 +52,9 @@ HOSTILE = [
     "\ud800",
     "x" * 262_144,
 ]
-_BAD_ID = re.compile(r"[\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ud800-\udfff]")
+# What no accepted id may hold (written from the requirement: controls C0/DEL/C1, line and paragraph separators,
+# zero-width and bidi-override characters, lone surrogates).
+_BAD_ID = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]")
 
 
 def test_every_registered_source_is_covered():
@@ -116,6 +121,9 @@ def test_any_source_output_is_refused_naming_the_field_or_fits_the_ledger_and_st
         ([{"id": "x" * 262_144}], "s3://inputs-bucket/targets.json[0].id: String should have at most 256 characters"),
         ([{"id": "a\x1b[2J"}], "s3://inputs-bucket/targets.json[0].id: Value error, must not contain control"),
         ([{"id": "web\u202eexe"}], "s3://inputs-bucket/targets.json[0].id: Value error, must not contain control"),
+        ([{"id": "a\x9b31m"}], "s3://inputs-bucket/targets.json[0].id: Value error, must not contain control"),
+        ([{"id": "a\x85b"}], "s3://inputs-bucket/targets.json[0].id: Value error, must not contain control"),
+        ([{"id": "a\u2028b"}], "s3://inputs-bucket/targets.json[0].id: Value error, must not contain control"),
     ],
 )
 def test_the_hub_refuses_what_would_break_the_ledger_or_the_state_naming_the_field(targets, problem):
@@ -213,3 +221,31 @@ def test_a_csv_manifest_the_csv_module_cannot_read_is_refused_naming_the_source(
 def test_github_names_as_github_allows_them_are_accepted():
     assert repo_parts("acme/web.site_v2-x") == ("acme", "web.site_v2-x")
     assert repo_parts("a-b/..dots..") == ("a-b", "..dots..")
+
+
+def test_hostile_ids_reach_the_logs_as_one_escaped_json_line_each(aws, context):
+    # GIVEN ids with newlines-in-disguise, quotes, markup and shell text (control characters never pass the hub)
+    from hub.handler import handler as hub
+    from spoke.handler import handler as spoke
+
+    ids = ['a"}\\n{"level":"ERROR"', "[/x] $(id) `id`", "../../etc/passwd", "w\u0435b"]
+    request = {
+        "operation": "noop",
+        "params": {"fail_ids": ids[:1]},
+        "source": {"type": "static", "targets": [{"id": i} for i in ids]},
+    }
+    out = hub({"request": request, "execution_name": "logged"}, context)
+    stream = io.StringIO()
+    handler = logger.registered_handler
+    previous = handler.setStream(stream)  # type: ignore[attr-defined]  # a StreamHandler: Lambda's stdout
+    try:
+        for target_id in ids:
+            with contextlib.suppress(TargetError):
+                spoke({"run": out["run"], "target": {"id": target_id}, "retry_count": 0}, context)
+    finally:
+        handler.setStream(previous)  # type: ignore[attr-defined]
+    lines = stream.getvalue().split("\n")[:-1]  # a log line ends at \n (CloudWatch's rule, not str.splitlines')
+    # THEN every log line is one JSON object, and the ids come back exactly as they went in
+    logged = [json.loads(line) for line in lines]
+    assert {entry.get("target_id") for entry in logged if "target_id" in entry} == set(ids)
+    assert {entry["message"] for entry in logged} <= {"spoke finished", "spoke attempt failed"}
