@@ -23,7 +23,15 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from hubspoke import localnet
-from hubspoke.console import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, err_console, out_console
+from hubspoke.console import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    err_console,
+    labelled,
+    out_console,
+)
 from hubspoke.console import bad_input as _bad_input
 from hubspoke.report import budget_waits, build_summary, render_summary
 
@@ -121,6 +129,8 @@ def _params(params_json: str) -> dict[str, Any]:
         params = json.loads(params_json)
     except json.JSONDecodeError as err:
         raise _bad_input(f"--params-json: not valid JSON ({err.msg} at position {err.pos})") from None
+    except RecursionError:
+        raise _bad_input("--params-json: nests too deeply to read") from None
     if not isinstance(params, dict):
         raise _bad_input("--params-json: must be a JSON object")
     return params
@@ -177,7 +187,7 @@ def _check_targets_file(path: Path, body: bytes, fmt: str) -> None:
 
     from pydantic import ValidationError
 
-    from shared.models import Target, field_problems
+    from shared.models import MAX_TARGET_DEPTH, Target, field_problems, nesting_depth
 
     name = f"--targets-file: {path}"
     try:
@@ -186,20 +196,7 @@ def _check_targets_file(path: Path, body: bytes, fmt: str) -> None:
         raise _bad_input(f"{name} is not UTF-8 text") from None
     if not text.strip():
         raise _bad_input(f"{name} is empty: give a CSV with an 'id' column or a JSON array of objects with an 'id'")
-    rows: list[Any]
-    if fmt == "csv":
-        reader = csv.DictReader(io.StringIO(text))
-        columns = [c for c in (reader.fieldnames or []) if c]
-        if "id" not in columns:
-            raise _bad_input(f"{name} has no 'id' column (columns found: {', '.join(columns) or 'none'})")
-        rows = [{k: v for k, v in row.items() if k is not None} for row in reader]
-    else:
-        try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise _bad_input(f"{name} is not valid JSON ({err.msg}, line {err.lineno})") from None
-        if not isinstance(rows, list):
-            raise _bad_input(f"{name} must hold a JSON array of objects with an 'id', not a {type(rows).__name__}")
+    rows = _targets_file_rows(name, text, fmt)
     if not rows:
         raise _bad_input(f"{name} holds no targets")
     ids: list[str] = []
@@ -208,6 +205,9 @@ def _check_targets_file(path: Path, body: bytes, fmt: str) -> None:
         if not isinstance(row, dict) or "id" not in row:
             found = ", ".join(row) if isinstance(row, dict) else type(row).__name__
             raise _bad_input(f"{name}: {where} has no 'id' (found: {found or 'nothing'})")
+        too_deep = [str(k) for k, v in row.items() if nesting_depth(v) >= MAX_TARGET_DEPTH]
+        if too_deep:
+            raise _bad_input(f"{name}: {where}.{too_deep[0]}: nests deeper than {MAX_TARGET_DEPTH} levels")
         try:
             ids.append(Target.model_validate(row).id)
         except ValidationError as err:
@@ -216,6 +216,30 @@ def _check_targets_file(path: Path, body: bytes, fmt: str) -> None:
     if duplicates:
         shown = ", ".join(repr(d) for d in duplicates[:10])
         raise _bad_input(f"{name}: duplicate target ids: {shown}{' ...' if len(duplicates) > 10 else ''}")
+
+
+def _targets_file_rows(name: str, text: str, fmt: str) -> list[Any]:
+    """The rows of a targets file (CSV with an 'id' column, or a JSON array), or one bad-input line naming it."""
+    rows: list[Any]
+    if fmt == "csv":
+        reader = csv.DictReader(io.StringIO(text))
+        try:
+            columns = [c for c in (reader.fieldnames or []) if c]
+            if "id" not in columns:
+                raise _bad_input(f"{name} has no 'id' column (columns found: {', '.join(columns) or 'none'})")
+            rows = [{k: v for k, v in row.items() if k is not None} for row in reader]
+        except csv.Error as err:  # e.g. a field over the csv module's 131,072-character limit
+            raise _bad_input(f"{name} is not readable CSV (after line {reader.line_num}: {err})") from None
+    else:
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise _bad_input(f"{name} is not valid JSON ({err.msg}, line {err.lineno})") from None
+        except RecursionError:  # Python's decoder recurses: about 1,000 levels stop it
+            raise _bad_input(f"{name} nests too deeply to read (no target nests this deep)") from None
+        if not isinstance(rows, list):
+            raise _bad_input(f"{name} must hold a JSON array of objects with an 'id', not a {type(rows).__name__}")
+    return rows
 
 
 _TARGETS_FILE_HELP = "JSON array of objects with 'id', or CSV with an 'id' column."
@@ -358,7 +382,7 @@ def _show_plan(result: Any, output: str | None, plan_json: Path | None) -> None:
     from hubspoke.plan import plan_from_output, plan_json_text, refusal, render_plan
 
     if result.status != "SUCCEEDED":
-        err_console.print(f"[bold red]error:[/] {refusal(result.error, result.cause)}", highlight=False)
+        err_console.print(labelled("error:", "bold red", refusal(result.error, result.cause)), highlight=False)
         raise typer.Exit(EXIT_BAD_INPUT if result.error in INVALID_INPUT_ERRORS else EXIT_FAILED)
     plan = plan_from_output(output)
     render_plan(out_console, plan)
@@ -453,6 +477,8 @@ def _source(source_json: str) -> dict[str, Any]:
         source = json.loads(source_json)
     except json.JSONDecodeError as err:
         raise _bad_input(f"--source-json: not valid JSON ({err.msg} at position {err.pos})") from None
+    except RecursionError:
+        raise _bad_input("--source-json: nests too deeply to read") from None
     if not isinstance(source, dict) or not isinstance(source.get("type"), str):
         raise _bad_input('--source-json: a JSON object with a "type", e.g. {"type": "github-org", "org": "acme"}')
     return source

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from hubspoke.client.deployment import Deployment, DeploymentError, discover, embedded
 from hubspoke.client.runs import RunClient
+from hubspoke.console import shown
 from hubspoke.engine import Progress
 from hubspoke.report import render_summary
 
@@ -30,7 +31,8 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(message, highlight=False, soft_wrap=True)
+    # Messages carry data (a refused request's problems name bad ids and values): shown, never read as markup.
+    err.print(shown(message), highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_BAD_INPUT)
 
 

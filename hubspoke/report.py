@@ -7,8 +7,10 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from hubspoke.alarms import AlarmState
+from hubspoke.console import labelled, shown
 from hubspoke.engine import RunResult
 
 MAX_FAILED_SHOWN = 25
@@ -138,11 +140,11 @@ def _counts_table(summary: dict[str, Any]) -> Table:
 def _render_notes(console: Console, summary: dict[str, Any]) -> None:
     for key, value in (summary.get("notes") or {}).items():
         if key != "source":
-            console.print(f"[dim]{key}:[/] {', '.join(value) if isinstance(value, list) else value}")
+            console.print(labelled(f"{key}:", "dim", ", ".join(map(str, value)) if isinstance(value, list) else value))
     for wait in summary.get("budget_waits") or []:
-        console.print(f"[dim]rate-limit gate, wave {wait['wave']}:[/] {wait['reason']}")
+        console.print(labelled(f"rate-limit gate, wave {wait['wave']}:", "dim", wait["reason"]))
     if summary["error"] and summary["error"] != "RunFailed":
-        console.print(f"[bold red]{summary['error']}[/]: {summary['cause']}")
+        console.print(Text.assemble(shown(summary["error"], "bold red"), ": ", shown(summary["cause"])))
 
 
 def _render_alarms(console: Console, alarms: list[dict[str, Any]]) -> None:
@@ -160,7 +162,7 @@ def _render_failed(console: Console, failed: list[dict[str, Any]]) -> None:
         for col in ("target", "error", "attempts", "cause"):
             ft.add_column(col)
         for f in failed[:MAX_FAILED_SHOWN]:
-            ft.add_row(f["id"], f["error"], str(f["attempts"]), f["cause"])
+            ft.add_row(shown(f["id"]), shown(f["error"]), str(f["attempts"]), shown(f["cause"]))
         console.print(ft)
         if len(failed) > MAX_FAILED_SHOWN:
             console.print(f"... and {len(failed) - MAX_FAILED_SHOWN} more (see --summary-json)")

@@ -48,6 +48,11 @@ ADAPTATIONS: dict[str, str] = {
         "the execution fails with ExecutionFailed as that event (error States.Runtime, the cause names the "
         "quota), as on AWS; moto records any number. A Distributed Map's children have histories of their own."
     ),
+    "item-reader-failed": (
+        "A Distributed Map whose ItemReader cannot read its source (S3 GetObject refused: SlowDown, 500, a missing "
+        "key) fails with States.ItemReaderFailed, as on AWS, so a Retry or Catch on that name applies; moto let the "
+        "SDK's exception through as States.Runtime."
+    ),
     "float-tolerated-failure": (
         "An integer ToleratedFailurePercentage (valid on AWS; CDK writes 100) is given to moto as a float, the "
         "only form its parser accepts; the value is unchanged."

@@ -75,6 +75,7 @@ def install_interpreter_patches(
     from moto.core import botocore_stubber
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
     from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.item_reader_decl import ItemReader
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
         distributed_item_processor_worker as map_worker,
     )
@@ -115,6 +116,7 @@ def install_interpreter_patches(
             self._job_pool.close_job(job)
 
     stack.enter_context(patched(map_worker.DistributedItemProcessorWorker, "_eval_pool", iterative_eval_pool))
+    stack.enter_context(patched(ItemReader, "_eval_body", _item_reader_failed(ItemReader._eval_body)))
     stack.enter_context(
         patched(botocore_stubber.BotocoreStubber, "__call__", _serialized(botocore_stubber.BotocoreStubber.__call__))
     )
@@ -134,6 +136,38 @@ def install_interpreter_patches(
     # Parsed JSONPath objects are immutable, so one per expression is safe across threads.
     original_parse = json_path.parse  # type: ignore[attr-defined]
     stack.enter_context(patched(json_path, "parse", functools.lru_cache(maxsize=4096)(original_parse)))
+
+
+def _item_reader_failed(original: Any) -> Any:
+    """A Distributed Map whose ItemReader call fails (S3 GetObject refused) fails with States.ItemReaderFailed,
+    as on AWS, so the Map's Retry and Catch on that name apply (adaptation `item-reader-failed`); moto let the
+    SDK's exception through, which its interpreter turned into States.Runtime."""
+    from moto.stepfunctions.parser.api import HistoryEventType
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+
+    @functools.wraps(original)
+    def _eval_body(self: Any, env: Any) -> None:
+        try:
+            original(self, env)
+        except FailureEventException:
+            raise
+        except Exception as exc:
+            error = StatesErrorName(typ=StatesErrorNameType.StatesItemReaderFailed)
+            cause = f"The Map state could not read its items: {exc}"
+            details: Any = {"taskFailedEventDetails": {"error": error.error_name, "cause": cause}}
+            event = FailureEvent(
+                env=env, error_name=error, event_type=HistoryEventType.TaskFailed, event_details=details
+            )
+            raise FailureEventException(failure_event=event) from exc
+
+    return _eval_body
 
 
 def route_pinned_endpoint_to_moto(stack: ExitStack, endpoint: str) -> None:

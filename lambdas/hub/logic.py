@@ -19,6 +19,7 @@ from shared.errors import InvalidRunRequest
 from shared.ledger import Ledger
 from shared.models import (
     MAX_TARGET_BYTES,
+    MAX_TARGET_DEPTH,
     MAX_WAVES,
     DuplicateRun,
     HubResult,
@@ -28,6 +29,7 @@ from shared.models import (
     Target,
     Waves,
     field_problems,
+    nesting_depth,
     parse_run_request,
 )
 from shared.operations import OPERATIONS
@@ -82,6 +84,11 @@ def discover_targets(request: RunRequest, ctx: SourceContext) -> list[Target]:
     for index, raw in enumerate(raw_targets):
         if not isinstance(raw, dict):
             problems.append(f"{where}[{index}]: must be an object with an 'id'")
+            continue
+        # Before anything recurses into it (the model, the size check's encoder): refused, naming the attribute.
+        too_deep = [str(k) for k, v in raw.items() if nesting_depth(v) >= MAX_TARGET_DEPTH]
+        if too_deep:
+            problems.extend(f"{where}[{index}].{k}: nests deeper than {MAX_TARGET_DEPTH} levels" for k in too_deep)
             continue
         try:
             target = Target.model_validate(raw)

@@ -65,6 +65,10 @@ class TargetNotFoundError(TargetError):
     """The target is gone, or not visible to the credentials."""
 
 
+class ResultTooLargeError(TargetError):
+    """The operation's result is over MAX_RESULT_BYTES: too large for the ledger row and the state payload."""
+
+
 class CredentialsError(TargetError):
     """The credentials are missing or were rejected; every target will fail the same way."""
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -255,11 +256,18 @@ def run_with_github(cfg: GitHubEnv, work: Callable[[GitHub], Awaitable[_T]]) -> 
     return asyncio.run(main())
 
 
+# GitHub's own naming rules: an owner is a login (letters, digits, inner hyphens), a repository name is letters,
+# digits, '.', '-' and '_', never '.' or '..'. Anything else is refused before it reaches a URL: a '..' segment
+# would be resolved away by the HTTP client and send the request to another path of the API.
+_OWNER = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
+_REPOSITORY = re.compile(r"[A-Za-z0-9._-]{1,100}")
+
+
 def repo_parts(full_name: str) -> tuple[str, str]:
     """'owner/name' -> ('owner', 'name'), or a TargetError naming what is wrong."""
     owner, _, name = full_name.partition("/")
-    if not owner or not name or "/" in name:
-        raise TargetError(f"'{full_name}' is not a repository name of the form owner/name")
+    if not _OWNER.fullmatch(owner) or not _REPOSITORY.fullmatch(name) or name in (".", ".."):
+        raise TargetError(f"{full_name!r} is not a repository name of the form owner/name")
     return owner, name
 
 

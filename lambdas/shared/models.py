@@ -11,12 +11,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from shared.errors import InvalidRunRequest
 
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$"
-# Control characters, zero-width and bidi-override characters make ids that look alike but differ, or
-# corrupt logs; lone surrogates cannot be stored (not UTF-8).
-_BAD_ID_CHARS = re.compile(r"[\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ud800-\udfff]")
+# Control characters (C0, DEL, C1: 0x9b starts a terminal sequence, 0x85 ends a line for some readers), line and
+# paragraph separators, zero-width and bidi-override characters make ids that look alike but differ, or corrupt
+# logs and terminals; lone surrogates cannot be stored (not UTF-8).
+_BAD_ID_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]")
 MAX_TARGET_ID_LENGTH = 256
 # Each target travels in a Map item; keep it far below the 256 KB state limit.
 MAX_TARGET_BYTES = 8 * 1024
+# How deep a target attribute may nest (lists and objects): Python's JSON encoder and decoder recurse, and fail
+# near 1,000 levels with RecursionError, so deeper data would crash the hub, not be refused naming the field.
+MAX_TARGET_DEPTH = 32
+# A spoke's result (its detail) goes into the ledger row (400 KB item limit) and is the Lambda task's output,
+# which Step Functions fails past 256 KiB with States.DataLimitExceeded, an error no Catch matches.
+MAX_RESULT_BYTES = 64 * 1024
 MAX_CONCURRENCY = 10000
 MAX_WAVES = 1000  # wave manifest keys travel in the state: keep the list far below 256 KB
 # Params travel with every spoke's input; keep them far below the 256 KB state limit.
@@ -86,6 +93,9 @@ class RunRequest(_Model):
     @field_validator("params")
     @classmethod
     def _params_fit_in_a_spoke_input(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # Before the encoder recurses into it (RecursionError near 1,000 levels, a crash, not a refusal).
+        if nesting_depth(value) > MAX_TARGET_DEPTH:
+            raise ValueError(f"nests deeper than {MAX_TARGET_DEPTH} levels")
         try:
             size = len(json.dumps(value, allow_nan=False).encode())
         except (ValueError, TypeError):
@@ -211,6 +221,20 @@ class Summary(_Model):
     report: ManifestLocation | None = None
     notes: dict[str, Any] = Field(default_factory=dict)
     waves_run: int = 0
+
+
+def nesting_depth(value: Any) -> int:
+    """How deep lists and objects nest in `value` (a scalar is 0), counted without recursion."""
+    deepest = 0
+    todo: list[tuple[Any, int]] = [(value, 0)]
+    while todo:
+        item, depth = todo.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            todo.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list | tuple):
+            todo.extend((v, depth + 1) for v in item)
+    return deepest
 
 
 def field_problems(err: ValidationError, prefix: str = "") -> list[str]:

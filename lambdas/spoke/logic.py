@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from shared import clock
-from shared.errors import TargetError
+from shared.errors import ResultTooLargeError, TargetError
 from shared.ledger import Ledger
-from shared.models import SpokeInput, SpokeResult
+from shared.models import MAX_RESULT_BYTES, SpokeInput, SpokeResult
 from shared.observability import logger
 from shared.operations import OPERATIONS, OperationContext
 
@@ -18,18 +18,33 @@ def run_spoke(item: SpokeInput, ledger: Ledger, ttl_days: int, ctx: OperationCon
         if operation is None:
             raise TargetError(f"unknown operation '{item.run.operation}'")
         outcome = operation.run(operation.params.model_validate(item.run.params), item, ctx)
+        result = SpokeResult(
+            run_id=item.run.run_id,
+            target_id=item.target.id,
+            status=outcome.status,
+            attempts=item.attempt,
+            duration_ms=round((clock.monotonic() - started) * 1000),
+            detail=outcome.detail,
+        )
+        check_result_size(result)
+        # Inside the try: an attempt whose success row was refused (a throttled ledger) is an attempt too.
+        finished = ledger.mark_finished(result, ttl_days)
     except Exception as exc:
         # Retries and the final `failed` row belong to the state machine; here we only count the attempt.
         ledger.record_attempt_error(item.run.run_id, item.target.id, item.attempt, f"{type(exc).__name__}: {exc}")
         raise
-    result = SpokeResult(
-        run_id=item.run.run_id,
-        target_id=item.target.id,
-        status=outcome.status,
-        attempts=item.attempt,
-        duration_ms=round((clock.monotonic() - started) * 1000),
-        detail=outcome.detail,
-    )
-    if not ledger.mark_finished(result, ttl_days):
+    if not finished:
         logger.warning("late result ignored: the run already recorded this target as failed (timeout?)")
     return result
+
+
+def check_result_size(result: SpokeResult) -> None:
+    """Refuse a result too large for the ledger row and the state: the target fails naming the size, instead of
+    Step Functions failing the task with States.DataLimitExceeded, which no Catch matches (the target would end
+    with no failure recorded, or with a success row for a task Step Functions counts failed)."""
+    size = len(result.model_dump_json().encode())
+    if size > MAX_RESULT_BYTES:
+        raise ResultTooLargeError(
+            f"the operation's result is {size} bytes; a spoke's result may be at most {MAX_RESULT_BYTES} bytes "
+            f"(it is the ledger row's detail and the task's output, which Step Functions limits to 256 KiB)"
+        )

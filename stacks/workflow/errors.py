@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from stacks.settings import RetryPolicy
 from stacks.storage import MANIFEST_PREFIX
 
 # Error names raised by lambdas/shared/errors.py; tests check the two stay in step.
@@ -27,3 +28,7 @@ EMPTY_OUTPUT: dict[str, object] = {}
 MAP_RESULTS_PREFIX = f"{MANIFEST_PREFIX}map-results"
 # A Task's backstop timeout when the Lambda's own timeout is the real limit (hub, summarize).
 DYNAMODB_TASK_TIMEOUT_SECONDS = 30
+# A Distributed Map that could not read its ItemReader source (the wave's manifest in S3).
+ITEM_READER_FAILED = "States.ItemReaderFailed"
+# Three more reads, 2 s, 4 s and 8 s after the one that failed: S3 asks for exponential backoff on SlowDown and 5xx.
+ITEM_READER_RETRY = RetryPolicy(interval_seconds=2, backoff_rate=2.0, max_attempts=3)

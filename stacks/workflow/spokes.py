@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aws_cdk import Duration
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -9,7 +10,14 @@ from constructs import Construct
 from stacks.functions import Functions
 from stacks.settings import Settings
 from stacks.storage import Storage
-from stacks.workflow.errors import EMPTY_OUTPUT, MAP_RESULTS_PREFIX, RATE_LIMIT_ERROR, RATE_LIMIT_RESET_ERROR
+from stacks.workflow.errors import (
+    EMPTY_OUTPUT,
+    ITEM_READER_FAILED,
+    ITEM_READER_RETRY,
+    MAP_RESULTS_PREFIX,
+    RATE_LIMIT_ERROR,
+    RATE_LIMIT_RESET_ERROR,
+)
 from stacks.workflow.failure import record_failure
 from stacks.workflow.invoke import invoke
 from stacks.workflow.retry_after import RetryAfterNames, retry_after_wait
@@ -80,4 +88,13 @@ def spoke_map(scope: Construct, storage: Storage, child: sfn.IChainable) -> sfn.
         tolerated_failure_percentage=100,
     )
     spokes.item_processor(child)
+    # The manifest read is one S3 GetObject before any child starts: an S3 hiccup (SlowDown, 500) fails the Map
+    # with States.ItemReaderFailed, and without a Retry every target of the wave would be lost. Reading again is
+    # safe (nothing ran). Not States.ResultWriterFailed: retrying the Map after its children ran runs them again.
+    spokes.add_retry(
+        errors=[ITEM_READER_FAILED],
+        interval=Duration.seconds(ITEM_READER_RETRY.interval_seconds),
+        backoff_rate=ITEM_READER_RETRY.backoff_rate,
+        max_attempts=ITEM_READER_RETRY.max_attempts,
+    )
     return spokes

@@ -473,3 +473,17 @@ def test_assume_role_trust_without_an_external_id_rests_on_the_trusted_roles(eng
     for kind in ("hub", "spoke", "indexer"):
         assert assume_as(engine, kind, role, None) == TARGET_ACCOUNT, kind
     assert assume_as(engine, "gate", role, None) == "AccessDenied"
+
+
+def test_item_reader_failed_names_the_error_as_aws_does(engine, monkeypatch):
+    # GIVEN S3 refusing every read of the wave manifest by the Map's ItemReader
+    from tests.e2e.test_faults_round_two import fail_manifest_reads
+
+    refused = fail_manifest_reads(engine, monkeypatch, times=100)
+    result = engine.run(run_request(engine, "unreadable", ["a", "b"], {}))
+    # THEN the Map failed with States.ItemReaderFailed (moto: States.Runtime), the cause naming S3's error, so the
+    # deployed Map's Retry on that name read it 1 + 3 times before its Catch took the error to Summarize
+    error = result.summary["notes"]["map_error"]
+    assert error["Error"] == "States.ItemReaderFailed"
+    assert "SlowDown" in error["Cause"]
+    assert len(refused) == 4

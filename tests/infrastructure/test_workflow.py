@@ -172,6 +172,34 @@ def test_the_map_reads_the_waves_manifest_at_the_waves_concurrency_and_discards_
     assert spokes["ItemSelector"]["rate_limit"] == {"waits": 0}  # each target starts with no retry-after waits
 
 
+def test_a_manifest_read_that_fails_is_retried_and_nothing_else_reruns_the_map(states):
+    """S3 answers SlowDown or a 500 now and then; the Map's ItemReader failing (States.ItemReaderFailed, AWS's error
+    handling docs) before any child ran is read again: 2 s, 4 s, 8 s. No other Map error is retried (a
+    States.ResultWriterFailed comes after the children ran: retrying would run every target again)."""
+    assert states["Spokes"]["Retry"] == [
+        {"ErrorEquals": ["States.ItemReaderFailed"], "IntervalSeconds": 2, "BackoffRate": 2, "MaxAttempts": 3}
+    ]
+
+
+def test_a_throttled_failure_row_is_retried(states):
+    """RecordFailure is a DynamoDB task: a throttled ledger answers it ProvisionedThroughputExceededException (or
+    ThrottlingException, RequestLimitExceeded, a 500), which it retries 1 s, x2, 5 times (31 s in all) before the
+    row is left pending and counted lost."""
+    assert states["RecordFailure"]["Retry"] == [
+        {
+            "ErrorEquals": [
+                "DynamoDB.ProvisionedThroughputExceededException",
+                "DynamoDB.RequestLimitExceeded",
+                "DynamoDB.ThrottlingException",
+                "DynamoDB.InternalServerErrorException",
+            ],
+            "IntervalSeconds": 1,
+            "BackoffRate": 2,
+            "MaxAttempts": 5,
+        }
+    ]
+
+
 def test_a_failing_child_or_map_still_ends_in_a_report(states):
     spokes = states["Spokes"]
     # AWS: 100 tolerates every child failure (the default 0 fails the Map on the first uncaught one).

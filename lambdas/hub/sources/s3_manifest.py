@@ -64,6 +64,9 @@ def _parse_json(text: str, where: str) -> list[Any]:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise InvalidRunRequest([f"source.key: {where} is not valid JSON ({err.msg}, line {err.lineno})"]) from None
+    except RecursionError:
+        # Python's decoder recurses: about 1,000 levels of nesting stop it. No target nests that deep.
+        raise InvalidRunRequest([f"source.key: {where} nests too deeply to read (no target nests this deep)"]) from None
     if not isinstance(data, list):
         raise InvalidRunRequest([f"source.key: {where} must hold a JSON array of objects with an 'id'"])
     return data
@@ -71,6 +74,11 @@ def _parse_json(text: str, where: str) -> list[Any]:
 
 def _parse_csv(text: str, where: str) -> list[Any]:
     reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or "id" not in reader.fieldnames:
-        raise InvalidRunRequest([f"source.key: {where} must be CSV with an 'id' column"])
-    return [{k: v for k, v in row.items() if k is not None} for row in reader]
+    try:
+        if not reader.fieldnames or "id" not in reader.fieldnames:
+            raise InvalidRunRequest([f"source.key: {where} must be CSV with an 'id' column"])
+        return [{k: v for k, v in row.items() if k is not None} for row in reader]
+    except csv.Error as err:
+        # e.g. a field over the csv module's 131,072-character limit: refused, not a crash.
+        problem = f"source.key: {where} is not readable CSV (after line {reader.line_num}: {err})"
+        raise InvalidRunRequest([problem]) from None

@@ -29,6 +29,9 @@ class Params(BaseModel):
     # Extra simulated work for some targets only: spokes that outlive their task timeout.
     slow_ids: frozenset[str] = frozenset()
     slow_ms: int = Field(default=0, ge=0, le=3_600_000)
+    # A result detail this many characters long for some targets only: a spoke returning a large payload.
+    large_ids: frozenset[str] = frozenset()
+    large_bytes: int = Field(default=0, ge=0, le=6_000_000)
 
 
 # What a spoke costs besides the sleep: the handler, the params, one conditional ledger write (an assumption).
@@ -50,4 +53,8 @@ def run(params: Params, item: SpokeInput, ctx: OperationContext | None = None) -
         raise RateLimitError(f"injected rate limit for {target_id} (attempt {item.attempt})")
     if target_id in params.transient_ids and item.attempt <= params.transient_times:
         raise TransientError(f"injected transient error for {target_id} (attempt {item.attempt})")
+    if target_id in params.large_ids:
+        return OperationResult(
+            status="succeeded", detail={"slept_ms": params.sleep_ms, "blob": "x" * params.large_bytes}
+        )
     return OperationResult(status="succeeded", detail={"slept_ms": params.sleep_ms})
