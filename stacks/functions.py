@@ -90,7 +90,9 @@ def _environments(settings: Settings, storage: Storage) -> dict[str, dict[str, s
             **cross_account,
             "DEFAULT_MAX_CONCURRENCY": str(settings.max_concurrency),
             # Empty: no ceiling for all runs together.
-            "MAX_TOTAL_CONCURRENCY": "" if settings.max_total_concurrency is None else str(settings.max_total_concurrency),
+            "MAX_TOTAL_CONCURRENCY": ""
+            if settings.max_total_concurrency is None
+            else str(settings.max_total_concurrency),
             "GITHUB_MAX_CONCURRENCY": str(settings.github.max_concurrency),
             "SPOKE_TIMEOUT_SECONDS": str(settings.spoke_timeout_seconds),
             "LAMBDA_MEMORY_MB": str(settings.lambda_memory_mb),

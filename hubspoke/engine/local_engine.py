@@ -265,24 +265,34 @@ class LocalEngine(RunRecords):
         with stdout_routed(self._router):
             return self._run(request, on_progress=on_progress, poll_seconds=poll_seconds, execution_name=execution_name)
 
+    def run_together(self, requests: list[Any], *, poll_seconds: float = 0.1) -> list[RunResult]:
+        """Start one execution per request at once, each named after its run, as triggers that fire together
+        would, and wait for all of them; the results in the requests' order. The spoke is one function, so each
+        result's peak_concurrency, spoke_invocations and spoke_cpu_ms are those of all the runs together."""
+        with stdout_routed(self._router):
+            mark = self._mark()
+            started = [self._start_execution(request, None) for request in requests]
+            ended: dict[str, dict[str, Any]] = {}
+            while len(ended) < len(started) and not self._interrupt_requested:
+                for _, arn in started:
+                    if (
+                        arn not in ended
+                        and (desc := self.sfn.describe_execution(executionArn=arn))["status"] != "RUNNING"
+                    ):
+                        ended[arn] = desc
+                self._sleep_unless_interrupted(poll_seconds)
+            for _, arn in started:  # a Ctrl-C stops every run still running
+                if arn not in ended:
+                    self._stop_execution(arn)
+                    ended[arn] = self.sfn.describe_execution(executionArn=arn)
+            interrupted = self._interrupt_requested
+            return [self._result(run_id, arn, ended[arn], mark, interrupted=interrupted) for run_id, arn in started]
+
     def _run(
         self, request: Any, *, on_progress: ProgressCallback | None, poll_seconds: float, execution_name: str | None
     ) -> RunResult:
-        given = request.get("run_id") if isinstance(request, dict) else None
-        run_id = str(given or execution_name or f"run-{uuid.uuid4().hex[:12]}")
-        spoke_stats = self.runtime.function(self.spoke_function).stats
-        before = (spoke_stats.invocations, spoke_stats.cpu_seconds)
-        spoke_stats.peak_concurrency = spoke_stats.active
-        emf_before = len(self._router.emf) if self._router else 0
-        started = time.monotonic()
-        name = execution_name or run_id
-        try:
-            arn = self.sfn.start_execution(
-                stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(request)
-            )["executionArn"]
-        except self.sfn.exceptions.ExecutionAlreadyExists:
-            # A delivery of a run that already ran (Step Functions keeps names unique): report it, run nothing.
-            arn = self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+        mark = self._mark()
+        run_id, arn = self._start_execution(request, execution_name)
         interval = poll_seconds
         interrupted = False
         while True:
@@ -298,21 +308,48 @@ class LocalEngine(RunRecords):
             if desc["status"] != "RUNNING" or interrupted:
                 break
             self._sleep_unless_interrupted(interval)
+        return self._result(run_id, arn, desc, mark, interrupted=interrupted)
+
+    def _mark(self) -> tuple[int, float, int, float]:
+        """Where the spoke's counters, the EMF records and the clock stand as runs start; the peak starts anew."""
+        spoke_stats = self.runtime.function(self.spoke_function).stats
+        spoke_stats.peak_concurrency = spoke_stats.active
+        emf = len(self._router.emf) if self._router else 0
+        return spoke_stats.invocations, spoke_stats.cpu_seconds, emf, time.monotonic()
+
+    def _start_execution(self, request: Any, execution_name: str | None) -> tuple[str, str]:
+        """Start the request's execution; its run id and execution ARN."""
+        given = request.get("run_id") if isinstance(request, dict) else None
+        run_id = str(given or execution_name or f"run-{uuid.uuid4().hex[:12]}")
+        name = execution_name or run_id
+        try:
+            arn = self.sfn.start_execution(
+                stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(request)
+            )["executionArn"]
+        except self.sfn.exceptions.ExecutionAlreadyExists:
+            # A delivery of a run that already ran (Step Functions keeps names unique): report it, run nothing.
+            arn = self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+        return run_id, str(arn)
+
+    def _result(
+        self, run_id: str, arn: str, desc: dict[str, Any], mark: tuple[int, float, int, float], *, interrupted: bool
+    ) -> RunResult:
+        invocations, cpu_seconds, emf, started = mark
+        spoke_stats = self.runtime.function(self.spoke_function).stats
         real = time.monotonic() - started
-        summary = self.report(run_id)
         return RunResult(
             run_id=run_id,
             execution_arn=arn,
             status=desc["status"],
             error=desc.get("error"),
             cause=desc.get("cause"),
-            summary=summary,
+            summary=self.report(run_id),
             real_seconds=real,
             simulated_seconds=real / self.time_scale,
             peak_concurrency=spoke_stats.peak_concurrency,
-            spoke_invocations=spoke_stats.invocations - before[0],
-            spoke_cpu_ms=(spoke_stats.cpu_seconds - before[1]) * 1000,
-            emf=self._router.emf[emf_before:] if self._router else [],
+            spoke_invocations=spoke_stats.invocations - invocations,
+            spoke_cpu_ms=(spoke_stats.cpu_seconds - cpu_seconds) * 1000,
+            emf=self._router.emf[emf:] if self._router else [],
             interrupted=interrupted,
         )
 

@@ -86,9 +86,12 @@ def test_a_run_asking_for_more_than_the_ceiling_for_all_runs_is_refused_before_a
     assert aws.rows("greedy") == {}
     assert aws.dynamodb.scan(TableName="idempotency-test")["Count"] == 0
     # AND a run asking for 8 runs, and a plan states the ceiling it shares with other runs
-    assert handler({"request": static("a", run_id="fits", max_concurrency=8), "execution_name": "f"}, context)[
-        "max_concurrency"
-    ] == 8
+    assert (
+        handler({"request": static("a", run_id="fits", max_concurrency=8), "execution_name": "f"}, context)[
+            "max_concurrency"
+        ]
+        == 8
+    )
     plan = handler({"request": static("a", run_id="p8", dry_run=True), "execution_name": "p"}, context)["plan"]
     assert plan["max_total_concurrency"] == 8
 
