@@ -82,9 +82,10 @@ def test_three_runs_at_once_share_the_ceiling_and_lose_nothing(ceiling_stack, tm
         rows = {run: {r["target_id"]: r for r in engine.ledger(run)} for run in ("sync", "push", "nightly")}
         run_tasks = {c: engine.tasks.run_tasks(None, None, c) for c in ("jobs", "jobs-exit3")}
     # THEN each run's report is exact, nothing lost
-    counts = {r.run_id: tuple(r.summary[k] for k in ("total", "succeeded", "failed", "lost")) for r in results}
+    summaries = {r.run_id: r.summary or {} for r in results}
+    counts = {run: tuple(s[k] for k in ("total", "succeeded", "failed", "lost")) for run, s in summaries.items()}
     assert counts == {"sync": (10, 9, 1, 0), "push": (6, 5, 1, 0), "nightly": (4, 3, 1, 0)}
-    assert [(r.status, r.summary["outcome"]) for r in results] == [
+    assert [(r.status, summaries[r.run_id]["outcome"]) for r in results] == [
         ("SUCCEEDED", "succeeded"),
         ("SUCCEEDED", "succeeded"),
         ("SUCCEEDED", "succeeded"),
@@ -140,5 +141,6 @@ def test_a_spoke_throttled_past_its_retries_is_recorded_failed_not_lost(ceiling_
     assert (result.status, result.error) == ("FAILED", "RunFailed")
     # AND the run holding the ceiling finished untouched
     (hog_result,) = done
+    assert hog_result.summary is not None
     assert tuple(hog_result.summary[k] for k in ("total", "succeeded", "failed", "lost")) == (6, 6, 0, 0)
     assert spoke.invocations == 6
