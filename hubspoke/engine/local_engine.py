@@ -273,18 +273,20 @@ class LocalEngine(RunRecords):
             mark = self._mark()
             started = [self._start_execution(request, None) for request in requests]
             ended: dict[str, dict[str, Any]] = {}
-            while len(ended) < len(started) and not self._interrupt_requested:
+            while not self._interrupt_requested:
                 for _, arn in started:
                     if (
                         arn not in ended
                         and (desc := self.sfn.describe_execution(executionArn=arn))["status"] != "RUNNING"
                     ):
                         ended[arn] = desc
+                if len(ended) == len(started):
+                    break
                 self._sleep_unless_interrupted(poll_seconds)
-            for _, arn in started:  # a Ctrl-C stops every run still running
-                if arn not in ended:
-                    self._stop_execution(arn)
-                    ended[arn] = self.sfn.describe_execution(executionArn=arn)
+            running = [arn for _, arn in started if arn not in ended]
+            if running:  # a Ctrl-C stops every run still running, then the handlers once
+                self._stop_executions(running)
+                ended.update({arn: self.sfn.describe_execution(executionArn=arn) for arn in running})
             interrupted = self._interrupt_requested
             return [self._result(run_id, arn, ended[arn], mark, interrupted=interrupted) for run_id, arn in started]
 
@@ -361,8 +363,12 @@ class LocalEngine(RunRecords):
 
     def _stop_execution(self, arn: str) -> None:
         """Stop the execution as StopExecution does, and the handlers with it."""
+        self._stop_executions([arn])
+
+    def _stop_executions(self, arns: list[str]) -> None:
         from botocore.exceptions import ClientError
 
-        with contextlib.suppress(ClientError):  # it may have ended on its own meanwhile
-            self.sfn.stop_execution(executionArn=arn, error="Interrupted", cause="stopped by the person running it")
+        for arn in arns:
+            with contextlib.suppress(ClientError):  # it may have ended on its own meanwhile
+                self.sfn.stop_execution(executionArn=arn, error="Interrupted", cause="stopped by the person running it")
         self._halt_handlers()

@@ -144,3 +144,25 @@ def test_a_spoke_throttled_past_its_retries_is_recorded_failed_not_lost(ceiling_
     assert hog_result.summary is not None
     assert tuple(hog_result.summary[k] for k in ("total", "succeeded", "failed", "lost")) == (6, 6, 0, 0)
     assert spoke.invocations == 6
+
+
+def test_one_interrupt_stops_every_run_started_together(engine):
+    # GIVEN two runs started together, each with a spoke under way (10 simulated minutes of work)
+    runs = [static(run_id, "noop", {"sleep_ms": 600_000}, [{"id": "t01"}], 1) for run_id in ("left", "right")]
+    with spokes_held_until_running(engine, 2) as both_running:
+
+        def press_ctrl_c() -> None:
+            both_running.wait(60)
+            engine.interrupt()  # what the CLI's signal handler calls
+
+        presser = threading.Thread(target=press_ctrl_c)
+        presser.start()
+        # WHEN the person presses Ctrl-C
+        results = engine.run_together(runs)
+        presser.join(60)
+    # THEN both executions are stopped, and said to be
+    assert [(r.run_id, r.status, r.interrupted) for r in results] == [
+        ("left", "ABORTED", True),
+        ("right", "ABORTED", True),
+    ]
+    assert [r["status"] for run in ("left", "right") for r in engine.ledger(run)] == ["pending", "pending"]
