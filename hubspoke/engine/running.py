@@ -59,7 +59,7 @@ class Executions(RunRecords):
     def run_together(self, requests: list[Any], *, poll_seconds: float = 0.1) -> list[RunResult]:
         """Start one execution per request at once, each named after its run, as triggers that fire together
         would, and wait for all of them; the results in the requests' order. The spoke is one function, so each
-        result's peak_concurrency, spoke_invocations and spoke_cpu_ms are those of all the runs together."""
+        result's peak_concurrency, spoke_invocations, spoke_cpu_ms and durations are those of all the runs together."""
         with stdout_routed(self._router):
             mark = self._mark()
             started = [self._start_execution(request, None) for request in requests]
