@@ -61,7 +61,7 @@ def _plan_table(plan: dict[str, Any]) -> Table:
         ("source", plan["source"]),
         ("targets", f"{plan['count']:,}"),
         ("waves", f"{waves['count']} of up to {waves['size']:,} ({waves['pause_seconds']} s apart)"),
-        ("max concurrency", str(plan["max_concurrency"])),
+        ("max concurrency", _concurrency(plan)),
         ("failure threshold", f"{plan['failure_threshold_percent']} %"),
         ("first targets", ", ".join(shown) + (" ..." if plan["count"] > len(shown) else "")),
     ]
@@ -78,6 +78,17 @@ def _plan_table(plan: dict[str, Any]) -> Table:
     for name, value in rows:
         table.add_row(name, value)
     return table
+
+
+def _concurrency(plan: dict[str, Any]) -> str:
+    """The run's concurrency, and the ceiling it shares with every other run at the time."""
+    ceiling = plan.get("max_total_concurrency")
+    if ceiling is None:
+        return f"{plan['max_concurrency']} (no ceiling for all runs together)"
+    return (
+        f"{plan['max_concurrency']} (all runs together at most {ceiling:,}: beyond that, spokes wait "
+        "throttled and retried)"
+    )
 
 
 def _cost_table(cost: dict[str, Any]) -> Table:

@@ -90,6 +90,10 @@ def _environments(settings: Settings, storage: Storage) -> dict[str, dict[str, s
             **idempotency,
             **cross_account,
             "DEFAULT_MAX_CONCURRENCY": str(settings.max_concurrency),
+            # Empty: no ceiling for all runs together.
+            "MAX_TOTAL_CONCURRENCY": ""
+            if settings.max_total_concurrency is None
+            else str(settings.max_total_concurrency),
             "GITHUB_MAX_CONCURRENCY": str(settings.github.max_concurrency),
             "SPOKE_TIMEOUT_SECONDS": str(settings.spoke_timeout_seconds),
             "LAMBDA_MEMORY_MB": str(settings.lambda_memory_mb),
@@ -168,6 +172,9 @@ class Functions(Construct):
             "spoke.handler.handler",
             settings.spoke_timeout_seconds,
             "Runs the operation on one target and records the result in the ledger.",
+            # The ceiling for all runs together: Lambda runs at most this many spokes at once and throttles the
+            # rest (Lambda.TooManyRequestsException), which the Spoke task's Lambda-service Retry retries.
+            reserved_concurrency=settings.max_total_concurrency,
         )
         self.spoke.add_to_role_policy(
             iam.PolicyStatement(actions=["dynamodb:PutItem", "dynamodb:UpdateItem"], resources=[ledger.table_arn])
@@ -399,7 +406,14 @@ class Functions(Construct):
             )
 
     def _function(
-        self, name: str, handler: str, task_timeout_seconds: int, description: str, *, invoked_async: bool = False
+        self,
+        name: str,
+        handler: str,
+        task_timeout_seconds: int,
+        description: str,
+        *,
+        invoked_async: bool = False,
+        reserved_concurrency: int | None = None,
     ) -> lambda_.Function:
         settings = self._settings
         log_group = logs.LogGroup(
@@ -431,6 +445,7 @@ class Functions(Construct):
             layers=[self._layer],
             environment=self._environment[name],
             log_group=log_group,
+            reserved_concurrent_executions=reserved_concurrency,
         )
         no_dlq = (
             (

@@ -144,6 +144,10 @@ class Settings(_Strict):
     """Everything a deployment can tune. Per-run overrides travel in the run request instead."""
 
     max_concurrency: int = Field(default=10, ge=1, le=10000)
+    # The ceiling for all runs together: the spoke function's reserved concurrency (None: no reservation, each
+    # run bounded by its own max_concurrency only). Lambda keeps 100 of the account's concurrency unreserved,
+    # so a deploy fails unless the account's limit is at least this plus 100.
+    max_total_concurrency: int | None = Field(default=None, ge=1, le=1_000_000)
     # Task timeouts; each Lambda's own timeout is 10 s longer (at most 900), so these are at most 890.
     spoke_timeout_seconds: int = Field(default=300, ge=1, le=890)
     hub_timeout_seconds: int = Field(default=300, ge=10, le=890)
@@ -173,6 +177,24 @@ class Settings(_Strict):
                 f"({self.spoke_timeout_seconds}) less {STEADY_MARGIN_SECONDS} s for the restart: at most {limit}, "
                 "or raise spoke_timeout_seconds"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _runs_fit_under_the_ceiling(self) -> Settings:
+        # A run's default concurrency above the ceiling could never be reached: its extra spokes would only be
+        # throttled and retried. The hub refuses a run request asking for more in the same way.
+        ceiling = self.max_total_concurrency
+        if ceiling is None:
+            return self
+        for key, value in (
+            ("max_concurrency", self.max_concurrency),
+            ("github.max_concurrency", self.github.max_concurrency),
+        ):
+            if value > ceiling:
+                raise ValueError(
+                    f"{key} ({value}) must not exceed max_total_concurrency ({ceiling}), the ceiling for all runs "
+                    "together: lower it, or raise max_total_concurrency"
+                )
         return self
 
     @model_validator(mode="after")

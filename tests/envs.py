@@ -8,6 +8,7 @@ VARIABLES: dict[str, str] = {
     "LEDGER_TTL_DAYS": "30",
     "BUCKET_NAME": "hubspoke-test",
     "DEFAULT_MAX_CONCURRENCY": "10",
+    "MAX_TOTAL_CONCURRENCY": "",
     "FAILURE_THRESHOLD_PERCENT": "0",
     "IMAGE_INDEX_TABLE": "image-index-test",
     "IDEMPOTENCY_TABLE": "idempotency-test",

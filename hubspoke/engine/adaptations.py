@@ -95,6 +95,13 @@ ADAPTATIONS: dict[str, str] = {
         "account's root for other threads). LocalEngine.deploy_target_role deploys stack HubSpokeTargetRole, as "
         "synthesized, into an account through moto's CloudFormation."
     ),
+    "reserved-concurrency": (
+        "moto ignores a function's ReservedConcurrentExecutions. The engine honours the template's: an invocation "
+        "while that many of the function's invocations are running is refused before its handler runs, as Lambda "
+        "throttles it (429 TooManyRequestsException, reason ReservedFunctionConcurrentInvocationLimitExceeded), so "
+        "Step Functions sees Lambda.TooManyRequestsException and the task's Retry and Catch decide. Throttles are "
+        "counted per function (FunctionStats.throttles); they are not invocations."
+    ),
     "cached-jsonpath": (
         "JSONPath expressions are parsed once and reused (moto builds a new parser for every lookup, "
         "a fifth of the CPU per spoke); results are unchanged."

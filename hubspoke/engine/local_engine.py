@@ -7,13 +7,12 @@ in docs/local-engine.md, and tested.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,11 +22,11 @@ from hubspoke.client.deployment import discover, embedded_deployment
 from hubspoke.engine import ecs_tasks, kept_runs, limits, map_runs, trust
 from hubspoke.engine.environment import function_environments, process_environment
 from hubspoke.engine.moto_patches import check_moto_version, install_interpreter_patches, route_pinned_endpoint_to_moto
-from hubspoke.engine.output import OutputRouter, route_output, stdout_routed
+from hubspoke.engine.output import OutputRouter, route_output
 from hubspoke.engine.provision import ACCOUNT, BUCKET, REGION, create_state_machine, provision, resolved_definition
-from hubspoke.engine.records import Progress, RunRecords, RunResult
+from hubspoke.engine.running import Executions
 from hubspoke.engine.runtime import FaultHook, InProcessRuntime, lambda_module
-from hubspoke.engine.shutdown import drain, halt_handlers
+from hubspoke.engine.shutdown import drain
 from hubspoke.engine.stack_record import STACK_NAME, record_stack
 from hubspoke.synth import SynthesizedStack
 
@@ -37,10 +36,8 @@ if TYPE_CHECKING:
 TIME_SCALE_ENV = "HUBSPOKE_TIME_SCALE"  # read by lambdas/shared/clock.py
 TOKEN_SECRET_ENV = "GITHUB_TOKEN_SECRET"  # noqa: S105 - a variable's name; the GitHub token's secret name (lambdas/shared/config.py)
 
-ProgressCallback = Callable[["Progress"], None]
 
-
-class LocalEngine(RunRecords):
+class LocalEngine(Executions):
     """Use as a context manager: `with LocalEngine(stack) as engine: engine.run(request)`."""
 
     def __init__(
@@ -99,15 +96,6 @@ class LocalEngine(RunRecords):
         if self._router is not None:
             self._router.active = False
         self._exit.close()
-
-    STOP_GRACE_SECONDS = 1.5  # real seconds a stopped run gives its threads to notice and end
-
-    def interrupt(self) -> None:
-        """Ask the running `run` to stop (safe from a signal handler: it only sets a flag the run polls)."""
-        self._interrupt_requested = True
-
-    def _halt_handlers(self) -> None:
-        halt_handlers(self.runtime, self._halt, self.STOP_GRACE_SECONDS)
 
     def _drain(self) -> None:
         drain(self.runtime)
@@ -227,10 +215,6 @@ class LocalEngine(RunRecords):
         """The local function whose handler starts with `handler_prefix` (e.g. 'indexer.')."""
         return next(f.name for f in self.runtime.functions if f.handler_path.startswith(handler_prefix))
 
-    @property
-    def sfn(self) -> Any:
-        return self._clients["stepfunctions"]
-
     # -- running ----------------------------------------------------------------------------------
 
     def put_input(self, key: str, body: bytes) -> dict[str, str]:
@@ -250,85 +234,3 @@ class LocalEngine(RunRecords):
             "source": {"type": "s3-manifest", **source},
             **extra,
         }
-
-    def run(
-        self,
-        request: Any,
-        *,
-        on_progress: ProgressCallback | None = None,
-        poll_seconds: float = 0.1,
-        execution_name: str | None = None,
-    ) -> RunResult:
-        """Start one execution (named after the run unless told) and wait for it; `on_progress` runs here.
-
-        Execution names are unique, as in Step Functions: the same name again, while it runs or after it
-        ended, returns that execution and runs nothing twice.
-        """
-        # Bad requests are run too (the hub refuses them), so do not assume a shape here.
-        with stdout_routed(self._router):
-            return self._run(request, on_progress=on_progress, poll_seconds=poll_seconds, execution_name=execution_name)
-
-    def _run(
-        self, request: Any, *, on_progress: ProgressCallback | None, poll_seconds: float, execution_name: str | None
-    ) -> RunResult:
-        given = request.get("run_id") if isinstance(request, dict) else None
-        run_id = str(given or execution_name or f"run-{uuid.uuid4().hex[:12]}")
-        spoke_stats = self.runtime.function(self.spoke_function).stats
-        before = (spoke_stats.invocations, spoke_stats.cpu_seconds)
-        spoke_stats.peak_concurrency = spoke_stats.active
-        emf_before = len(self._router.emf) if self._router else 0
-        started = time.monotonic()
-        name = execution_name or run_id
-        try:
-            arn = self.sfn.start_execution(
-                stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(request)
-            )["executionArn"]
-        except self.sfn.exceptions.ExecutionAlreadyExists:
-            # A delivery of a run that already ran (Step Functions keeps names unique): report it, run nothing.
-            arn = self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
-        interval = poll_seconds
-        interrupted = False
-        while True:
-            if self._interrupt_requested and not interrupted:
-                interrupted = True
-                self._stop_execution(arn)
-            desc = self.sfn.describe_execution(executionArn=arn)
-            if on_progress is not None and not interrupted:  # a stopped run has no progress to show
-                t0 = time.monotonic()
-                on_progress(self.progress(run_id, desc["status"]))
-                # Counting the ledger costs CPU the run needs: poll less often as the ledger grows.
-                interval = max(poll_seconds, 5 * (time.monotonic() - t0))
-            if desc["status"] != "RUNNING" or interrupted:
-                break
-            self._sleep_unless_interrupted(interval)
-        real = time.monotonic() - started
-        summary = self.report(run_id)
-        return RunResult(
-            run_id=run_id,
-            execution_arn=arn,
-            status=desc["status"],
-            error=desc.get("error"),
-            cause=desc.get("cause"),
-            summary=summary,
-            real_seconds=real,
-            simulated_seconds=real / self.time_scale,
-            peak_concurrency=spoke_stats.peak_concurrency,
-            spoke_invocations=spoke_stats.invocations - before[0],
-            spoke_cpu_ms=(spoke_stats.cpu_seconds - before[1]) * 1000,
-            emf=self._router.emf[emf_before:] if self._router else [],
-            interrupted=interrupted,
-        )
-
-    def _sleep_unless_interrupted(self, seconds: float) -> None:
-        # Short steps: a signal handler's flag is seen within 50 ms, whatever the poll interval has grown to.
-        end = time.monotonic() + seconds
-        while not self._interrupt_requested and (left := end - time.monotonic()) > 0:
-            time.sleep(min(left, 0.05))
-
-    def _stop_execution(self, arn: str) -> None:
-        """Stop the execution as StopExecution does, and the handlers with it."""
-        from botocore.exceptions import ClientError
-
-        with contextlib.suppress(ClientError):  # it may have ended on its own meanwhile
-            self.sfn.stop_execution(executionArn=arn, error="Interrupted", cause="stopped by the person running it")
-        self._halt_handlers()

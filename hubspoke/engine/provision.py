@@ -98,6 +98,7 @@ def provision(
                 # (shared.credentials) then stays one per function here too, as one per container there.
                 environment={**variables, **engine_environment, "AWS_LAMBDA_FUNCTION_NAME": logical_id},
                 role_arn=function_role_arn(fn),
+                reserved_concurrency=_reserved(props),
             )
         )
         if props["Handler"].startswith("spoke."):
@@ -111,6 +112,12 @@ def resolved_definition(stack: SynthesizedStack, resolver: Resolver) -> str:
     ((_, sm),) = stack.resources("AWS::StepFunctions::StateMachine").items()
     definition: str = resolver.resolve(sm["Properties"]["DefinitionString"])
     return definition
+
+
+def _reserved(props: dict[str, Any]) -> int | None:
+    """The function's ReservedConcurrentExecutions (adaptation `reserved-concurrency`), None when it has none."""
+    value = props.get("ReservedConcurrentExecutions")
+    return None if value is None else int(value)
 
 
 def create_state_machine(stack: SynthesizedStack, sfn: Any, resolver: Resolver) -> str:

@@ -63,6 +63,8 @@ class FunctionStats:
 
     invocations: int = 0
     errors: int = 0
+    # Invocations refused because the function ran its reserved concurrency already (the handler never ran).
+    throttles: int = 0
     active: int = 0
     peak_concurrency: int = 0
     cpu_seconds: float = 0.0
@@ -84,6 +86,8 @@ class LocalFunction:
     environment: dict[str, str] = field(default_factory=dict)
     # The ARN of its execution role, as the engine names it (what a trust policy sees as aws:PrincipalArn).
     role_arn: str = ""
+    # The template's ReservedConcurrentExecutions: invocations beyond it at once are throttled, as Lambda does.
+    reserved_concurrency: int | None = None
     stats: FunctionStats = field(default_factory=FunctionStats)
 
 
@@ -174,6 +178,10 @@ class InProcessRuntime:
         with self._lock:
             if self.closed:  # closed while this one was on its way in
                 return _error_response(LocalRunStopped(f"{fn.name} not started: the local run was stopped"), context)
+            if fn.reserved_concurrency is not None and fn.stats.active >= fn.reserved_concurrency:
+                # Checked and counted under one lock: no two invocations can take the last slot.
+                fn.stats.throttles += 1
+                raise throttled()
             fn.stats.invocations += 1
             fn.stats.active += 1
             fn.stats.max_event_bytes = max(fn.stats.max_event_bytes, len(raw))
@@ -199,6 +207,26 @@ class InProcessRuntime:
                 fn.stats.active -= 1
                 fn.stats.cpu_seconds += cpu
         return response
+
+
+def throttled() -> ClientError:
+    """Lambda's answer to an Invoke over the function's reserved concurrency (adaptation `reserved-concurrency`):
+    429 TooManyRequestsException, reason ReservedFunctionConcurrentInvocationLimitExceeded. Step Functions sees it
+    as the error Lambda.TooManyRequestsException."""
+    # Lambda's error shape: Reason and Type beside Error, which botocore's typed response does not list.
+    response: Any = {
+        "Error": {"Code": "TooManyRequestsException", "Message": "Rate Exceeded."},
+        "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded",
+        "Type": "User",
+        "ResponseMetadata": {
+            "HTTPStatusCode": 429,
+            "RequestId": str(uuid.uuid4()),
+            "HostId": "",
+            "HTTPHeaders": {},
+            "RetryAttempts": 0,
+        },
+    }
+    return ClientError(response, "Invoke")
 
 
 def lambda_module(runtime: InProcessRuntime, name: str) -> Any:

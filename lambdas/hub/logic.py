@@ -62,12 +62,26 @@ def validate_request(raw: Any, execution_name: str, cfg: HubEnv | None = None) -
         else:
             if operation.check is not None and cfg is not None:
                 problems.extend(operation.check(params, cfg))
+    if cfg is not None:
+        problems.extend(_over_the_ceiling(request, cfg))
     source_type = request.source.get("type")
     if source_type not in SOURCES:
         problems.append(f"source.type: unknown source {source_type!r} (known: {', '.join(sorted(SOURCES))})")
     if problems:
         raise InvalidRunRequest(problems)
     return request, request.run_id or execution_name
+
+
+def _over_the_ceiling(request: RunRequest, cfg: HubEnv) -> list[str]:
+    """A run may not ask for more spokes at once than all runs together may have (the spoke's reserved
+    concurrency): the rest would only be throttled."""
+    ceiling = cfg.max_total_concurrency
+    if ceiling is None or request.max_concurrency is None or request.max_concurrency <= ceiling:
+        return []
+    return [
+        f"max_concurrency: {request.max_concurrency} is over the deployment's max_total_concurrency ({ceiling}), "
+        "the ceiling for all runs together: ask for at most that"
+    ]
 
 
 def discover_targets(request: RunRequest, ctx: SourceContext) -> list[Target]:

@@ -53,6 +53,9 @@ class Plan(_Model):
     count: int
     waves: WavePlan
     max_concurrency: int
+    # The ceiling for all runs together (settings max_total_concurrency; None: none): this run's spokes share it
+    # with every other run at the time, and beyond it Lambda throttles them (retried, then failed).
+    max_total_concurrency: int | None
     failure_threshold_percent: float
     first_targets: list[str]
     api_budget: ApiBudget | None
@@ -120,6 +123,7 @@ def make_plan(
         first_targets=[t.id for t in targets[:FIRST_TARGETS]],
         api_budget=_api_budget(request, sizes),
         cost=estimate(request, len(targets), len(sizes), cfg),
+        max_total_concurrency=cfg.max_total_concurrency,
         **settings,
     )
 

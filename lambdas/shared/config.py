@@ -20,6 +20,10 @@ def _split(value: object) -> object:
     return tuple(c for c in value.split(",") if c) if isinstance(value, str) else value
 
 
+def _none_if_empty(value: object) -> object:
+    return None if value == "" else value
+
+
 class _Env(BaseModel):
     # Fields are read by their variable names (aliases); other variables of the process are not ours.
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -72,6 +76,11 @@ class HubEnv(LedgerEnv, GitHubEnv, SteadyEnv, ImageIndexEnv, CrossAccountEnv):
 
     bucket: str = Field(alias="BUCKET_NAME", min_length=1)
     default_max_concurrency: int = Field(alias="DEFAULT_MAX_CONCURRENCY", ge=1)
+    # The ceiling for all runs together (the spoke's reserved concurrency); empty: none. A run asking for more
+    # is refused.
+    max_total_concurrency: Annotated[int | None, BeforeValidator(_none_if_empty)] = Field(
+        alias="MAX_TOTAL_CONCURRENCY", ge=1
+    )
     failure_threshold_percent: float = Field(alias="FAILURE_THRESHOLD_PERCENT", ge=0, le=100)
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
     github_max_concurrency: int = Field(alias="GITHUB_MAX_CONCURRENCY", ge=1)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from hubspoke.engine import ADAPTATIONS, LocalEngine
+from tests.e2e.conftest import CEILING
 
 pytestmark = pytest.mark.e2e
 
@@ -487,3 +488,56 @@ def test_item_reader_failed_names_the_error_as_aws_does(engine, monkeypatch):
     assert error["Error"] == "States.ItemReaderFailed"
     assert "SlowDown" in error["Cause"]
     assert len(refused) == 4
+
+
+def test_reserved_concurrency_throttles_an_invocation_over_the_templates_reservation(ceiling_stack, tmp_path):
+    import threading
+
+    from botocore.exceptions import ClientError
+
+    # GIVEN the stack deployed with a ceiling: the spoke's ReservedConcurrentExecutions, and no other function's
+    reserved = {
+        f["Properties"]["Handler"]: f["Properties"].get("ReservedConcurrentExecutions")
+        for f in ceiling_stack.resources("AWS::Lambda::Function").values()
+    }
+    assert reserved["spoke.handler.handler"] == CEILING
+    with LocalEngine(ceiling_stack, time_scale=0.01, log_path=tmp_path / "l.log") as engine:
+        spoke = engine.runtime.function(engine.spoke_function)
+        assert spoke.reserved_concurrency == CEILING
+        assert {f.reserved_concurrency for f in engine.runtime.functions if f is not spoke} == {None}
+        # AND that many invocations of the spoke running, held inside the handler
+        entered, release = threading.Semaphore(0), threading.Event()
+
+        def held(event: dict[str, Any], context: object) -> dict[str, bool]:
+            entered.release()
+            release.wait(60)
+            return {"ran": True}
+
+        spoke.handler = held
+        running = [
+            threading.Thread(target=engine.runtime.invoke, args=(engine.spoke_function, "{}")) for _ in range(CEILING)
+        ]
+        for thread in running:
+            thread.start()
+        for _ in range(CEILING):
+            assert entered.acquire(timeout=60)
+        # WHEN one more is invoked THEN Lambda's throttle: 429 TooManyRequestsException, the handler never runs
+        with pytest.raises(ClientError) as err:
+            engine.runtime.invoke(engine.spoke_function, "{}")
+        response: Any = err.value.response
+        assert (response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]) == (
+            "TooManyRequestsException",
+            429,
+        )
+        assert response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+        assert (spoke.stats.throttles, spoke.stats.invocations, spoke.stats.active) == (1, CEILING, CEILING)
+        # AND once they end, the next one runs
+        release.set()
+        for thread in running:
+            thread.join(60)
+        assert engine.runtime.invoke(engine.spoke_function, "{}")["Payload"] == {"ran": True}
+        assert (spoke.stats.throttles, spoke.stats.invocations, spoke.stats.peak_concurrency) == (
+            1,
+            CEILING + 1,
+            CEILING,
+        )

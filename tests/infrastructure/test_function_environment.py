@@ -35,6 +35,7 @@ EXPECTED: dict[str, set[str]] = {
         "LEDGER_TTL_DAYS",
         "BUCKET_NAME",
         "DEFAULT_MAX_CONCURRENCY",
+        "MAX_TOTAL_CONCURRENCY",  # refuses a run asking for more than all runs together may use
         "FAILURE_THRESHOLD_PERCENT",
         "IDEMPOTENCY_TABLE",
         "GITHUB_MAX_CONCURRENCY",

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -153,6 +154,7 @@ def tuned_template(tmp_path_factory):
     """GIVEN other settings WHEN synthesized THEN they flow into the workflow and the functions."""
     overrides = {
         "max_concurrency": 25,
+        "max_total_concurrency": 40,
         "spoke_timeout_seconds": 120,
         "failure_threshold_percent": 5,
         "retry": {"transient": {"interval_seconds": 10, "backoff_rate": 3.0, "max_attempts": 2}},
@@ -177,6 +179,39 @@ def test_settings_flow_into_the_stack(tuned_template):
     assert {e["DEFAULT_MAX_CONCURRENCY"] for e in envs if "DEFAULT_MAX_CONCURRENCY" in e} == {"25"}
     assert {e["FAILURE_THRESHOLD_PERCENT"] for e in envs if "FAILURE_THRESHOLD_PERCENT" in e} == {"5.0"}
     assert sum("FAILURE_THRESHOLD_PERCENT" in e for e in envs) == 2
+
+
+def _reserved(template: dict[str, Any]) -> dict[str, Any]:
+    """Each function's handler and its ReservedConcurrentExecutions (None: unreserved)."""
+    return {
+        f["Properties"]["Handler"]: f["Properties"].get("ReservedConcurrentExecutions")
+        for f in resources(template, "AWS::Lambda::Function").values()
+    }
+
+
+def test_the_ceiling_for_all_runs_is_the_spokes_reserved_concurrency(tuned_template):
+    # GIVEN max_total_concurrency 40 THEN the spoke, and only the spoke, has 40 reserved: Lambda runs at most 40
+    # spokes at once, whatever the runs; the hub, gate, summarize and indexer (one per run or schedule) reserve
+    # nothing, so the account keeps the rest
+    assert _reserved(tuned_template) == {
+        "hub.handler.handler": None,
+        "spoke.handler.handler": 40,
+        "gate.handler.handler": None,
+        "summarize.handler.handler": None,
+        "indexer.handler.handler": None,
+    }
+    (hub,) = [
+        f["Properties"]["Environment"]["Variables"]
+        for f in resources(tuned_template, "AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"] == "hub.handler.handler"
+    ]
+    assert hub["MAX_TOTAL_CONCURRENCY"] == "40"  # the hub refuses a run asking for more
+
+
+def test_by_default_no_function_reserves_concurrency(template):
+    # Reserving takes concurrency from every other function of the account (and fails a deploy in an account whose
+    # limit cannot spare it with 100 left unreserved): only when the deployment asks
+    assert set(_reserved(template).values()) == {None}
 
 
 def test_monitoring_settings_flow_into_alarms_and_the_topic(tuned_template):

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+import shared.caches
 from hub.handler import handler
 from shared.errors import InvalidRunRequest
 
@@ -67,6 +68,39 @@ def test_invalid_request_names_the_field_and_writes_nothing(aws, context, reques
     assert any(p.startswith(field) for p in err.value.problems), err.value.problems
     assert aws.keys() == []
     assert aws.rows("bad") == {}
+
+
+def test_a_run_asking_for_more_than_the_ceiling_for_all_runs_is_refused_before_any_write(aws, context, monkeypatch):
+    # GIVEN a deployment whose spokes may run 8 at once for all runs together (settings max_total_concurrency)
+    monkeypatch.setenv("MAX_TOTAL_CONCURRENCY", "8")
+    shared.caches.reset_all()
+    arn = "arn:aws:states:us-east-1:123456789012:execution:HubSpoke:greedy"
+    # WHEN a run asks for 9 THEN it is refused naming max_concurrency and the ceiling; nothing written, no claim
+    with pytest.raises(InvalidRunRequest) as err:
+        handler({"request": static("a", run_id="greedy", max_concurrency=9), "execution_id": arn}, context)
+    assert err.value.problems == [
+        "max_concurrency: 9 is over the deployment's max_total_concurrency (8), the ceiling for all runs together: "
+        "ask for at most that"
+    ]
+    assert aws.keys() == []
+    assert aws.rows("greedy") == {}
+    assert aws.dynamodb.scan(TableName="idempotency-test")["Count"] == 0
+    # AND a run asking for 8 runs, and a plan states the ceiling it shares with other runs
+    assert (
+        handler({"request": static("a", run_id="fits", max_concurrency=8), "execution_name": "f"}, context)[
+            "max_concurrency"
+        ]
+        == 8
+    )
+    plan = handler({"request": static("a", run_id="p8", dry_run=True), "execution_name": "p"}, context)["plan"]
+    assert plan["max_total_concurrency"] == 8
+
+
+def test_without_a_ceiling_a_run_may_ask_for_the_map_maximum(aws, context):
+    out = handler({"request": static("a", max_concurrency=10000), "execution_name": "wide"}, context)
+    assert out["max_concurrency"] == 10000
+    plan = handler({"request": static("a", run_id="p", dry_run=True), "execution_name": "p"}, context)["plan"]
+    assert plan["max_total_concurrency"] is None
 
 
 def test_zero_targets_is_a_valid_run(aws, context):

@@ -73,6 +73,16 @@ def test_seed_retry_numbers_are_the_defaults():
         ({"retry": {"rate_limit_max_waits": -1}}, "hubspoke.retry.rate_limit_max_waits"),
         ({"image_push": {"accounts": ["21098765432"]}}, "hubspoke.image_push.accounts.0"),
         ({"image_push": {"regions": ["Europe"]}}, "hubspoke.image_push.regions.0"),
+        ({"max_total_concurrency": 0}, "hubspoke.max_total_concurrency"),
+        ({"max_total_concurrency": "50"}, "hubspoke.max_total_concurrency"),
+        (
+            {"max_total_concurrency": 8},
+            "hubspoke: Value error, max_concurrency (10) must not exceed max_total_concurrency (8)",
+        ),
+        (
+            {"max_total_concurrency": 8, "max_concurrency": 8, "github": {"max_concurrency": 9}},
+            "hubspoke: Value error, github.max_concurrency (9) must not exceed max_total_concurrency (8)",
+        ),
         (
             {"image_push": {"accounts": ["210987654321"]}, "cross_account": {"accounts": ["345678901234"]}},
             "hubspoke: Value error, image_push.accounts 210987654321 not in cross_account.accounts",
@@ -83,6 +93,13 @@ def test_bad_setting_names_its_key(context, key):
     with pytest.raises(SettingsError) as err:
         load_settings(context)
     assert f"cdk.json context {key}" in str(err.value)
+
+
+def test_the_ceiling_for_all_runs_is_off_by_default_and_may_equal_a_runs_concurrency():
+    # No reservation unless asked: reserving takes concurrency from every other function of the account.
+    assert Settings().max_total_concurrency is None
+    settings = load_settings({"max_total_concurrency": 10, "max_concurrency": 10})
+    assert (settings.max_total_concurrency, settings.max_concurrency) == (10, 10)
 
 
 def test_context_must_be_an_object():
