@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from hubspoke.engine import ADAPTATIONS, LocalEngine
+from hubspoke.world import Task
 from tests.e2e.conftest import CEILING
 
 pytestmark = pytest.mark.e2e
@@ -349,8 +349,8 @@ def test_ecs_task_lifecycle_tasks_end_as_the_world_says_on_the_simulated_clock(e
             {"name": "sidecar", "image": "s", "memory": 64, "essential": False},
         ],
     )
-    engine.expect_tasks(None, None, "jobs", _Ending(exit_code=5, seconds=50))
-    engine.expect_tasks(None, None, "full", _Ending(starts=False, reason="RESOURCE:CPU"))
+    engine.expect_tasks(None, None, "jobs", Task(exit_code=5, seconds=50))
+    engine.expect_tasks(None, None, "full", Task(starts=False, reason="RESOURCE:CPU"))
     # WHEN a task is started (EC2, on a cluster without container instances) and described over time
     (task,) = ecs.run_task(cluster="jobs", taskDefinition="job", startedBy="t-1")["tasks"]
     arn = task["taskArn"]
@@ -390,14 +390,6 @@ def test_ecs_task_lifecycle_tasks_end_as_the_world_says_on_the_simulated_clock(e
     assert (done["lastStatus"], done["containers"][0]["exitCode"]) == ("STOPPED", 0)
     # Every RunTask call is counted per cluster, started or not
     assert [engine.tasks.run_tasks(None, None, c) for c in ("jobs", "full", "plain", "other")] == [1, 1, 1, 0]
-
-
-@dataclass
-class _Ending:
-    starts: bool = True
-    reason: str = "RESOURCE:MEMORY"
-    exit_code: int = 0
-    seconds: float = 30.0
 
 
 TARGET_ACCOUNT = "210987654321"

@@ -4,23 +4,15 @@ world says (adaptation `ecs-task-lifecycle`), through the synthesized state mach
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from hubspoke.engine import LocalEngine
+from hubspoke.world import Task as Ending  # how the world says a task ends
 
 pytestmark = pytest.mark.e2e
 ACCOUNT, REGION = "123456789012", "us-east-1"
-
-
-@dataclass
-class Ending:
-    starts: bool = True
-    reason: str = "RESOURCE:MEMORY"
-    exit_code: int = 0
-    seconds: float = 30.0
 
 
 CLUSTERS = {

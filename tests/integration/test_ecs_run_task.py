@@ -16,6 +16,7 @@ import pytest
 
 from hub.handler import handler as hub
 from hubspoke.engine import ecs_tasks
+from hubspoke.world import Task as Ending  # how the world says a task ends
 from hubspoke.world import in_account
 from shared.errors import InvalidRunRequest, TargetError, TransientError
 from spoke.handler import handler as spoke
@@ -23,14 +24,6 @@ from spoke.operations import ecs_run_task
 
 CLUSTER = "batch"
 FAMILY = "migrate"
-
-
-@dataclass
-class Ending:
-    starts: bool = True
-    reason: str = "RESOURCE:MEMORY"
-    exit_code: int = 0
-    seconds: float = 30.0
 
 
 @dataclass
