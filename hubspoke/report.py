@@ -159,8 +159,10 @@ def _render_alarms(console: Console, alarms: list[dict[str, Any]]) -> None:
 def _render_failed(console: Console, failed: list[dict[str, Any]]) -> None:
     if failed:
         ft = Table(title=f"Failed targets ({len(failed)})")
+        # Ids and causes wrap instead of ending in "…": in 80 columns a cross-account id
+        # (account/region/cluster) would lose the cluster, the part that says which target it is.
         for col in ("target", "error", "attempts", "cause"):
-            ft.add_column(col)
+            ft.add_column(col, overflow="fold")
         for f in failed[:MAX_FAILED_SHOWN]:
             ft.add_row(shown(f["id"]), shown(f["error"]), str(f["attempts"]), shown(f["cause"]))
         console.print(ft)
