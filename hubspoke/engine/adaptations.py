@@ -102,6 +102,11 @@ ADAPTATIONS: dict[str, str] = {
         "Step Functions sees Lambda.TooManyRequestsException and the task's Retry and Catch decide. Throttles are "
         "counted per function (FunctionStats.throttles); they are not invocations."
     ),
+    "serialized-start": (
+        "StartExecution calls enter moto one at a time: moto looks for an execution of the same name, then adds one, "
+        "without a lock, so two deliveries of one run at the same moment both started executions (each running "
+        "every target) where Step Functions starts one and returns it to the other."
+    ),
     "cached-jsonpath": (
         "JSONPath expressions are parsed once and reused (moto builds a new parser for every lookup, "
         "a fifth of the CPU per spoke); results are unchanged."

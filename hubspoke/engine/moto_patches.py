@@ -73,6 +73,19 @@ def install_interpreter_patches(
 ) -> None:
     """Install the adaptations to moto's interpreter (see ADAPTATIONS)."""
     from moto.core import botocore_stubber
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    # Adaptation `serialized-start`: moto looks for an execution of the same name, then adds one, without a lock;
+    # two starts of one name at once both started (a redelivery ran every target twice).
+    starting = threading.Lock()
+    start = StepFunctionsParserBackend.start_execution
+
+    @functools.wraps(start)
+    def start_one_at_a_time(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with starting:
+            return start(self, *args, **kwargs)
+
+    stack.enter_context(patched(StepFunctionsParserBackend, "start_execution", start_one_at_a_time))
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
     from moto.stepfunctions.parser.asl.component.state.exec import execute_state
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.item_reader_decl import ItemReader

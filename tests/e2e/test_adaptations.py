@@ -533,3 +533,42 @@ def test_reserved_concurrency_throttles_an_invocation_over_the_templates_reserva
             CEILING + 1,
             CEILING,
         )
+
+
+def test_serialized_start_two_starts_of_one_name_at_once_start_one_execution(engine, monkeypatch):
+    import threading
+    import time
+
+    from moto.stepfunctions.models import StateMachine
+
+    # GIVEN moto's name check made slow, so two starts of one name surely meet inside it
+    look = StateMachine._handle_name_input_idempotency
+
+    def slow_look(self: Any, *args: Any, **kwargs: Any) -> Any:
+        found = look(self, *args, **kwargs)
+        time.sleep(0.2)  # the window between moto's name check and its insert, widened
+        return found
+
+    monkeypatch.setattr(StateMachine, "_handle_name_input_idempotency", slow_look)
+    request = json.dumps(run_request(engine, "twice", ["a"], {"sleep_ms": 2000}))
+    arns: list[str] = []
+
+    def start() -> None:
+        arns.append(
+            engine.sfn.start_execution(stateMachineArn=engine.state_machine_arn, name="twice", input=request)[
+                "executionArn"
+            ]
+        )
+
+    # WHEN two deliveries start it at the same moment
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    # THEN one execution exists, and both got its ARN (Step Functions' idempotent start)
+    executions = engine.sfn.list_executions(stateMachineArn=engine.state_machine_arn)["executions"]
+    assert len(executions) == 1
+    assert len(arns) == 2
+    assert len(set(arns)) == 1
+    engine.sfn.stop_execution(executionArn=arns[0])
