@@ -133,20 +133,28 @@ def load_into_engine(engine: Any, world: World) -> int:
     return services
 
 
-def in_account(ecs: Any, account: str | None, region: str | None) -> Any:
-    """An ECS client of moto's for another account and region (moto reads the account from a request header)."""
-    if account is None and region is None:
-        return ecs
+def moto_client(service: str, region: str, account: str | None = None) -> Any:
+    """A client of moto's acting in `account` (moto reads the account from a request header; None: its default)."""
+    from collections.abc import Callable
+
     import boto3
 
-    other = boto3.client("ecs", region_name=region or ecs.meta.region_name)
+    factory: Callable[..., Any] = boto3.client  # the service is a run-time name here
+    client = factory(service, region_name=region)
     if account is not None:
 
         def name_the_account(request: Any, **_: Any) -> None:
             request.headers["x-moto-account-id"] = account
 
-        other.meta.events.register("before-send.ecs.*", name_the_account)
-    return other
+        client.meta.events.register(f"before-send.{client.meta.service_model.endpoint_prefix}.*", name_the_account)
+    return client
+
+
+def in_account(ecs: Any, account: str | None, region: str | None) -> Any:
+    """An ECS client of moto's for another account and region (`ecs` itself for the engine's own)."""
+    if account is None and region is None:
+        return ecs
+    return moto_client("ecs", region or ecs.meta.region_name, account)
 
 
 def load_world(ecs: Any, world: World) -> int:

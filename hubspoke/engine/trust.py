@@ -149,19 +149,13 @@ def deploy_target_role(template: dict[str, Any], account_id: str, trusted: list[
     """Deploy stack HubSpokeTargetRole (`template`, as synthesized) into `account_id` through moto's CloudFormation
     there, trusting those roles of this account with the deployment's external id, as a user deploys it (README:
     Targets in other accounts). Returns the role's ARN."""
-    import boto3
-
     from hubspoke.engine.provision import ACCOUNT, REGION
+    from hubspoke.world import moto_client
 
     parameters = {"HubAccountId": ACCOUNT, "TrustedRoleArns": ",".join(trusted)}
     if "ExternalId" in template.get("Parameters", {}):
         parameters["ExternalId"] = external_id
-    cloudformation = boto3.client("cloudformation", region_name=REGION)
-
-    def in_account(request: Any, **_: Any) -> None:
-        request.headers["x-moto-account-id"] = account_id  # moto's multi-account: the stack lives there
-
-    cloudformation.meta.events.register("before-send.cloudformation.*", in_account)
+    cloudformation = moto_client("cloudformation", REGION, account_id)  # moto's multi-account: the stack lives there
     cloudformation.create_stack(
         StackName=TARGET_ROLE_STACK,
         TemplateBody=json.dumps(template),
