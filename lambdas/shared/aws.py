@@ -17,8 +17,12 @@ BOTO_CONFIG = BotoConfig(retries={"max_attempts": 3, "mode": "standard"})
 
 @caches.register
 @cache
-def client(service: str) -> Any:
-    """A shared client for `service`."""
+def client(service: str, region: str | None = None) -> Any:
+    """A shared client for `service`, in the function's region or in `region`."""
     # Any: callers annotate the typed client they ask for (mypy_boto3_* stubs); the name is only known here.
     factory: Callable[..., Any] = boto3.client
-    return factory(service, config=BOTO_CONFIG)
+    return (
+        factory(service, config=BOTO_CONFIG)
+        if region is None
+        else factory(service, region_name=region, config=BOTO_CONFIG)
+    )

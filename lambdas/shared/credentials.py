@@ -156,7 +156,7 @@ class TargetAws:
     def client(self, service: str) -> Any:
         """A client for `service` in the target's account and region."""
         if self.role_arn is None:
-            return client(service) if self.region is None else _regional(service, self.region)
+            return client(service, self.region)
         session = sessions().session(
             self.role_arn, self.run_id, session_name(self.run_id, self.label), self.external_id
         )
@@ -174,13 +174,6 @@ class TargetAws:
             return None
         match = ROLE_ARN_PATTERN.match(self.role_arn)
         return match.group(1) if match else None
-
-
-@caches.register
-@cache
-def _regional(service: str, region: str) -> Any:
-    factory: Callable[..., Any] = boto3.client
-    return factory(service, region_name=region, config=BOTO_CONFIG)
 
 
 def role_for(attributes: dict[str, Any], cross: CrossAccount) -> str | None:
