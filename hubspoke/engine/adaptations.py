@@ -105,7 +105,10 @@ ADAPTATIONS: dict[str, str] = {
     "serialized-start": (
         "StartExecution calls enter moto one at a time: moto looks for an execution of the same name, then adds one, "
         "without a lock, so two deliveries of one run at the same moment both started executions (each running "
-        "every target) where Step Functions starts one and returns it to the other."
+        "every target) where Step Functions starts one and returns it to the other. StartExecution also returns only "
+        "once moto's execution thread has built its environment: a StopExecution before that failed inside moto. "
+        "Not covered: moto ends an execution stopped in the first milliseconds of its first Task FAILED "
+        "(States.Runtime) where Step Functions ends it ABORTED."
     ),
     "cached-jsonpath": (
         "JSONPath expressions are parsed once and reused (moto builds a new parser for every lookup, "

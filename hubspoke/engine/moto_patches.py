@@ -83,7 +83,9 @@ def install_interpreter_patches(
     @functools.wraps(start)
     def start_one_at_a_time(self: Any, *args: Any, **kwargs: Any) -> Any:
         with starting:
-            return start(self, *args, **kwargs)
+            execution = start(self, *args, **kwargs)
+        _until_evaluating(execution)
+        return execution
 
     stack.enter_context(patched(StepFunctionsParserBackend, "start_execution", start_one_at_a_time))
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
@@ -149,6 +151,21 @@ def install_interpreter_patches(
     # Parsed JSONPath objects are immutable, so one per expression is safe across threads.
     original_parse = json_path.parse  # type: ignore[attr-defined]
     stack.enter_context(patched(json_path, "parse", functools.lru_cache(maxsize=4096)(original_parse)))
+
+
+def _until_evaluating(execution: Any, limit_seconds: float = 30.0) -> None:
+    """Return from StartExecution once moto's worker thread has built the execution's environment (adaptation
+    `serialized-start`): moto answers before that thread runs, and a StopExecution in between failed inside moto
+    (`'NoneType' object has no attribute 'set_stop'`), which Step Functions never does."""
+    worker = getattr(execution, "exec_worker", None)
+    if worker is None:  # an execution that had already ended, returned again by an idempotent start
+        return
+    deadline = time.monotonic() + limit_seconds
+    tick = threading.Event()
+    # No event to wait on: moto assigns the environment inside its thread. On a busy machine the thread may not
+    # be scheduled for a while; the limit only keeps a broken moto from hanging the caller.
+    while worker.env is None and time.monotonic() < deadline:
+        tick.wait(0.001)
 
 
 def _item_reader_failed(original: Any) -> Any:

@@ -537,16 +537,21 @@ def test_reserved_concurrency_throttles_an_invocation_over_the_templates_reserva
 
 def test_serialized_start_two_starts_of_one_name_at_once_start_one_execution(engine, monkeypatch):
     import threading
-    import time
 
     from moto.stepfunctions.models import StateMachine
 
-    # GIVEN moto's name check made slow, so two starts of one name surely meet inside it
+    # GIVEN moto's name check held open until the other start reaches it too (or 2 s pass: with starts one at a
+    # time, it never does), so without the lock both look before either adds
     look = StateMachine._handle_name_input_idempotency
+    arrivals: list[int] = []
+    both_looking = threading.Event()
 
     def slow_look(self: Any, *args: Any, **kwargs: Any) -> Any:
         found = look(self, *args, **kwargs)
-        time.sleep(0.2)  # the window between moto's name check and its insert, widened
+        arrivals.append(1)
+        if len(arrivals) >= 2:
+            both_looking.set()
+        both_looking.wait(2)
         return found
 
     monkeypatch.setattr(StateMachine, "_handle_name_input_idempotency", slow_look)
@@ -572,3 +577,35 @@ def test_serialized_start_two_starts_of_one_name_at_once_start_one_execution(eng
     assert len(arns) == 2
     assert len(set(arns)) == 1
     engine.sfn.stop_execution(executionArn=arns[0])
+
+
+def test_serialized_start_a_stop_right_after_the_start_stops_the_execution(engine, monkeypatch):
+    import threading
+    import time
+
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    # GIVEN moto's execution thread slow to build its environment, as on a busy machine (CI once stopped an
+    # execution in that window: moto failed with "'NoneType' object has no attribute 'set_stop'")
+    build = ExecutionWorker._get_evaluation_environment
+    never = threading.Event()
+
+    def late(self: Any) -> Any:
+        never.wait(0.5)  # the thread not scheduled for half a second
+        return build(self)
+
+    monkeypatch.setattr(ExecutionWorker, "_get_evaluation_environment", late)
+    request = json.dumps(run_request(engine, "stopped-at-once", ["a"], {"sleep_ms": 2000}))
+    arn = engine.sfn.start_execution(stateMachineArn=engine.state_machine_arn, name="stopped-at-once", input=request)[
+        "executionArn"
+    ]
+    # WHEN it is stopped at once (Ctrl-C right after the start)
+    stopped = engine.sfn.stop_execution(executionArn=arn)
+    # THEN StopExecution is answered and the execution ends. (Aborted as a rule; moto ends one stopped in the first
+    # milliseconds of its first Task FAILED with States.Runtime instead, a gap listed with the adaptation.)
+    assert stopped["ResponseMetadata"]["HTTPStatusCode"] == 200
+    deadline = time.monotonic() + 60
+    while engine.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING" and time.monotonic() < deadline:
+        never.wait(0.01)
+    assert engine.sfn.describe_execution(executionArn=arn)["status"] in ("ABORTED", "FAILED")
+    assert engine.runtime.function(engine.spoke_function).stats.invocations == 0
