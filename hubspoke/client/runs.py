@@ -91,17 +91,19 @@ class RunClient:
         result: dict[str, Any] = self.sfn.describe_execution(executionArn=self.execution_arn(run_id))
         return result
 
-    def progress(self, run_id: str) -> Progress:
+    def progress(self, run_id: str, execution_arn: str | None = None) -> Progress:
         """Done from the Map Runs' item counts, failed from the ledger's sparse index of failed rows, total from
         the hub's output.
 
         Per poll: DescribeExecution, ListMapRuns, one DescribeMapRun per wave started, and one Query of the failed
         index (one more page per ~1 MB of failed keys): its reads grow with the failed targets only, never with
         the succeeded ones. Once per run, the first poll after the hub: GetExecutionHistory for the total.
+        `execution_arn`: the run's execution when it is not named after the run (a delivered event's).
         """
-        status = self.describe(run_id)["status"]
+        arn = execution_arn or self.execution_arn(run_id)
+        status = self.sfn.describe_execution(executionArn=arn)["status"]
         done = 0
-        map_runs = self.sfn.list_map_runs(executionArn=self.execution_arn(run_id)).get("mapRuns", [])
+        map_runs = self.sfn.list_map_runs(executionArn=arn).get("mapRuns", [])
         for listed in map_runs:
             counts = self.sfn.describe_map_run(mapRunArn=listed["mapRunArn"]).get("itemCounts", {})
             # Every spoke failure is caught (RecordFailure ends the child), so a failed target is a child that
@@ -109,7 +111,7 @@ class RunClient:
             done += int(counts.get("succeeded", 0)) + int(counts.get("failed", 0)) + int(counts.get("timedOut", 0))
         # Once a Map has started, the hub has discovered every target: its count is the run's total (a Map
         # Run's own total covers its wave only, and moto counts items only as they start).
-        total = self._total(run_id) if map_runs else None
+        total = self._total(run_id, arn) if map_runs else None
         failed = self.count_failed(run_id)
         return Progress(
             status=status,
@@ -119,11 +121,11 @@ class RunClient:
             pending=max((total or 0) - done, 0),
         )
 
-    def _total(self, run_id: str) -> int | None:
+    def _total(self, run_id: str, execution_arn: str) -> int | None:
         """The hub's target count, from its output in the execution history; kept, since it never changes."""
         if run_id in self._totals:
             return self._totals[run_id]
-        kwargs: dict[str, Any] = {"executionArn": self.execution_arn(run_id), "maxResults": 20}
+        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 20}
         while True:
             page = self.sfn.get_execution_history(**kwargs)
             for event in page.get("events", []):

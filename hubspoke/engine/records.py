@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hubspoke.engine.provision import BUCKET
 from hubspoke.engine.runtime import InProcessRuntime, lambda_module
+
+if TYPE_CHECKING:
+    from hubspoke.client.deployment import Deployment
+    from hubspoke.client.runs import RunClient
 
 
 @dataclass(frozen=True)
@@ -49,18 +53,20 @@ class RunRecords:
     _clients: dict[str, Any]
     table_name: str
     runtime: InProcessRuntime
+    _progress_client: RunClient | None = None
 
-    def progress(self, run_id: str, status: str = "RUNNING") -> Progress:
-        counts: dict[str, int] = {}
-        total = 0
-        for row in self._rows(run_id, ["status"]):
-            counts[row["status"]] = counts.get(row["status"], 0) + 1
-            total += 1
-        failed = counts.pop("failed", 0)
-        pending = counts.pop("pending", 0)
-        return Progress(
-            status=status, total=total or None, succeeded=sum(counts.values()), failed=failed, pending=pending
-        )
+    def deployment(self) -> Deployment:
+        raise NotImplementedError  # LocalEngine's
+
+    def progress(self, run_id: str, execution_arn: str | None = None) -> Progress:
+        """A run's progress as `hubspoke follow` reads it on AWS (RunClient.progress): the Map Runs' item counts
+        and the ledger's index of failed rows. Not the whole ledger: a Query of every row runs alone in moto
+        (adaptation `serialized-moto`), so each poll held up every spoke's ledger write while it read."""
+        from hubspoke.client.runs import RunClient  # the client imports this package's result types
+
+        if self._progress_client is None:
+            self._progress_client = RunClient(self.deployment())
+        return self._progress_client.progress(run_id, execution_arn)
 
     def _rows(self, run_id: str, projection: list[str] | None = None) -> Iterator[dict[str, Any]]:
         """The run's rows through the Lambdas' own ledger access (one paginator, one conversion)."""

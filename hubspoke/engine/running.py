@@ -95,8 +95,8 @@ class Executions(RunRecords):
             desc = self.sfn.describe_execution(executionArn=arn)
             if on_progress is not None and not interrupted:  # a stopped run has no progress to show
                 t0 = time.monotonic()
-                on_progress(self.progress(run_id, desc["status"]))
-                # Counting the ledger costs CPU the run needs: poll less often as the ledger grows.
+                on_progress(self.progress(run_id, arn))
+                # A poll costs CPU the run needs: poll less often when it grows (more waves, more failed rows).
                 interval = max(poll_seconds, 5 * (time.monotonic() - t0))
             if desc["status"] != "RUNNING" or interrupted:
                 break
