@@ -134,6 +134,15 @@ def _held_until_followed(
     return waiting, attached
 
 
+# `python -m hubspoke ARGS` with Ctrl-C raising KeyboardInterrupt, as in a terminal's foreground job: a suite started
+# in the background (`pytest &`) ignores SIGINT, children inherit that, and Python then installs no handler (the
+# follower ran 120 s past its Ctrl-C).
+AS_IN_A_TERMINAL = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'hubspoke'; runpy.run_module('hubspoke', run_name='__main__')"
+)
+
+
 def _wait_for(condition: Any, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -371,7 +380,7 @@ def test_ctrl_c_on_follow_detaches_and_the_run_goes_on(home: Path, monkeypatch: 
     try:
         _wait_for(waiting.is_set)
         follower = subprocess.Popen(
-            [sys.executable, "-m", "hubspoke", "follow", "detached", "--poll-seconds", "0.05"],
+            [sys.executable, "-c", AS_IN_A_TERMINAL, "follow", "detached", "--poll-seconds", "0.05"],
             cwd=home.parent,
             env={**os.environ, "HUBSPOKE_HOME": str(home)},
             stdout=subprocess.PIPE,
