@@ -6,7 +6,8 @@ runs it, all from this one registry.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,6 @@ from shared.budget import Budget
 from shared.config import GitHubEnv, HubEnv, SpokeEnv
 from shared.credentials import TargetAws
 from shared.models import OperationResult, SpokeInput
-from spoke.operations import ecs_restart, ecs_run_task, github_file_sync, noop
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -59,28 +59,43 @@ class Operation:
     check: Callable[[Any, HubEnv], list[str]] | None = None
 
 
-OPERATIONS: dict[str, Operation] = {
-    op.name: op
-    for op in (
-        Operation(noop.NAME, noop.Params, noop.run, noop.spoke_seconds),
-        Operation(
-            ecs_restart.NAME, ecs_restart.Params, ecs_restart.run, ecs_restart.spoke_seconds, check=ecs_restart.check
-        ),
-        Operation(
-            ecs_run_task.NAME,
-            ecs_run_task.Params,
-            ecs_run_task.run,
-            ecs_run_task.spoke_seconds,
-            check=ecs_run_task.check,
-        ),
-        Operation(
-            github_file_sync.NAME,
-            github_file_sync.Params,
-            github_file_sync.run,
-            github_file_sync.spoke_seconds,
-            default_max_concurrency=github_file_sync.default_max_concurrency,
-            budget=github_file_sync.budget,
-            requests_per_target=github_file_sync.requests_per_target,
-        ),
-    )
-}
+class _Operations(Mapping[str, Operation]):
+    """The operations by name, each module imported when first looked up: a spoke runs one operation, and its
+    cold start should not pay for the others' imports (their pydantic models and SDK helpers, ~15 ms)."""
+
+    def __init__(self, modules: dict[str, str]) -> None:
+        self._modules = modules
+        self._loaded: dict[str, Operation] = {}
+
+    def __getitem__(self, name: str) -> Operation:
+        if name not in self._loaded:
+            module = importlib.import_module(self._modules[name])  # KeyError: no such operation
+            if name != module.NAME:
+                raise RuntimeError(f"{self._modules[name]} names itself {module.NAME!r}, registered as {name!r}")
+            self._loaded[name] = Operation(
+                name=name,
+                params=module.Params,
+                run=module.run,
+                spoke_seconds=module.spoke_seconds,
+                default_max_concurrency=getattr(module, "default_max_concurrency", None),
+                budget=getattr(module, "budget", None),
+                requests_per_target=getattr(module, "requests_per_target", None),
+                check=getattr(module, "check", None),
+            )
+        return self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+
+OPERATIONS: Mapping[str, Operation] = _Operations(
+    {
+        "noop": "spoke.operations.noop",
+        "ecs-restart": "spoke.operations.ecs_restart",
+        "ecs-run-task": "spoke.operations.ecs_run_task",
+        "github-file-sync": "spoke.operations.github_file_sync",
+    }
+)

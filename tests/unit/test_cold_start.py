@@ -1,8 +1,8 @@
-"""The Tracer at cold start: X-Ray only where it traces, and only the modules HubSpoke calls through.
+"""Cold start: X-Ray only where it traces, and only the modules HubSpoke calls through; an operation's module
+only in runs of that operation.
 
-Each case imports shared.observability in a fresh interpreter with a Lambda environment, as a cold start does:
-what a module imported is only visible before anything else in the process imported it.
-"""
+Each case imports in a fresh interpreter with a Lambda environment, as a cold start does: what a module imported
+is only visible before anything else in the process imported it."""
 
 from __future__ import annotations
 
@@ -56,4 +56,34 @@ def test_tracing_on_in_lambda_patches_only_aws_and_http_calls():
         "disabled": False,
         "patched": ["botocore", "httplib"],
         "requests": False,
+    }
+
+
+OPERATIONS_PROBE = (
+    "import json, sys\n"
+    "import spoke.handler, hub.handler, gate.handler\n"
+    "before = sorted(m for m in sys.modules if m.startswith('spoke.operations.'))\n"
+    "from shared.operations import OPERATIONS\n"
+    "names = sorted(OPERATIONS)\n"
+    "OPERATIONS['noop']\n"
+    "after = sorted(m for m in sys.modules if m.startswith('spoke.operations.'))\n"
+    "print(json.dumps({'before': before, 'names': names, 'after': after}))\n"
+)
+
+
+def test_a_cold_start_imports_only_the_operation_its_run_names():
+    out = subprocess.run(
+        [sys.executable, "-c", OPERATIONS_PROBE],
+        cwd=LAMBDAS,
+        env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    # Importing the handlers imports no operation; every operation is listed; a noop run imports noop alone
+    assert found == {
+        "before": [],
+        "names": ["ecs-restart", "ecs-run-task", "github-file-sync", "noop"],
+        "after": ["spoke.operations.noop"],
     }
