@@ -15,7 +15,8 @@ ADAPTATIONS: dict[str, str] = {
         "A task's TimeoutSeconds is measured on the simulated clock: its real time, minus the time its "
         "handler slept on the scaled clock, plus that sleep divided by the scale. A spoke that sleeps past "
         "its timeout times out as deployed; real in-process work (the hub seeding 10,000 rows, a spoke "
-        "waiting for the CPU under load) counts one to one, as it would in Lambda."
+        "waiting for the CPU under load) counts one to one, as it would in Lambda. A sleep counts for no longer "
+        "than it asked: a sleeper that runs again late (waiting for the GIL among 100 threads) is slow, not asleep."
     ),
     "resolved-definition": (
         "The template's DefinitionString is used as is, with Refs/GetAtts resolved to the local "

@@ -17,8 +17,7 @@ STATE_LIMIT = 262_144  # bytes, Step Functions' state input/output limit
 
 def test_two_thousand_targets_exact_summary_and_small_payloads(stack, tmp_path):
     # GIVEN 2,000 targets, 1 % failing, a long parameter list travelling with every spoke, on an engine whose
-    # clock runs at a tenth: the 300 s task timeout is 30 s real, so holding 100 spokes until all run (which takes
-    # seconds on a busy machine) never times one out (at a hundredth, 3 s, it did: 25 failed instead of 20)
+    # clock runs at a tenth
     with LocalEngine(stack, time_scale=0.1, log_path=tmp_path / "lambda.log") as engine:
         _two_thousand(engine, tmp_path / "lambda.log")
 
