@@ -7,7 +7,16 @@ import math
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from shared.errors import InvalidRunRequest
 
@@ -177,6 +186,14 @@ class RunContext(_Model):
     params: dict[str, Any] = Field(default_factory=dict)
     # Each spoke reads the run's failure counter once before it acts, when the run has one.
     circuit_breaker: CircuitBreaker | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_an_absent_breaker(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # The run travels in every spoke's input: a run without a breaker carries no field for it.
+        data: dict[str, Any] = handler(self)
+        if data.get("circuit_breaker") is None:
+            data.pop("circuit_breaker", None)
+        return data
 
 
 class ManifestLocation(_Model):
