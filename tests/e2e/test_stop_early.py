@@ -59,6 +59,11 @@ def test_a_clean_canary_lets_every_target_run(engine):
     assert names.count("CanaryPause") == 1
     assert names.count("WavePause") == 0
     assert result.simulated_seconds >= 60
+    # AND the verdict costs 7 history events (ReadCanaryFailures: a task's 5; CanaryVerdict: 2), as the hub's
+    # wave limit counts it (hub/history.py EVENTS_PER_CANARY)
+    exited = [(e.get("stateExitedEventDetails") or {}).get("name") for e in history]
+    first, last = names.index("ReadCanaryFailures"), exited.index("CanaryVerdict")
+    assert last - first + 1 == 7
 
 
 def test_a_canary_within_the_threshold_passes(engine):

@@ -6,11 +6,14 @@ from __future__ import annotations
 import pytest
 
 from hub.logic import allowed_failures
+from hub.plan import make_plan
 from hubspoke.stop_early import StopEarlyError, stop_early_fields
+from shared.config import HubEnv
 from shared.errors import InvalidRunRequest
 from shared.ledger import LedgerRow
-from shared.models import Canary, CircuitBreaker, RunContext, Waves, parse_run_request
+from shared.models import Canary, CircuitBreaker, RunContext, Target, Waves, parse_run_request
 from summarize.aggregate import RunAggregate
+from tests.envs import VARIABLES
 
 BASE = {"operation": "noop", "source": {"type": "static", "targets": [{"id": "a"}]}}
 
@@ -150,3 +153,15 @@ def test_the_summary_counts_skips_by_reason_and_says_what_stopped_the_run():
     clean = RunAggregate()
     clean.add_all([_row("a", "succeeded"), _row("d", "skipped")])
     assert clean.summary(RunContext(run_id="r", operation="noop"), 0.0).stopped_by is None
+
+
+def test_a_plan_shows_the_canary_as_the_first_wave():
+    targets = [{"id": f"t{i:03d}"} for i in range(120)]
+    request = parse_run_request(
+        {**BASE, "source": {"type": "static", "targets": targets}, "canary": {"targets": 10}, "wave_size": 50}
+    )
+    cfg = HubEnv.model_validate(VARIABLES)
+    settings = {"max_concurrency": 10, "failure_threshold_percent": 0.0, "notes": {}}
+
+    plan = make_plan(request, "r", [Target(id=t["id"]) for t in targets], 50, settings, cfg)
+    assert (plan.waves.count, plan.waves.sizes) == (4, [10, 50, 50, 10])
