@@ -261,10 +261,17 @@ class SpokeInput(_Model):
     run: RunContext
     target: Target
     retry_count: int = Field(default=0, ge=0)
+    # How many rate-limit waits this target had (a Wait state, then the task again, RetryCount 0 again).
+    rate_limit_waits: int = Field(default=0, ge=0)
 
     @property
     def attempt(self) -> int:
         return self.retry_count + 1
+
+    @property
+    def first_contact(self) -> bool:
+        """The first attempt on this target: no Retry yet and no rate-limit wait (the target was not touched)."""
+        return self.retry_count == 0 and self.rate_limit_waits == 0
 
 
 TerminalStatus = Literal["succeeded", "unchanged", "skipped"]

@@ -49,7 +49,7 @@ def circuit_open(item: SpokeInput, ledger: Ledger, ttl_days: int) -> SpokeResult
     a target already being worked on is finished. A failed read lets the spoke go on (the breaker is a brake,
     not a gate the run depends on)."""
     breaker = item.run.circuit_breaker
-    if breaker is None or item.retry_count > 0:
+    if breaker is None or not item.first_contact:
         return None
     try:
         counters = ledger.read_counters(item.run.run_id)
