@@ -222,7 +222,9 @@ def image_push_runs(stack: Any, recorder: Recorder, tmp_path: Path) -> Iterator[
             canary={"targets": 1},
             circuit_breaker={"failures": 1},
         )
-        assert engine.run(stopped).summary["stopped_by"] == "canary"
+        summary = engine.run(stopped).summary
+        assert summary is not None
+        assert summary["stopped_by"] == "canary"
         engine.ecs.create_cluster(clusterName="jobs")
         engine.ecs.register_task_definition(
             family="nightly", containerDefinitions=[{"name": "report", "image": "registry/report:3", "memory": 128}]

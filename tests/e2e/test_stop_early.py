@@ -9,6 +9,8 @@ from collections import Counter
 
 import pytest
 
+from hubspoke.engine import LocalEngine
+
 pytestmark = pytest.mark.e2e
 
 
@@ -16,7 +18,7 @@ def _targets(count: int) -> list[dict[str, str]]:
     return [{"id": f"t{i:03d}"} for i in range(1, count + 1)]
 
 
-def _spoke_invocations(engine) -> int:
+def _spoke_invocations(engine: LocalEngine) -> int:
     return engine.runtime.function(engine.spoke_function).stats.invocations
 
 
