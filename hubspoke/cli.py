@@ -314,11 +314,13 @@ def local_run(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help=_DRY_RUN_HELP)] = False,
     world: Annotated[Path | None, typer.Option("--world", help=_WORLD_HELP)] = None,
-    canary: Annotated[str | None, typer.Option("--canary", help=CANARY_HELP)] = None,
+    canary: Annotated[str | None, typer.Option("--canary", metavar="N|P%", help=CANARY_HELP)] = None,
     canary_pause: Annotated[
         int | None, typer.Option("--canary-pause", min=0, max=86400, help=CANARY_PAUSE_HELP)
     ] = None,
-    circuit_breaker: Annotated[str | None, typer.Option("--circuit-breaker", help=CIRCUIT_BREAKER_HELP)] = None,
+    circuit_breaker: Annotated[
+        str | None, typer.Option("--circuit-breaker", metavar="K|P%", help=CIRCUIT_BREAKER_HELP)
+    ] = None,
 ) -> None:
     """Synthesize the stack and run its state machine on moto, with the handlers in-process."""
     _context()

@@ -159,9 +159,9 @@ Threshold = Annotated[float | None, typer.Option("--failure-threshold", min=0.0,
 WaveSize = Annotated[int | None, typer.Option("--wave-size", min=1, help="Run in waves of N targets.")]
 WavePause = Annotated[int | None, typer.Option("--wave-pause", min=0, max=86_400, help="Seconds between waves.")]
 PollSeconds = Annotated[float, typer.Option("--poll-seconds", min=0.0)]
-CanaryOption = Annotated[str | None, typer.Option("--canary", help=CANARY_HELP)]
+CanaryOption = Annotated[str | None, typer.Option("--canary", metavar="N|P%", help=CANARY_HELP)]
 CanaryPause = Annotated[int | None, typer.Option("--canary-pause", min=0, max=86_400, help=CANARY_PAUSE_HELP)]
-BreakerOption = Annotated[str | None, typer.Option("--circuit-breaker", help=CIRCUIT_BREAKER_HELP)]
+BreakerOption = Annotated[str | None, typer.Option("--circuit-breaker", metavar="K|P%", help=CIRCUIT_BREAKER_HELP)]
 
 
 def _options(
