@@ -34,6 +34,13 @@ from hubspoke.console import (
 )
 from hubspoke.console import bad_input as _bad_input
 from hubspoke.report import budget_waits, build_summary, render_summary
+from hubspoke.stop_early import (
+    CANARY_HELP,
+    CANARY_PAUSE_HELP,
+    CIRCUIT_BREAKER_HELP,
+    StopEarlyError,
+    stop_early_fields,
+)
 
 if TYPE_CHECKING:
     from hubspoke.engine import LocalEngine
@@ -264,9 +271,10 @@ def _run_request(
     failure_threshold: float | None,
     wave_size: int | None,
     wave_pause: int,
+    stop_early: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The run request with the options given (the others left to the stack's defaults), checked."""
-    request = {**request, "source": source}
+    request = {**request, "source": source, **(stop_early or {})}
     if max_concurrency is not None:
         request["max_concurrency"] = max_concurrency
     if failure_threshold is not None:
@@ -306,9 +314,20 @@ def local_run(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help=_DRY_RUN_HELP)] = False,
     world: Annotated[Path | None, typer.Option("--world", help=_WORLD_HELP)] = None,
+    canary: Annotated[str | None, typer.Option("--canary", metavar="N|P%", help=CANARY_HELP)] = None,
+    canary_pause: Annotated[
+        int | None, typer.Option("--canary-pause", min=0, max=86400, help=CANARY_PAUSE_HELP)
+    ] = None,
+    circuit_breaker: Annotated[
+        str | None, typer.Option("--circuit-breaker", metavar="K|P%", help=CIRCUIT_BREAKER_HELP)
+    ] = None,
 ) -> None:
     """Synthesize the stack and run its state machine on moto, with the handlers in-process."""
     _context()
+    try:
+        stop_early = stop_early_fields(canary, canary_pause, circuit_breaker)
+    except StopEarlyError as err:
+        raise _bad_input(str(err)) from None
     fleet = _world(world) if world is not None else None
     if sum(x is not None for x in (targets, targets_file, source_json)) != 1:
         raise _bad_input("give exactly one of --targets N, --targets-file PATH or --source-json JSON")
@@ -329,6 +348,7 @@ def local_run(
         failure_threshold=failure_threshold,
         wave_size=wave_size,
         wave_pause=wave_pause,
+        stop_early=stop_early,
     )
     from hubspoke.alarms import evaluate_alarms
     from hubspoke.engine import LocalEngine

@@ -19,6 +19,7 @@ from hubspoke.client.runs import RunClient
 from hubspoke.console import shown
 from hubspoke.engine import Progress
 from hubspoke.report import render_summary
+from hubspoke.stop_early import CANARY_HELP, CANARY_PAUSE_HELP, CIRCUIT_BREAKER_HELP, StopEarlyError, stop_early_fields
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 out = Console()
@@ -158,6 +159,9 @@ Threshold = Annotated[float | None, typer.Option("--failure-threshold", min=0.0,
 WaveSize = Annotated[int | None, typer.Option("--wave-size", min=1, help="Run in waves of N targets.")]
 WavePause = Annotated[int | None, typer.Option("--wave-pause", min=0, max=86_400, help="Seconds between waves.")]
 PollSeconds = Annotated[float, typer.Option("--poll-seconds", min=0.0)]
+CanaryOption = Annotated[str | None, typer.Option("--canary", metavar="N|P%", help=CANARY_HELP)]
+CanaryPause = Annotated[int | None, typer.Option("--canary-pause", min=0, max=86_400, help=CANARY_PAUSE_HELP)]
+BreakerOption = Annotated[str | None, typer.Option("--circuit-breaker", metavar="K|P%", help=CIRCUIT_BREAKER_HELP)]
 
 
 def _options(
@@ -210,9 +214,16 @@ def run(
     detach: Annotated[bool, typer.Option("--detach", help="Start and print the run id; do not follow.")] = False,
     as_json: AsJson = False,
     poll_seconds: PollSeconds = 2.0,
+    canary: CanaryOption = None,
+    canary_pause: CanaryPause = None,
+    circuit_breaker: BreakerOption = None,
 ) -> None:
     """Start a run (on the embedded engine, or a deployed stack with --stack) and follow it to its summary."""
-    options = _options(run_id, max_concurrency, failure_threshold, wave_size, wave_pause)
+    try:
+        stop_early = stop_early_fields(canary, canary_pause, circuit_breaker)
+    except StopEarlyError as exc:
+        raise _fail(str(exc)) from None
+    options = {**_options(run_id, max_concurrency, failure_threshold, wave_size, wave_pause), **stop_early}
     request = _request(targets_file, source_json, operation, params_json, options)
     if stack is None and embedded() is None:
         # A new embedded engine for this run (synthesized from this checkout), operated by the same client.

@@ -70,6 +70,8 @@ def build_summary(result: RunResult, ledger: list[dict[str, Any]], time_scale: f
         "report": report.get("report"),
         "notes": report.get("notes", {}),
         "waves_run": report.get("waves_run", 0),
+        "stopped_by": report.get("stopped_by"),
+        "skipped_by_reason": report.get("skipped_by_reason", {}),
     }
 
 
@@ -96,6 +98,7 @@ def budget_waits(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def render_summary(console: Console, summary: dict[str, Any]) -> None:
     """The summary table, then the notes, alarms and failed targets."""
     console.print(_counts_table(summary))
+    _render_stop(console, summary)
     _render_notes(console, summary)
     _render_alarms(console, summary.get("alarms") or [])
     _render_failed(console, summary["failed_targets"])
@@ -135,6 +138,21 @@ def _counts_table(summary: dict[str, Any]) -> Table:
     for name, value in rows:
         table.add_row(name, str(value))
     return table
+
+
+STOPPED_BY = {
+    "canary": "the canary: its failure rate was over the threshold, so no other target was touched",
+    "circuit_breaker": "the circuit breaker: spokes that had not started skipped their targets",
+}
+
+
+def _render_stop(console: Console, summary: dict[str, Any]) -> None:
+    """What stopped the run before every target ran, and why targets were skipped."""
+    stopped_by = summary.get("stopped_by")
+    if stopped_by:
+        console.print(labelled("stopped by", "bold red", STOPPED_BY.get(stopped_by, stopped_by)))
+    for reason, count in (summary.get("skipped_by_reason") or {}).items():
+        console.print(labelled("skipped:", "dim", f"{count} ({reason})"))
 
 
 def _render_notes(console: Console, summary: dict[str, Any]) -> None:

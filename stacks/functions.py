@@ -179,6 +179,8 @@ class Functions(Construct):
         self.spoke.add_to_role_policy(
             iam.PolicyStatement(actions=["dynamodb:PutItem", "dynamodb:UpdateItem"], resources=[ledger.table_arn])
         )
+        # The circuit breaker: one GetItem of the run's counters item before a spoke acts.
+        self.spoke.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:GetItem"], resources=[ledger.table_arn]))
 
         self.summarize = self._function(
             "Summarize",
@@ -187,6 +189,10 @@ class Functions(Construct):
             "Streams the run ledger, writes the report, emits metrics, decides the outcome.",
         )
         self.summarize.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:Query"], resources=[ledger.table_arn]))
+        # A run stopped after its canary: the targets after it are recorded skipped, 25 rows per BatchWriteItem.
+        self.summarize.add_to_role_policy(
+            iam.PolicyStatement(actions=["dynamodb:BatchWriteItem"], resources=[ledger.table_arn])
+        )
         self.summarize.add_to_role_policy(
             iam.PolicyStatement(actions=["s3:PutObject"], resources=[bucket.arn_for_objects(f"{REPORT_PREFIX}*")])
         )

@@ -46,7 +46,7 @@ def check(event: GateInput) -> dict[str, Any]:
     if operation.budget is None or operation.requests_per_target is None:
         return {**wave.model_dump(), "wait_seconds": 0}
     params = operation.params.model_validate(event.run.params)
-    targets = max(0, min(event.waves.size, event.count - wave.index * event.waves.size))
+    targets = event.waves.targets_in(wave.index, event.count)
     budget = operation.budget(config(GateEnv))
     decision = decide(
         budget,

@@ -21,6 +21,9 @@ EVENTS_PER_WAVE = 16
 # CheckBudget (Task: 5) and BudgetAllows (2) per check; WaitForBudget (2) between checks.
 EVENTS_PER_CHECK = 7
 EVENTS_PER_BUDGET_WAIT = 2
+# A canary's verdict after wave 0, once per run: ReadCanaryFailures (Task: 5), CanaryVerdict (2); its CanaryPause
+# takes the WavePause's place.
+EVENTS_PER_CANARY = 7
 
 
 def events_per_wave(budget_check: bool) -> int:
@@ -30,6 +33,6 @@ def events_per_wave(budget_check: bool) -> int:
     return EVENTS_PER_WAVE + (MAX_CHECKS + 1) * EVENTS_PER_CHECK + MAX_CHECKS * EVENTS_PER_BUDGET_WAIT
 
 
-def max_waves(budget_check: bool) -> int:
+def max_waves(budget_check: bool, *, canary: bool = False) -> int:
     """The most waves a run can have and stay inside the history quota, spare included."""
-    return (USABLE_EVENTS - EVENTS_PER_RUN) // events_per_wave(budget_check)
+    return (USABLE_EVENTS - EVENTS_PER_RUN - (EVENTS_PER_CANARY if canary else 0)) // events_per_wave(budget_check)

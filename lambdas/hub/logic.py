@@ -21,6 +21,7 @@ from shared.models import (
     MAX_TARGET_BYTES,
     MAX_TARGET_DEPTH,
     MAX_WAVES,
+    CanaryPlan,
     DuplicateRun,
     HubResult,
     ManifestLocation,
@@ -141,10 +142,13 @@ def run_hub(
     request, run_id = validate_request(raw_request, execution_name, cfg)
     context = SourceContext(s3=s3, env=cfg, clients=clients, run_id=run_id)
     targets = discover_targets(request, context)
-    size = request.wave_size or max(len(targets), 1)
-    wave_count = math.ceil(len(targets) / size)
+    canary = request.canary.size(len(targets)) if request.canary is not None and targets else 0
+    rest = len(targets) - canary
+    size = request.wave_size or max(rest if canary else len(targets), 1)
+    # A canary is wave 0; the other targets follow in waves of `size` (one wave when no wave_size is given).
+    wave_count = (1 + math.ceil(rest / size)) if canary else math.ceil(len(targets) / size)
     budget_check = OPERATIONS[request.operation].budget is not None
-    _check_waves(len(targets), size, wave_count, budget_check)
+    _check_waves(len(targets), size, wave_count, budget_check, canary=bool(canary))
     settings = {
         "max_concurrency": request.max_concurrency or _default_concurrency(request.operation, cfg),
         "failure_threshold_percent": (
@@ -166,24 +170,56 @@ def run_hub(
     items = [t.model_dump(mode="json") for t in targets]
     key = manifest_key(run_id)
     _put_json(s3, cfg.bucket, key, items)
-    keys = []
+    waves = Waves(keys=[], count=wave_count, size=size, pause_seconds=request.wave_pause_seconds, canary=canary)
+    start = 0
     for index in range(wave_count):
-        keys.append(wave_key(run_id, index))
-        _put_json(s3, cfg.bucket, keys[-1], items[index * size : (index + 1) * size])
-    ledger.seed_pending(run_id, targets, cfg.ledger_ttl_days)
+        waves.keys.append(wave_key(run_id, index))
+        end = start + waves.targets_in(index, len(targets))
+        _put_json(s3, cfg.bucket, waves.keys[-1], items[start:end])
+        start = end
+    # With a canary each row knows whether it is in it: a stopped run skips exactly the rows after the canary.
+    ledger.seed_pending(run_id, targets, cfg.ledger_ttl_days, canary=canary)
+    if canary or request.circuit_breaker is not None:
+        ledger.seed_counters(run_id, cfg.ledger_ttl_days)
+    threshold = (
+        request.failure_threshold_percent
+        if request.failure_threshold_percent is not None
+        else cfg.failure_threshold_percent
+    )
     return HubResult(
-        run=RunContext(run_id=run_id, operation=request.operation, params=request.params),
+        run=RunContext(
+            run_id=run_id,
+            operation=request.operation,
+            params=request.params,
+            circuit_breaker=request.circuit_breaker,
+        ),
         manifest=ManifestLocation(bucket=cfg.bucket, key=key),
-        waves=Waves(keys=keys, count=wave_count, size=size, pause_seconds=request.wave_pause_seconds),
+        waves=waves,
         count=len(targets),
         budget_check=budget_check,
+        canary=CanaryPlan(
+            enabled=bool(canary) and wave_count > 1,
+            targets=canary,
+            allowed_failures=allowed_failures(canary, threshold),
+            pause_seconds=request.canary.pause_seconds if request.canary is not None else 0,
+        ),
         **settings,
     )
 
 
-def _check_waves(targets: int, size: int, wave_count: int, budget_check: bool) -> None:
+def allowed_failures(targets: int, threshold_percent: float) -> int:
+    """The most failures among `targets` whose rate stays within the threshold, the rate rounded as Summarize
+    rounds it (2 decimals): the state machine compares the canary's failure count with this number."""
+    allowed = 0
+    for failures in range(1, targets + 1):
+        if round(100.0 * failures / targets, 2) <= threshold_percent:
+            allowed = failures
+    return allowed
+
+
+def _check_waves(targets: int, size: int, wave_count: int, budget_check: bool, *, canary: bool = False) -> None:
     """At most MAX_WAVES waves, and no more than fit in an execution's history."""
-    limit = min(MAX_WAVES, max_waves(budget_check))
+    limit = min(MAX_WAVES, max_waves(budget_check, canary=canary))
     if wave_count > limit:
         why = (
             f" (each wave may check the API budget {MAX_CHECKS + 1} times; an execution's history holds "

@@ -113,7 +113,9 @@ def make_plan(
 ) -> Plan:
     """The plan of a validated request whose targets were discovered; `settings` are the run's resolved
     max_concurrency, failure_threshold_percent and notes."""
-    sizes = _sizes(len(targets), size)
+    canary = request.canary.size(len(targets)) if request.canary is not None and targets else 0
+    # A canary is the first wave; the others follow in waves of `size` (as hub.logic writes them).
+    sizes = ([canary] if canary else []) + _sizes(len(targets) - canary, size)
     return Plan(
         run_id=run_id,
         operation=request.operation,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from shared.dynamo import batch_put, query_items, to_item
+from shared.dynamo import batch_put, from_item, query_items, to_item
 from shared.errors import TransientError, aws_error_code, is_conditional_failure, is_retryable_aws_error
 from shared.models import SpokeResult, Target
 from shared.observability import logger
@@ -28,6 +28,11 @@ if TYPE_CHECKING:
 
 PENDING = "pending"
 FAILED = "failed"
+SKIPPED = "skipped"
+# The run's counters (failures, finished) live in a partition of their own, "<run_id>#counters" ('#' is not
+# allowed in a run id): a query of the run's rows never sees them, so no reader counts them as a target.
+COUNTERS_SUFFIX = "#counters"
+COUNTERS_SORT_KEY = "counters"
 TERMINAL_OK = ("succeeded", "unchanged", "skipped")
 DAY_SECONDS = 86400
 _MAX_CAUSE = 4000  # keep rows small; the full cause is in the execution history
@@ -43,6 +48,26 @@ class LedgerRow:
     error: str | None
     cause: str | None
     detail: dict[str, Any]
+    # With a canary: 0 for a row in the canary wave, 1 for the rows after it (None: the run has no canary).
+    wave: int | None = None
+
+
+@dataclass(frozen=True)
+class Counters:
+    """What the run has recorded so far: failures (RecordFailure's CountFailure) and successes (spokes, only
+    when the circuit breaker is a percentage)."""
+
+    failures: int = 0
+    succeeded: int = 0
+
+    @property
+    def finished(self) -> int:
+        return self.failures + self.succeeded
+
+
+def counters_key(run_id: str) -> dict[str, Any]:
+    """The counters item's key (the state machine builds the same key with States.Format)."""
+    return _key(f"{run_id}{COUNTERS_SUFFIX}", COUNTERS_SORT_KEY)
 
 
 def _now_iso() -> str:
@@ -100,8 +125,9 @@ class Ledger:
         """The TTL attribute: epoch SECONDS (what DynamoDB TTL reads), ttl_days from now."""
         return int(self._now()) + ttl_days * DAY_SECONDS
 
-    def seed_pending(self, run_id: str, targets: Iterable[Target], ttl_days: int) -> int:
-        """Write one `pending` row per target; returns how many were written."""
+    def seed_pending(self, run_id: str, targets: Iterable[Target], ttl_days: int, canary: int = 0) -> int:
+        """Write one `pending` row per target; returns how many were written. With a `canary` (its first
+        targets), each row also says whether it is in it (`wave` 0) or after it (1)."""
         expires = self._expires(ttl_days)
         now = _now_iso()
         rows = (
@@ -112,11 +138,59 @@ class Ledger:
                 "attempts": 0,
                 "created_at": now,
                 "expires_at": expires,
+                **({"wave": 0 if index < canary else 1} if canary else {}),
             }
-            for target in targets
+            for index, target in enumerate(targets)
         )
         with _throttling_is_transient("BatchWriteItem"):
             return batch_put(self._db, self._table, rows)
+
+    def seed_counters(self, run_id: str, ttl_days: int) -> None:
+        """The run's counters item at zero (with the seeding batch's grant: one BatchWriteItem). CountFailure
+        only adds to an item that exists, so a run without a canary or breaker never gets one."""
+        item = {**from_item(counters_key(run_id)), "failures": 0, "succeeded": 0, "expires_at": self._expires(ttl_days)}
+        with _throttling_is_transient("BatchWriteItem"):
+            batch_put(self._db, self._table, [item])
+
+    def read_counters(self, run_id: str) -> Counters | None:
+        """One strongly consistent GetItem of the counters item; None when the run has none."""
+        with _throttling_is_transient("GetItem"):
+            found = self._db.get_item(TableName=self._table, Key=counters_key(run_id), ConsistentRead=True)
+        if "Item" not in found:
+            return None
+        values = from_item(found["Item"])
+        return Counters(failures=int(values.get("failures") or 0), succeeded=int(values.get("succeeded") or 0))
+
+    def count_success(self, run_id: str) -> None:
+        """Add one to the run's finished-and-not-failed count (a percentage breaker's denominator). Best effort:
+        the target's own row is already written, and a lost count only makes the breaker open later."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=counters_key(run_id),
+                UpdateExpression="ADD succeeded :one",
+                ConditionExpression="attribute_exists(run_id)",
+                ExpressionAttributeValues=to_item({":one": 1}),
+            )
+        except Exception as err:
+            logger.warning("success not counted", extra={"run_id": run_id, "cause": str(err)})
+
+    def skip_after_canary(self, run_id: str, reason: str) -> int:
+        """Record every target after the canary that is still pending as skipped with `reason` (no spoke ran
+        for them: the state machine stopped after the canary); returns how many. One BatchWriteItem per 25
+        rows; each row keeps its seeded expiry."""
+        now = _now_iso()
+        detail = json.dumps({"reason": reason}, separators=(",", ":"))
+        projection = ("run_id", "target_id", "status", "wave", "expires_at")
+        with _throttling_is_transient("Query"):
+            skipped = [
+                {**row, "status": SKIPPED, "attempts": 0, "detail": detail, "updated_at": now}
+                for page in iter_run_rows(self._db, self._table, run_id, projection, consistent=True)
+                for row in page
+                if row.get("status") == PENDING and row.get("wave") == 1
+            ]
+        with _throttling_is_transient("BatchWriteItem"):
+            return batch_put(self._db, self._table, skipped)
 
     def mark_finished(self, result: SpokeResult, ttl_days: int) -> bool:
         """Record a target the operation finished; False if the state machine already recorded it failed.
@@ -193,4 +267,5 @@ def _row(values: dict[str, Any]) -> LedgerRow:
         error=values.get("error_type"),
         cause=values.get("cause"),
         detail=json.loads(detail_raw) if detail_raw else {},
+        wave=None if values.get("wave") is None else int(values["wave"]),
     )

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from shared.errors import InvalidRunRequest
 
@@ -75,6 +85,66 @@ class Target(BaseModel):
         return self
 
 
+# When --circuit-breaker P% names no minimum: a percentage of fewer finished targets says little.
+DEFAULT_BREAKER_MIN_TARGETS = 10
+CANARY_FAILED = "canary failed"
+CIRCUIT_OPEN = "circuit open"  # how every circuit breaker's skip reason starts
+
+
+class Canary(_Model):
+    """The first wave, judged against the run's failure threshold before any other target is touched."""
+
+    targets: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY * 10, strict=True)
+    percent: float | None = Field(default=None, gt=0.0, le=100.0, allow_inf_nan=False)
+    pause_seconds: int = Field(default=0, ge=0, le=86400, strict=True)
+
+    @model_validator(mode="after")
+    def _one_size(self) -> Canary:
+        if (self.targets is None) == (self.percent is None):
+            raise ValueError("give exactly one of targets (a count) or percent")
+        return self
+
+    def size(self, count: int) -> int:
+        """How many of `count` targets the canary wave holds (a percentage rounds up: never an empty canary)."""
+        wanted = self.targets if self.targets is not None else math.ceil(count * (self.percent or 0) / 100)
+        return min(max(wanted, 1), count)
+
+
+class CircuitBreaker(_Model):
+    """Stop starting spokes once the run has recorded `failures` failures, or `percent` % of at least
+    `min_targets` finished targets."""
+
+    failures: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY * 10, strict=True)
+    percent: float | None = Field(default=None, gt=0.0, le=100.0, allow_inf_nan=False)
+    # With percent: at least this many finished targets first (None: DEFAULT_BREAKER_MIN_TARGETS).
+    min_targets: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY * 10, strict=True)
+
+    @model_validator(mode="after")
+    def _one_limit(self) -> CircuitBreaker:
+        if (self.failures is None) == (self.percent is None):
+            raise ValueError("give exactly one of failures (a count) or percent")
+        if self.failures is not None and self.min_targets is not None:
+            raise ValueError("min_targets goes with percent, not with failures")
+        return self
+
+    def reason(self) -> str:
+        """Why a spoke skipped its target: the ledger row's reason, one per rule (the summary counts by it)."""
+        if self.failures is not None:
+            return f"{CIRCUIT_OPEN} after {self.failures} failures"
+        return f"{CIRCUIT_OPEN} after {self.percent:g} % of at least {self.minimum} finished targets failed"
+
+    @property
+    def minimum(self) -> int:
+        """How many targets must have finished before a percentage can open the breaker."""
+        return self.min_targets if self.min_targets is not None else DEFAULT_BREAKER_MIN_TARGETS
+
+    def is_open(self, failures: int, finished: int) -> bool:
+        """`failures` recorded so far, `finished` targets done (failed included)."""
+        if self.failures is not None:
+            return failures >= self.failures
+        return finished >= self.minimum and 100.0 * failures / finished >= (self.percent or 0)
+
+
 class RunRequest(_Model):
     """What a user (CLI, EventBridge, console) asks for. Validated by the hub before anything is written."""
 
@@ -89,6 +159,9 @@ class RunRequest(_Model):
     wave_pause_seconds: int = Field(default=0, ge=0, le=86400, strict=True)
     # A plan: validate and discover, write nothing but the plan (hub/plan.py), start no spoke.
     dry_run: bool = Field(default=False, strict=True)
+    # Stop a bad change early: judge a first wave before the rest; stop starting spokes after K failures.
+    canary: Canary | None = None
+    circuit_breaker: CircuitBreaker | None = None
 
     @field_validator("params")
     @classmethod
@@ -111,6 +184,16 @@ class RunContext(_Model):
     run_id: str
     operation: str
     params: dict[str, Any] = Field(default_factory=dict)
+    # Each spoke reads the run's failure counter once before it acts, when the run has one.
+    circuit_breaker: CircuitBreaker | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_an_absent_breaker(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # The run travels in every spoke's input: a run without a breaker carries no field for it.
+        data: dict[str, Any] = handler(self)
+        if data.get("circuit_breaker") is None:
+            data.pop("circuit_breaker", None)
+        return data
 
 
 class ManifestLocation(_Model):
@@ -125,6 +208,26 @@ class Waves(_Model):
     count: int
     size: int
     pause_seconds: int
+    # Targets in the first wave when it is a canary (0: no canary, every wave holds `size`).
+    canary: int = 0
+
+    def targets_in(self, index: int, total: int) -> int:
+        """How many of the run's `total` targets wave `index` holds."""
+        if not self.canary:
+            return max(0, min(self.size, total - index * self.size))
+        if index == 0:
+            return min(self.canary, total)
+        return max(0, min(self.size, total - self.canary - (index - 1) * self.size))
+
+
+class CanaryPlan(_Model):
+    """What the state machine needs to judge the canary after wave 0 (always present, so paths resolve)."""
+
+    enabled: bool = False
+    targets: int = 0
+    # The most failures the canary may have and stay within the run's failure threshold.
+    allowed_failures: int = 0
+    pause_seconds: int = 0
 
 
 class HubResult(_Model):
@@ -139,6 +242,7 @@ class HubResult(_Model):
     # True when the operation has an API budget: the state machine checks it before each wave (Gate).
     budget_check: bool = False
     failure_threshold_percent: float
+    canary: CanaryPlan = Field(default_factory=CanaryPlan)
     # How the targets were found (source, index or live scan, skipped services): shown in the summary.
     notes: dict[str, Any] = Field(default_factory=dict)
 
@@ -157,10 +261,17 @@ class SpokeInput(_Model):
     run: RunContext
     target: Target
     retry_count: int = Field(default=0, ge=0)
+    # How many rate-limit waits this target had (a Wait state, then the task again, RetryCount 0 again).
+    rate_limit_waits: int = Field(default=0, ge=0)
 
     @property
     def attempt(self) -> int:
         return self.retry_count + 1
+
+    @property
+    def first_contact(self) -> bool:
+        """The first attempt on this target: no Retry yet and no rate-limit wait (the target was not touched)."""
+        return self.retry_count == 0 and self.rate_limit_waits == 0
 
 
 TerminalStatus = Literal["succeeded", "unchanged", "skipped"]
@@ -221,6 +332,10 @@ class Summary(_Model):
     report: ManifestLocation | None = None
     notes: dict[str, Any] = Field(default_factory=dict)
     waves_run: int = 0
+    # What stopped the run before every target ran: the canary, the circuit breaker, or nothing (None).
+    stopped_by: Literal["canary", "circuit_breaker"] | None = None
+    # Skipped targets by the reason recorded on their row (an operation's skip without one: "no reason given").
+    skipped_by_reason: dict[str, int] = Field(default_factory=dict)
 
 
 def nesting_depth(value: Any) -> int:

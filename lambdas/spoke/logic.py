@@ -13,6 +13,9 @@ from shared.operations import OPERATIONS, OperationContext
 def run_spoke(item: SpokeInput, ledger: Ledger, ttl_days: int, ctx: OperationContext) -> SpokeResult:
     """Run the operation once. Errors are re-raised for Step Functions' Retry/Catch after noting the attempt."""
     started = clock.monotonic()
+    skipped = circuit_open(item, ledger, ttl_days)
+    if skipped is not None:
+        return skipped
     try:
         operation = OPERATIONS.get(item.run.operation)
         if operation is None:
@@ -35,6 +38,36 @@ def run_spoke(item: SpokeInput, ledger: Ledger, ttl_days: int, ctx: OperationCon
         raise
     if not finished:
         logger.warning("late result ignored: the run already recorded this target as failed (timeout?)")
+    elif item.run.circuit_breaker is not None and item.run.circuit_breaker.percent is not None:
+        ledger.count_success(item.run.run_id)  # a percentage needs the finished count, not only failures
+    return result
+
+
+def circuit_open(item: SpokeInput, ledger: Ledger, ttl_days: int) -> SpokeResult | None:
+    """With a circuit breaker, the first attempt reads the run's counters once (one GetItem); when the breaker
+    is open the target is recorded skipped with the reason and never touched. Later attempts do not read again:
+    a target already being worked on is finished. A failed read lets the spoke go on (the breaker is a brake,
+    not a gate the run depends on)."""
+    breaker = item.run.circuit_breaker
+    if breaker is None or not item.first_contact:
+        return None
+    try:
+        counters = ledger.read_counters(item.run.run_id)
+    except Exception as exc:
+        logger.warning("circuit breaker not checked: counters unreadable", extra={"cause": str(exc)})
+        return None
+    if counters is None or not breaker.is_open(counters.failures, counters.finished):
+        return None
+    result = SpokeResult(
+        run_id=item.run.run_id,
+        target_id=item.target.id,
+        status="skipped",
+        attempts=0,  # the target was not touched
+        duration_ms=0,
+        detail={"reason": breaker.reason()},
+    )
+    ledger.mark_finished(result, ttl_days)
+    logger.info("circuit open: target skipped", extra={"failures": counters.failures, "reason": breaker.reason()})
     return result
 
 

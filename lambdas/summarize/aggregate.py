@@ -6,10 +6,12 @@ import json
 import math
 from collections import Counter
 from collections.abc import Iterable
+from typing import Literal
 
-from shared.ledger import FAILED, PENDING, LedgerRow
-from shared.models import DurationStats, FailedTarget, ManifestLocation, RunContext, Summary
+from shared.ledger import FAILED, PENDING, SKIPPED, LedgerRow
+from shared.models import CIRCUIT_OPEN, DurationStats, FailedTarget, ManifestLocation, RunContext, Summary
 
+NO_REASON = "no reason given"
 _RATIO = 1.05  # log-bucket width: percentiles are reported within 5 %
 
 
@@ -75,6 +77,7 @@ class RunAggregate:
         self.attempts: Counter[int] = Counter()
         self.durations = DurationHistogram()
         self.failed: list[FailedTarget] = []
+        self.skip_reasons: Counter[str] = Counter()
 
     def add(self, row: LedgerRow) -> None:
         self.statuses[row.status] += 1
@@ -82,6 +85,9 @@ class RunAggregate:
             self.attempts[max(row.attempts, 1)] += 1
         if row.duration_ms is not None:
             self.durations.add(row.duration_ms)
+        if row.status == SKIPPED:
+            reason = row.detail.get("reason")
+            self.skip_reasons[reason if isinstance(reason, str) and reason else NO_REASON] += 1
         if row.status == FAILED:
             error = row.error or "Unknown"
             self.errors[error] += 1
@@ -92,12 +98,30 @@ class RunAggregate:
         for row in rows:
             self.add(row)
 
-    def summary(self, run: RunContext, threshold: float, report: ManifestLocation | None = None) -> Summary:
+    def stopped_by(self, canary_stopped: bool) -> Literal["canary", "circuit_breaker"] | None:
+        """What stopped the run early: the canary (the state machine said so), else the breaker when any
+        target was skipped for an open circuit."""
+        if canary_stopped:
+            return "canary"
+        if any(reason.startswith(CIRCUIT_OPEN) for reason in self.skip_reasons):
+            return "circuit_breaker"
+        return None
+
+    def summary(
+        self,
+        run: RunContext,
+        threshold: float,
+        report: ManifestLocation | None = None,
+        *,
+        canary_stopped: bool = False,
+    ) -> Summary:
         total = sum(self.statuses.values())
         failed = self.statuses[FAILED]
         lost = self.statuses[PENDING]
         rate = round(100.0 * failed / total, 2) if total else 0.0
-        outcome = "failed" if rate > threshold or lost > 0 else "succeeded"
+        stopped_by = self.stopped_by(canary_stopped)
+        # A stopped run did not apply the change everywhere: failed, whatever its rate over all targets.
+        outcome = "failed" if rate > threshold or lost > 0 or stopped_by else "succeeded"
         return Summary(
             run_id=run.run_id,
             operation=run.operation,
@@ -115,4 +139,6 @@ class RunAggregate:
             durations=self.durations.stats(),
             failed_targets=sorted(self.failed, key=lambda f: f.id),
             report=report,
+            stopped_by=stopped_by,
+            skipped_by_reason=dict(self.skip_reasons.most_common()),
         )

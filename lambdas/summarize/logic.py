@@ -8,11 +8,12 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from shared.ledger import Ledger
-from shared.models import ManifestLocation, RunContext, Summary
+from shared.models import CANARY_FAILED, ManifestLocation, RunContext, Summary
 from shared.observability import emit_metric, emit_metrics
 from summarize.aggregate import RunAggregate
 
 MAX_FAILED_IN_STATE = 20  # the state payload stays small; the report in S3 lists every failed target
+STOPPED_BY = "stopped_by"  # the note StopAfterCanary sets (stacks/workflow/waves.py)
 
 
 def report_key(run_id: str) -> str:
@@ -28,12 +29,17 @@ def run_summarize(
     notes: dict[str, Any] | None = None,
     waves_run: int = 0,
 ) -> Summary:
+    notes = dict(notes or {})
+    # The state machine's StopAfterCanary says the canary failed: the targets after it never ran.
+    canary_stopped = notes.pop(STOPPED_BY, None) == "canary"
+    if canary_stopped:
+        ledger.skip_after_canary(run.run_id, CANARY_FAILED)
     aggregate = RunAggregate()
     for page in ledger.pages(run.run_id):
         aggregate.add_all(page)
     report = ManifestLocation(bucket=bucket, key=report_key(run.run_id))
-    summary = aggregate.summary(run, threshold, report).model_copy(
-        update={"notes": notes or {}, "waves_run": waves_run}
+    summary = aggregate.summary(run, threshold, report, canary_stopped=canary_stopped).model_copy(
+        update={"notes": notes, "waves_run": waves_run}
     )
     s3.put_object(
         Bucket=bucket,

@@ -25,7 +25,8 @@ class Workflow(Construct):
     """One STANDARD state machine (JSONPath); every Task has a timeout; logs ALL with data; X-Ray on.
 
     Hub -> DryRun (a plan ends here) -> DuplicateDelivery -> AnyTargets -> waves of [budget gate -> Distributed
-    Map of Spokes (Catch -> RecordFailure)] -> Summarize -> RunOutcome.
+    Map of Spokes (Catch -> RecordFailure -> CountFailure)] (a canary's verdict after wave 0) -> Summarize ->
+    RunOutcome.
     """
 
     def __init__(
@@ -61,7 +62,7 @@ class Workflow(Construct):
         # ends with a report; targets not run stay pending and are counted lost. The error goes into the notes.
         spokes.add_catch(done, errors=[sfn.Errors.ALL], result_path="$.notes.map_error")
         gate = budget_gate(self, settings, functions, spokes)
-        run = unless_duplicate(self, wave_loop(self, gate=gate, spokes=spokes, done=done))
+        run = unless_duplicate(self, wave_loop(self, gate=gate, spokes=spokes, done=done, ledger=storage.ledger))
         return hub.next(unless_planned(self, run))
 
     def _log_group(self, settings: Settings) -> logs.LogGroup:

@@ -40,6 +40,8 @@ def _spoke_task(scope: Construct, settings: Settings, functions: Functions) -> t
             "run": sfn.JsonPath.object_at("$.run"),
             "target": sfn.JsonPath.object_at("$.target"),
             "retry_count": sfn.JsonPath.number_at("$$.State.RetryCount"),
+            # After a rate-limit wait the task starts again at RetryCount 0: the spoke tells a first attempt by both.
+            "rate_limit_waits": sfn.JsonPath.number_at("$.rate_limit.waits"),
         },
         settings.spoke_timeout_seconds,
         settings.retry,

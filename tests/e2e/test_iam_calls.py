@@ -74,6 +74,7 @@ def expected_calls(template: dict[str, Any]) -> dict[str, list[Call]]:
         "spoke": [
             Call("dynamodb:PutItem", (LEDGER,)),
             Call("dynamodb:UpdateItem", (LEDGER,)),
+            Call("dynamodb:GetItem", (LEDGER,)),  # the circuit breaker's one read of the run's counters
             Call("ecs:UpdateService", (SERVICE,), IN_PROD_US),
             Call("ecs:DescribeServices", (SERVICE,), IN_PROD_US),  # wait_for_steady
             *(Call(f"dynamodb:{a}", (idempotency,)) for a in ("GetItem", "PutItem", "UpdateItem", "DeleteItem")),
@@ -91,7 +92,11 @@ def expected_calls(template: dict[str, Any]) -> dict[str, list[Call]]:
                 {"iam:PassedToService": "ecs-tasks.amazonaws.com"},
             ),
         ],
-        "summarize": [Call("dynamodb:Query", (LEDGER,)), Call("s3:PutObject", (f"{BUCKET}/reports/r-1.json",))],
+        "summarize": [
+            Call("dynamodb:Query", (LEDGER,)),
+            Call("dynamodb:BatchWriteItem", (LEDGER,)),  # after a failed canary: the rest recorded skipped
+            Call("s3:PutObject", (f"{BUCKET}/reports/r-1.json",)),
+        ],
         "gate": [Call("secretsmanager:GetSecretValue", (TOKEN,))],
     }
 
@@ -209,6 +214,17 @@ def image_push_runs(stack: Any, recorder: Recorder, tmp_path: Path) -> Iterator[
         assert plan.status == "SUCCEEDED"
         manifest = engine.run(engine.manifest_request("r-1", [{"id": "a"}, {"id": "b"}]), execution_name="r-1")
         assert (again.status, manifest.status) == ("SUCCEEDED", "SUCCEEDED")
+        # A failing canary with a circuit breaker: the spoke reads the counters, Summarize skips the rest.
+        stopped = engine.manifest_request(
+            "r-2",
+            [{"id": "a"}, {"id": "b"}],
+            {"fail_ids": ["a"]},
+            canary={"targets": 1},
+            circuit_breaker={"failures": 1},
+        )
+        summary = engine.run(stopped).summary
+        assert summary is not None
+        assert summary["stopped_by"] == "canary"
         engine.ecs.create_cluster(clusterName="jobs")
         engine.ecs.register_task_definition(
             family="nightly", containerDefinitions=[{"name": "report", "image": "registry/report:3", "memory": 128}]

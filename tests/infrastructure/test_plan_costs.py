@@ -40,7 +40,8 @@ def run_path(definition: dict[str, Any], waves: int, budget: bool) -> list[str]:
         "AnyTargets": [0],
         "NeedsBudgetCheck": [0 if budget else "Default"] * waves,
         "BudgetAllows": ["Default"] * waves,
-        "MoreWaves": [0] * (waves - 1) + ["Default"],
+        # Rule 0 is a canary's verdict after wave 0 (a run without a canary never takes it); rule 1: more waves.
+        "MoreWaves": [1] * (waves - 1) + ["Default"],
         "RunOutcome": [0],
     }
     return walk(definition["States"], definition["StartAt"], choose)

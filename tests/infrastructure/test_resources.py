@@ -304,7 +304,8 @@ def test_each_function_gets_exactly_the_calls_its_code_makes(template):
             ASSUME,
         },
         "gate": {SECRET, *LOGS},
-        "summarize": {"dynamodb:Query", "s3:PutObject", *LOGS},
+        # BatchWriteItem: the targets after a failed canary recorded skipped (summarize/logic.py).
+        "summarize": {"dynamodb:Query", "dynamodb:BatchWriteItem", "s3:PutObject", *LOGS},
         # sqs: the on-failure destination of its asynchronous invocations (CDK's grantSendMessages).
         "indexer": {
             "dynamodb:BatchWriteItem",

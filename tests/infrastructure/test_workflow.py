@@ -30,7 +30,7 @@ RATE_LIMIT_RETRY = {
 TRANSIENT_RETRY = {"ErrorEquals": ["TransientError"], "IntervalSeconds": 30, "BackoffRate": 2, "MaxAttempts": 3}
 # Tasks that call rate-limited or flaky APIs retry all three, in this order (service errors first).
 API_TASKS = ("Hub", "CheckBudget", "Spoke")
-TASKS = {"Hub", "CheckBudget", "Spoke", "RecordFailure", "Summarize"}
+TASKS = {"Hub", "CheckBudget", "Spoke", "RecordFailure", "CountFailure", "ReadCanaryFailures", "Summarize"}
 # Settings defaults: a "retry after N s" is waited out up to 3 times, N at most 3,900 s (GitHub's hour + margin).
 MAX_WAITS = 3
 MAX_WAIT_SECONDS = 3900
@@ -121,7 +121,9 @@ def test_every_spoke_error_is_caught_and_recorded(states):
     spoke = states["Spoke"]
     assert spoke["Catch"][-1] == {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordFailure"}
     recorded = reachable(states, "RecordFailure")
-    assert terminal(states, recorded) == recorded  # RecordFailure and all it leads to end the child
+    # All RecordFailure leads to ends the child; a written row goes on to CountFailure (the run's counter) first.
+    assert terminal(states, recorded) == recorded - {"RecordFailure"}
+    assert states["RecordFailure"]["Next"] == "CountFailure"
     for catch in spoke["Catch"]:
         assert loop_exits(states, catch["Next"], stop={"Spoke", "RecordFailure"}) <= {"Spoke", "RecordFailure"}
     record = states["RecordFailure"]
@@ -243,7 +245,9 @@ def test_waves_loop_through_the_gate_and_the_map_then_summarize(states):
     assert states["Spokes"]["Next"] == "AdvanceWave"
     assert loop_exits(states, "AdvanceWave", stop={"SelectWave", "Summarize"}) == {"SelectWave", "Summarize"}
     more = states["MoreWaves"]
-    (rule,) = more["Choices"]
+    canary, rule = more["Choices"]
+    # After wave 0 of a run with a canary, the canary's verdict comes first (test_stop_early_states).
+    assert canary["Next"] == "ReadCanaryFailures"
     assert (rule["Variable"], rule["NumericLessThanPath"]) == ("$.progress.wave", "$.waves.count")
     pause = states[rule["Next"]]
     assert (pause["Type"], pause["SecondsPath"], pause["Next"]) == ("Wait", "$.waves.pause_seconds", "SelectWave")
@@ -298,7 +302,7 @@ def test_every_map_child_ends_with_an_empty_output(states):
     child that echoed its input (~110 B noop, ~520 B GitHub) made 2,400 noop children pass 256 KiB."""
     children = states["Spokes"]["ItemProcessor"]["States"]
     ends = terminal(children, children)
-    assert ends == {"Spoke", "RecordFailure", "SuccessAlreadyRecorded", "FailureNotRecorded"}
+    assert ends == {"Spoke", "CountFailure", "SuccessAlreadyRecorded", "FailureNotRecorded", "FailureNotCounted"}
     for name in ends:
         output = children[name].get("ResultSelector", children[name].get("Result"))
         assert output == {}, name

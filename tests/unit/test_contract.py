@@ -15,3 +15,14 @@ def test_retried_error_names_are_the_exception_class_names():
 
 def test_target_errors_are_not_retryable():
     assert not issubclass(errors.TargetError, (errors.RateLimitError, errors.TransientError))
+
+
+def test_the_counters_item_key_is_the_same_for_the_stack_and_the_lambdas():
+    from shared import ledger
+    from stacks import ledger_index
+
+    assert (ledger.COUNTERS_SUFFIX, ledger.COUNTERS_SORT_KEY) == (
+        ledger_index.COUNTERS_SUFFIX,
+        ledger_index.COUNTERS_SORT_KEY,
+    )
+    assert ledger.counters_key("r-1") == {"run_id": {"S": "r-1#counters"}, "target_id": {"S": "counters"}}
