@@ -39,6 +39,7 @@ setup: $(BIN)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
 ## Then GitHub file distribution: one pull request per repository on a local GitHub-compatible server, run twice.
 ## Last, a one-off task on every prod-* ECS cluster of three accounts in two regions, each under its account's role:
 ## one task exits 3, one account's role trusts only the hub (its spoke is refused), 2 of 6 fail, under the 40 % threshold.
+## Then a canary: the run stops after its first 10 targets (4 failed) and exits 1, as a script would see it.
 demo: setup
 	$(BIN)/hubspoke local run --targets 100 --max-concurrency 10 --failure-threshold 5 \
 	  --params-json '{"sleep_ms": 200, "fail_ids": ["target-0007", "target-0042", "target-0077"], "rate_limit_ids": ["target-0010", "target-0020", "target-0030", "target-0040", "target-0050"], "rate_limit_times": 2, "transient_ids": ["target-0099"], "transient_times": 1}' \
@@ -56,6 +57,12 @@ demo: setup
 	  --params-json '{"task_definition": "db-migrate", "container": "migrate", "command": ["migrate", "--to", "42"]}' \
 	  --source-json '{"type": "ecs-clusters", "accounts": ["210987654321", "310987654321", "410987654321"], "regions": ["eu-west-1", "us-east-2"], "name_pattern": "prod-*"}' \
 	  --failure-threshold 40 --summary-json .hubspoke/demo-accounts.json
+	@echo
+	@echo "== A bad change stopped early: 120 targets, a canary of 10 with 4 failing; the other 110 are never touched =="
+	$(BIN)/hubspoke local run --targets 120 --canary 10 --failure-threshold 5 \
+	  --params-json '{"fail_ids": ["target-0002", "target-0004", "target-0006", "target-0008"]}' \
+	  --summary-json .hubspoke/demo-canary.json; status=$$?; \
+	  if [ $$status -ne 1 ]; then echo "expected the canary to fail the run (exit 1), got $$status"; exit 1; fi
 
 lint: setup
 	$(BIN)/ruff check .
