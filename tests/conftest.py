@@ -11,6 +11,10 @@ import pytest
 
 from hubspoke.engine import LocalEngine
 from hubspoke.synth import SynthesizedStack, synthesize_cached, watching
+from tests.trace_installs import serialize_trace_installs
+
+# Coverage on Python 3.11: a thread's trace install could lose a race and kill the thread (tests/trace_installs.py).
+serialize_trace_installs()
 
 EVENTS_DIR = Path(__file__).parent / "events"
 # The repositories the test events and examples/ecr-push-web.json push to. cdk.json watches none (a first
