@@ -100,6 +100,18 @@ class RunClient:
         the succeeded ones. Once per run, the first poll after the hub: GetExecutionHistory for the total.
         `execution_arn`: the run's execution when it is not named after the run (a delivered event's).
         """
+        status, done, total = self.done(run_id, execution_arn)
+        failed = self.count_failed(run_id)
+        return Progress(
+            status=status,
+            total=total,
+            succeeded=max(done - failed, 0),
+            failed=failed,
+            pending=max((total or 0) - done, 0),
+        )
+
+    def done(self, run_id: str, execution_arn: str | None = None) -> tuple[str, int, int | None]:
+        """The run's status, its targets done (succeeded or failed) and its total (None before the first Map)."""
         arn = execution_arn or self.execution_arn(run_id)
         status = self.sfn.describe_execution(executionArn=arn)["status"]
         done = 0
@@ -112,14 +124,7 @@ class RunClient:
         # Once a Map has started, the hub has discovered every target: its count is the run's total (a Map
         # Run's own total covers its wave only, and moto counts items only as they start).
         total = self._total(run_id, arn) if map_runs else None
-        failed = self.count_failed(run_id)
-        return Progress(
-            status=status,
-            total=total,
-            succeeded=max(done - failed, 0),
-            failed=failed,
-            pending=max((total or 0) - done, 0),
-        )
+        return status, done, total
 
     def _total(self, run_id: str, execution_arn: str) -> int | None:
         """The hub's target count, from its output in the execution history; kept, since it never changes."""

@@ -53,20 +53,28 @@ class RunRecords:
     _clients: dict[str, Any]
     table_name: str
     runtime: InProcessRuntime
+    spoke_function: str
     _progress_client: RunClient | None = None
 
     def deployment(self) -> Deployment:
         raise NotImplementedError  # LocalEngine's
 
     def progress(self, run_id: str, execution_arn: str | None = None) -> Progress:
-        """A run's progress as `hubspoke follow` reads it on AWS (RunClient.progress): the Map Runs' item counts
-        and the ledger's index of failed rows. Not the whole ledger: a Query of every row runs alone in moto
-        (adaptation `serialized-moto`), so each poll held up every spoke's ledger write while it read."""
+        """A run's progress without reading its ledger: done and total as `hubspoke follow` reads them (the Map
+        Runs' item counts, the hub's output), succeeded from the spoke invocations this engine saw return a
+        result for the run; the rest of done failed. Reading the ledger, even the failed index, is a scan of the
+        whole table in moto, run alone (adaptation `serialized-moto`): each poll held up every spoke's write,
+        longer with every run the engine kept. Approximate while it runs (a spoke that returns after its task
+        timed out counts as succeeded here, failed in the report); the report is exact.
+        """
         from hubspoke.client.runs import RunClient  # the client imports this package's result types
 
         if self._progress_client is None:
             self._progress_client = RunClient(self.deployment())
-        return self._progress_client.progress(run_id, execution_arn)
+        status, done, total = self._progress_client.done(run_id, execution_arn)
+        succeeded = min(self.runtime.function(self.spoke_function).stats.results_by_run[run_id], done)
+        pending = max((total or 0) - done, 0)
+        return Progress(status=status, total=total, succeeded=succeeded, failed=done - succeeded, pending=pending)
 
     def _rows(self, run_id: str, projection: list[str] | None = None) -> Iterator[dict[str, Any]]:
         """The run's rows through the Lambdas' own ledger access (one paginator, one conversion)."""
