@@ -67,14 +67,18 @@ class RunRecords:
         longer with every run the engine kept. Approximate while it runs (a spoke that returns after its task
         timed out counts as succeeded here, failed in the report); the report is exact.
         """
+        status, done, total = self.progress_reader().done(run_id, execution_arn)
+        succeeded = min(self.runtime.function(self.spoke_function).stats.results_by_run[run_id], done)
+        pending = max((total or 0) - done, 0)
+        return Progress(status=status, total=total, succeeded=succeeded, failed=done - succeeded, pending=pending)
+
+    def progress_reader(self) -> RunClient:
+        """The operator client reading progress from this engine (made once: three boto3 clients take a while)."""
         from hubspoke.client.runs import RunClient  # the client imports this package's result types
 
         if self._progress_client is None:
             self._progress_client = RunClient(self.deployment())
-        status, done, total = self._progress_client.done(run_id, execution_arn)
-        succeeded = min(self.runtime.function(self.spoke_function).stats.results_by_run[run_id], done)
-        pending = max((total or 0) - done, 0)
-        return Progress(status=status, total=total, succeeded=succeeded, failed=done - succeeded, pending=pending)
+        return self._progress_client
 
     def _rows(self, run_id: str, projection: list[str] | None = None) -> Iterator[dict[str, Any]]:
         """The run's rows through the Lambdas' own ledger access (one paginator, one conversion)."""

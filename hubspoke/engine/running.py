@@ -17,6 +17,10 @@ from hubspoke.engine.shutdown import halt_handlers
 ProgressCallback = Callable[[Progress], None]
 
 
+# The poll interval is at least this many times the last poll's cost.
+POLL_SHARE = 30
+
+
 class Executions(RunRecords):
     """Starting and waiting for the state machine's executions (LocalEngine's, which sets these attributes)."""
 
@@ -85,6 +89,8 @@ class Executions(RunRecords):
         self, request: Any, *, on_progress: ProgressCallback | None, poll_seconds: float, execution_name: str | None
     ) -> RunResult:
         mark = self._mark()
+        if on_progress is not None:
+            self.progress_reader()  # its clients, made before the first poll is timed
         run_id, arn = self._start_execution(request, execution_name)
         interval = poll_seconds
         interrupted = False
@@ -94,10 +100,11 @@ class Executions(RunRecords):
                 self._stop_execution(arn)
             desc = self.sfn.describe_execution(executionArn=arn)
             if on_progress is not None and not interrupted:  # a stopped run has no progress to show
-                t0 = time.monotonic()
+                cpu = time.thread_time()
                 on_progress(self.progress(run_id, arn))
-                # A poll costs CPU the run needs: poll less often when it grows (more waves, more failed rows).
-                interval = max(poll_seconds, 5 * (time.monotonic() - t0))
+                # A poll's CPU is taken from the spokes (one GIL): spend at most a thirtieth of the time on it. CPU,
+                # not wall time: a poll waits for the GIL among the spokes, and waiting costs them nothing.
+                interval = max(poll_seconds, POLL_SHARE * (time.thread_time() - cpu))
             if desc["status"] != "RUNNING" or interrupted:
                 break
             self._sleep_unless_interrupted(interval)
