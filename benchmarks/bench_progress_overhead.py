@@ -2,9 +2,9 @@
 without (`--quiet`), in turn, on one engine.
 
 N noop targets (default 3,000) at MaxConcurrency C (default 50), no simulated work, the engine's default
-clock, after one run not counted (imports, first calls). Each pair runs quiet then followed (then the other way round in the next pair, so neither always runs on
-a fuller ledger table); the figure is each run's wall time, min and median per mode, and the median of the
-pairs' ratios. The poll is the CLI's: every 0.1 s, growing with its own cost. Numbers, no asserts.
+clock, after one run not counted (imports, first calls). Each pair runs quiet then followed (the other way
+round in the next pair, so neither always runs on a fuller ledger table); the figure is each run's wall time,
+min and median per mode, and the median of the pairs' ratios. The poll is the CLI's. Numbers, no asserts.
 
     .venv/bin/python benchmarks/bench_progress_overhead.py [--targets 3000] [--concurrency 50] [--pairs 4]
 """
