@@ -91,12 +91,14 @@ def definition_before_the_fix(engine: LocalEngine) -> str:
     spokes = definition["States"]["Spokes"]
     for key in ("ResultWriter", "ToleratedFailurePercentage", "Catch"):
         del spokes[key]
-    children = spokes["ItemProcessor"]["States"]
-    for name in ("Spoke", "RecordFailure"):
-        del children[name]["ResultSelector"]
-        children[name]["ResultPath"] = None
-    for name in ("SuccessAlreadyRecorded", "FailureNotRecorded"):
-        del children[name]["Result"]
+    # Every task keeps its input as its output, every Pass passes its input on: Spoke, RecordFailure and
+    # CountFailure, and the Pass states that end a child (SuccessAlreadyRecorded, FailureNotRecorded, ...).
+    for state in spokes["ItemProcessor"]["States"].values():
+        if state["Type"] == "Task":
+            state.pop("ResultSelector", None)
+            state["ResultPath"] = None
+        elif state["Type"] == "Pass":
+            state.pop("Result", None)
     return json.dumps(definition)
 
 
