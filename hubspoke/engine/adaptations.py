@@ -111,6 +111,11 @@ ADAPTATIONS: dict[str, str] = {
         "Not covered: moto ends an execution stopped in the first milliseconds of its first Task FAILED "
         "(States.Runtime) where Step Functions ends it ABORTED."
     ),
+    "atomic-writes": (
+        "DynamoDB PutItem, UpdateItem, DeleteItem and TransactWriteItems enter moto one at a time: moto reads the "
+        "item, checks the condition, then writes, without a lock, so two conditional writes of one item at the same "
+        "moment could both pass (two deliveries' hubs both claimed one run) where DynamoDB applies each atomically."
+    ),
     "cached-jsonpath": (
         "JSONPath expressions are parsed once and reused (moto builds a new parser for every lookup, "
         "a fifth of the CPU per spoke); results are unchanged."

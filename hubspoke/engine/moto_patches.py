@@ -88,6 +88,7 @@ def install_interpreter_patches(
         return execution
 
     stack.enter_context(patched(StepFunctionsParserBackend, "start_execution", start_one_at_a_time))
+    _install_atomic_writes(stack)
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
     from moto.stepfunctions.parser.asl.component.state.exec import execute_state
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.item_reader_decl import ItemReader
@@ -151,6 +152,26 @@ def install_interpreter_patches(
     # Parsed JSONPath objects are immutable, so one per expression is safe across threads.
     original_parse = json_path.parse  # type: ignore[attr-defined]
     stack.enter_context(patched(json_path, "parse", functools.lru_cache(maxsize=4096)(original_parse)))
+
+
+def _install_atomic_writes(stack: ExitStack) -> None:
+    """Adaptation `atomic-writes`: moto reads an item, checks the write's condition, then writes, without a lock,
+    so two conditional writes of one item at the same moment could both pass (two hubs both claimed one run).
+    DynamoDB applies each single-item write atomically; here they enter moto's table one at a time."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    writing = threading.RLock()  # re-entrant: a transaction or a batch writes through put_item
+
+    def one_at_a_time(write: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(write)
+        def atomic(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with writing:
+                return write(self, *args, **kwargs)
+
+        return atomic
+
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        stack.enter_context(patched(DynamoDBBackend, name, one_at_a_time(getattr(DynamoDBBackend, name))))
 
 
 def _until_evaluating(execution: Any, limit_seconds: float = 30.0) -> None:

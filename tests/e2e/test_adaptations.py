@@ -609,3 +609,45 @@ def test_serialized_start_a_stop_right_after_the_start_stops_the_execution(engin
         never.wait(0.01)
     assert engine.sfn.describe_execution(executionArn=arn)["status"] in ("ABORTED", "FAILED")
     assert engine.runtime.function(engine.spoke_function).stats.invocations == 0
+
+
+def test_atomic_writes_two_conditional_puts_of_one_item_at_once_let_one_pass(engine, monkeypatch):
+    import threading
+
+    from moto.dynamodb.models import table
+
+    # GIVEN moto's condition check held until the other write reaches it too (or 2 s pass: with writes one at a
+    # time, it never does), so without the lock both read "no item" before either writes
+    check = table.get_filter_expression
+    arrivals: list[int] = []
+    both_checking = threading.Event()
+
+    def slow_check(*args: Any, **kwargs: Any) -> Any:
+        arrivals.append(1)
+        if len(arrivals) >= 2:
+            both_checking.set()
+        both_checking.wait(2)
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(table, "get_filter_expression", slow_check)
+    outcomes: list[str] = []
+
+    def claim(owner: str) -> None:
+        try:
+            engine.dynamodb.put_item(
+                TableName=engine.table_name,
+                Item={"run_id": {"S": "claimed"}, "target_id": {"S": "#claim"}, "owner": {"S": owner}},
+                ConditionExpression="attribute_not_exists(run_id)",
+            )
+            outcomes.append("claimed")
+        except engine.dynamodb.exceptions.ConditionalCheckFailedException:
+            outcomes.append("refused")
+
+    # WHEN two writers claim the same item at the same moment
+    threads = [threading.Thread(target=claim, args=(owner,)) for owner in ("first", "second")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    # THEN exactly one claim passes, as DynamoDB's single-item writes are atomic
+    assert sorted(outcomes) == ["claimed", "refused"]
