@@ -77,13 +77,11 @@ def install_interpreter_patches(
 
     # Adaptation `serialized-start`: moto looks for an execution of the same name, then adds one, without a lock;
     # two starts of one name at once both started (a redelivery ran every target twice).
-    starting = threading.Lock()
-    start = StepFunctionsParserBackend.start_execution
+    start = _one_at_a_time(StepFunctionsParserBackend.start_execution, threading.Lock())
 
     @functools.wraps(start)
     def start_one_at_a_time(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with starting:
-            execution = start(self, *args, **kwargs)
+        execution = start(self, *args, **kwargs)
         _until_evaluating(execution)
         return execution
 
@@ -161,17 +159,19 @@ def _install_atomic_writes(stack: ExitStack) -> None:
     from moto.dynamodb.models import DynamoDBBackend
 
     writing = threading.RLock()  # re-entrant: a transaction or a batch writes through put_item
-
-    def one_at_a_time(write: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(write)
-        def atomic(self: Any, *args: Any, **kwargs: Any) -> Any:
-            with writing:
-                return write(self, *args, **kwargs)
-
-        return atomic
-
     for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
-        stack.enter_context(patched(DynamoDBBackend, name, one_at_a_time(getattr(DynamoDBBackend, name))))
+        stack.enter_context(patched(DynamoDBBackend, name, _one_at_a_time(getattr(DynamoDBBackend, name), writing)))
+
+
+def _one_at_a_time(call: Callable[..., Any], lock: threading.Lock | threading.RLock) -> Callable[..., Any]:
+    """`call` under `lock`: what moto checks and then changes without a lock of its own happens as one step."""
+
+    @functools.wraps(call)
+    def locked(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return call(self, *args, **kwargs)
+
+    return locked
 
 
 def _until_evaluating(execution: Any, limit_seconds: float = 30.0) -> None:
