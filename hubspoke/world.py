@@ -18,11 +18,20 @@ while every spoke is refused):
 
 `task` says how a one-off task (ecs-run-task) on that cluster ends: its essential containers' exit code after
 `seconds` (simulated), or `starts: false` with the `reason` RunTask gives (capacity, placement).
+
+EKS clusters sit beside the ECS ones (`eks_clusters`, at the top level or per region), each with its tags, its
+Kubernetes version, whether HubSpoke's role has an access entry there (`access_entry: false`: the Kubernetes API
+answers 401) and its workloads (Deployments, StatefulSets, DaemonSets with their containers and init containers):
+
+    {"eks_clusters": [{"name": "prod-eks", "tags": {"tier": "prod"}, "workloads": [
+        {"kind": "Deployment", "namespace": "shop", "name": "web", "image": "...", "replicas": 3},
+        {"kind": "DaemonSet", "name": "agent", "containers": [{"name": "agent", "image": "..."}],
+         "init_containers": [{"name": "setup", "image": "..."}]}]}]}
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -80,11 +89,64 @@ class TaskDefinition(BaseModel):
     containers: list[Container] = Field(min_length=1)
 
 
+# Kubernetes object names: a DNS-1123 label (namespaces, containers) or subdomain (workloads).
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
+WorkloadKind = Literal["Deployment", "StatefulSet", "DaemonSet"]
+
+
+class KubeContainer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=DNS_LABEL)
+    image: str = Field(min_length=1)
+
+
+class Workload(BaseModel):
+    """A Deployment, StatefulSet or DaemonSet: `image` is one container named app, or list `containers`."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: WorkloadKind
+    namespace: str = Field(default="default", pattern=DNS_LABEL)
+    name: str = Field(pattern=DNS_SUBDOMAIN)
+    image: str | None = None
+    containers: list[KubeContainer] = Field(default_factory=list)
+    init_containers: list[KubeContainer] = Field(default_factory=list)
+    replicas: int = Field(default=1, ge=0)  # a DaemonSet has none: one pod per node
+
+    @model_validator(mode="after")
+    def _one_way_to_say_images(self) -> Workload:
+        if bool(self.image) == bool(self.containers):
+            raise ValueError("give either image or containers")
+        if self.image:
+            self.containers = [KubeContainer(name="app", image=self.image)]
+            self.image = None
+        return self
+
+
+class EksCluster(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # EKS: 1-100 characters, a letter or digit first, then letters, digits, hyphens and underscores.
+    name: str = Field(pattern=r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
+    tags: dict[str, str] = Field(default_factory=dict)
+    # False: HubSpoke's role has no access entry in the cluster, so its Kubernetes API refuses the role's token.
+    access_entry: bool = True
+    version: str = Field(default="1.31", pattern=r"^1\.[0-9]{1,3}$")
+    workloads: list[Workload] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _workloads_once(self) -> EksCluster:
+        keys = [(w.kind, w.namespace, w.name) for w in self.workloads]
+        if len(keys) != len(set(keys)):
+            raise ValueError(f"cluster {self.name}: a workload (kind, namespace, name) is listed twice")
+        return self
+
+
 class Region(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
     clusters: list[Cluster] = Field(default_factory=list)
     task_definitions: list[TaskDefinition] = Field(default_factory=list)
+    eks_clusters: list[EksCluster] = Field(default_factory=list)
 
 
 class Account(BaseModel):
@@ -101,6 +163,7 @@ class World(BaseModel):
     model_config = ConfigDict(extra="forbid")
     clusters: list[Cluster] = Field(default_factory=list)
     task_definitions: list[TaskDefinition] = Field(default_factory=list)
+    eks_clusters: list[EksCluster] = Field(default_factory=list)
     accounts: list[Account] = Field(default_factory=list)
     index: bool = True
 
@@ -119,12 +182,29 @@ class World(BaseModel):
                 found.extend((account.id, region.name, c) for c in region.clusters)
         return found
 
+    def eks_places(self) -> list[tuple[str | None, str | None, EksCluster]]:
+        """Every EKS cluster with its account and region (None, None: the engine's own)."""
+        found: list[tuple[str | None, str | None, EksCluster]] = [(None, None, c) for c in self.eks_clusters]
+        for account in self.accounts:
+            for region in account.regions:
+                found.extend((account.id, region.name, c) for c in region.eks_clusters)
+        return found
 
-def load_into_engine(engine: Any, world: World) -> int:
+
+class KubernetesDouble(Protocol):
+    """The local Kubernetes API server (devtools/kubernetes/): serves a cluster's workloads and says where."""
+
+    def add_cluster(self, account: str, region: str, cluster: EksCluster) -> tuple[str, str]:
+        """Serve `cluster` (refusing HubSpoke's token unless it has an access entry); returns its API endpoint
+        URL and its certificate authority (base64 PEM, as DescribeCluster gives `certificateAuthority.data`)."""
+
+
+def load_into_engine(engine: Any, world: World, kubernetes: KubernetesDouble | None = None) -> int:
     """The world into a LocalEngine's moto: clusters and services per account and region, the HubSpoke target role
-    in each other account that has one (trusting the functions it names), and how each cluster's one-off tasks end.
-    Returns the number of services."""
+    in each other account that has one (trusting the functions it names), how each cluster's one-off tasks end,
+    and the EKS clusters (served by `kubernetes`, when given). Returns the number of services."""
     services = load_world(engine.ecs, world)
+    load_eks(engine.ecs.meta.region_name, world, kubernetes)
     for account in world.accounts:
         if account.target_role:
             engine.deploy_target_role(account.id, trusts=account.trusts)
@@ -192,3 +272,45 @@ def _load_cluster(ecs: Any, cluster: Cluster) -> int:
         if service.status == "INACTIVE":
             ecs.delete_service(cluster=cluster.name, service=service.name, force=True)
     return len(cluster.services)
+
+
+# A cluster's IAM role as CreateCluster requires one (moto checks its form only); the world's clusters need no other.
+_EKS_CLUSTER_ROLE = "arn:aws:iam::{account}:role/hubspoke-world-eks-cluster"
+# moto's own account, which a client without x-moto-account-id acts in (the engine's account).
+_MOTO_ACCOUNT = "123456789012"
+
+
+def load_eks(own_region: str, world: World, kubernetes: KubernetesDouble | None = None) -> int:
+    """Create the EKS clusters in (moto) EKS, in their accounts and regions, with their tags and versions; with a
+    Kubernetes double, each cluster's endpoint and certificate authority become the ones the double serves it at
+    (moto makes up an unreachable https://<random>.eks.amazonaws.com/). Returns the number of workloads."""
+    count = 0
+    for account, region, cluster in world.eks_places():
+        add_eks_cluster(account or _MOTO_ACCOUNT, region or own_region, cluster, kubernetes)
+        count += len(cluster.workloads)
+    return count
+
+
+def add_eks_cluster(account: str, region: str, cluster: EksCluster, kubernetes: KubernetesDouble | None = None) -> None:
+    """One EKS cluster into moto (and the double): also how a test adds a cluster to a running world."""
+    eks = moto_client("eks", region, account)
+    eks.create_cluster(
+        name=cluster.name,
+        version=cluster.version,
+        roleArn=_EKS_CLUSTER_ROLE.format(account=account),
+        resourcesVpcConfig={"subnetIds": [], "endpointPublicAccess": True},
+        **({"tags": cluster.tags} if cluster.tags else {}),
+    )
+    if kubernetes is not None:
+        endpoint, authority = kubernetes.add_cluster(account, region, cluster)
+        _point_cluster_at(account, region, cluster.name, endpoint, authority)
+
+
+def _point_cluster_at(account: str, region: str, name: str, endpoint: str, authority: str) -> None:
+    """Set what DescribeCluster answers as the cluster's endpoint and CA: moto's EKS has no call that changes them,
+    so its in-process backend is written directly (the engine runs moto in this process)."""
+    from moto.eks.models import eks_backends
+
+    described = eks_backends[account][region].clusters[name]
+    described.endpoint = endpoint
+    described.certificate_authority = {"data": authority}

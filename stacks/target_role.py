@@ -3,7 +3,8 @@
 It trusts exactly the hub deployment's Hub, Spoke and Indexer function roles (parameters: the hub's account and
 those roles' ARNs, the main stack's outputs), with the deployment's external id when it has one, and may do only
 what HubSpoke's sources and operations do in a target account: discover ECS clusters and services
-(`ecs-clusters`, the image index), restart services (`ecs-restart`) and run one-off tasks (`ecs-run-task`).
+(`ecs-clusters`, the image index), restart services (`ecs-restart`) and run one-off tasks (`ecs-run-task`), and
+find EKS clusters and their endpoints (`eks-clusters`, the image index on Kubernetes).
 """
 
 from __future__ import annotations
@@ -61,6 +62,13 @@ def operation_statements() -> list[iam.PolicyStatement]:
             conditions={"StringEquals": {"ecs:CreateAction": "RunTask"}},
         ),
         # A task definition's task and execution roles are passed at RunTask: to ECS tasks only.
+        # EKS ListClusters supports no resource-level permissions; DescribeCluster takes the cluster's ARN
+        # (Service Authorization Reference for Amazon EKS). What the role may do inside a cluster is the cluster's
+        # own access entry and Kubernetes RBAC, not IAM.
+        iam.PolicyStatement(sid="ListEksClusters", actions=["eks:ListClusters"], resources=["*"]),
+        iam.PolicyStatement(
+            sid="DescribeEksClusters", actions=["eks:DescribeCluster"], resources=[_arn("eks", "cluster/*")]
+        ),
         iam.PolicyStatement(
             sid="PassTaskRoles",
             actions=["iam:PassRole"],
@@ -72,7 +80,9 @@ def operation_statements() -> list[iam.PolicyStatement]:
 
 _WILDCARDS = {
     "*": "ListClusters, ListServices, ListTasks and DescribeTaskDefinition support no resource-level permissions "
-    "(Service Authorization Reference for Amazon ECS); they read only.",
+    "(Service Authorization Reference for Amazon ECS), nor does EKS ListClusters; they read only.",
+    _nag_arn("eks", "cluster/*"): "DescribeCluster on the EKS clusters of this account: eks-clusters and the image "
+    "index discover them by name pattern and tags, so their names are not known when the role is deployed.",
     _nag_arn("ecs", "cluster/*"): "DescribeClusters on the clusters of this account: ecs-clusters discovers them by "
     "name pattern and tags, so their names are not known when the role is deployed.",
     _nag_arn("ecs", "service/*"): "DescribeServices and UpdateService (ecs-restart, the image index) on the services "

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from hub.sources import ecs_clusters, github_org, image_users, run, s3_manifest, static
+from hub.sources import ecs_clusters, eks_clusters, github_org, image_users, run, s3_manifest, static
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -71,5 +71,6 @@ SOURCES: dict[str, Source] = {
         Source(github_org.NAME, github_org.Spec, github_org.discover, github_org.origin),
         Source(run.NAME, run.Spec, run.discover, run.origin),
         Source(ecs_clusters.NAME, ecs_clusters.Spec, ecs_clusters.discover, ecs_clusters.origin),
+        Source(eks_clusters.NAME, eks_clusters.Spec, eks_clusters.discover, eks_clusters.origin),
     )
 }

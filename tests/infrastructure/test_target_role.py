@@ -157,6 +157,13 @@ EXPECTED_OPERATIONS = [
         "Resource": f"arn:aws:ecs:*:{HUB_ACCOUNT}:task/*",
         "Condition": {"StringEquals": {"ecs:CreateAction": "RunTask"}},
     },
+    {"Sid": "ListEksClusters", "Effect": "Allow", "Action": "eks:ListClusters", "Resource": "*"},
+    {
+        "Sid": "DescribeEksClusters",
+        "Effect": "Allow",
+        "Action": "eks:DescribeCluster",
+        "Resource": f"arn:aws:eks:*:{HUB_ACCOUNT}:cluster/*",
+    },
     {
         "Sid": "PassTaskRoles",
         "Effect": "Allow",
@@ -224,6 +231,11 @@ def test_target_role_may_do_only_what_hubspokes_operations_do(stack):
         Call("iam:PassRole", (f"arn:aws:iam::{account}:role/task",), {"iam:PassedToService": "lambda.amazonaws.com"}),
     )
     assert not allows(statements, Call("ecs:DeleteService", (f"arn:aws:ecs:eu-west-1:{account}:service/c/web",)))
+    # EKS: find clusters and read their endpoint, never change one (what runs inside is RBAC's, not IAM's).
+    assert allows(statements, Call("eks:DescribeCluster", (f"arn:aws:eks:eu-west-1:{account}:cluster/prod",)))
+    assert not allows(statements, Call("eks:DescribeCluster", (f"arn:aws:eks:eu-west-1:{OTHER}:cluster/prod",)))
+    assert not allows(statements, Call("eks:UpdateClusterConfig", (f"arn:aws:eks:eu-west-1:{account}:cluster/prod",)))
+    assert not allows(statements, Call("eks:CreateAccessEntry", (f"arn:aws:eks:eu-west-1:{account}:cluster/prod",)))
 
 
 @pytest.mark.parametrize("which", ["default", "cross"])

@@ -16,7 +16,7 @@ run summary's notes name it).
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -120,9 +120,42 @@ class _Tally:
 
 
 def discover(spec: Spec, ctx: SourceContext) -> list[Any]:
+    def listed(account: str, region: str, cross: CrossAccount, tally: _Tally) -> list[dict[str, Any]]:
+        ecs = in_account(account, region, ctx.run_id, NAME, cross).client("ecs")
+        targets = []
+        for cluster in _clusters(ecs):
+            tally.listed += 1
+            why = _left_out_because(spec, cluster)
+            if why is not None:
+                tally.leave_out(why)
+                continue
+            name = str(cluster["clusterName"])
+            targets.append(
+                {
+                    "id": f"{account}/{region}/{name}",
+                    "account": account,
+                    "region": region,
+                    "cluster": name,
+                    "cluster_arn": str(cluster["clusterArn"]),
+                }
+            )
+        return targets
+
+    return discover_places(spec, ctx, listed, "ecs_clusters")
+
+
+# Lists one account x region's targets under the role there (CredentialsError: AssumeRole refused; _UnreachableError:
+# the service refused the role), counting what it listed and left out in the tally.
+PlaceLister = Callable[[str, str, CrossAccount, "_Tally"], list[dict[str, Any]]]
+
+
+def discover_places(spec: Spec, ctx: SourceContext, listed: PlaceLister, notes_key: str) -> list[Any]:
+    """Every account x region of the spec through HubSpoke's role there (the accounts given, or the organization's),
+    the targets sorted by id; an unreachable place refuses the run unless `skip_unreachable`. Shared by the
+    clusters sources (ecs-clusters, eks-clusters)."""
     cross = CrossAccount.from_env(ctx.deployment)
     where = "source.organization" if spec.organization else "source.accounts"
-    accounts = organization_accounts(ctx, cross) if spec.organization else list(spec.accounts or [])
+    accounts = organization_accounts(ctx, cross, notes_key) if spec.organization else list(spec.accounts or [])
     tally = _Tally()
     targets: list[dict[str, Any]] = []
     for account in sorted(accounts):
@@ -133,8 +166,7 @@ def discover(spec: Spec, ctx: SourceContext) -> list[Any]:
                 continue
             try:
                 # Both raise CredentialsError: an account the deployment may not reach, a refused AssumeRole.
-                ecs = in_account(account, region, ctx.run_id, NAME, cross).client("ecs")
-                clusters = list(_clusters(ecs))
+                targets.extend(listed(account, region, cross, tally))
             except CredentialsError as err:
                 refused = str(err)
                 tally.unreachable.append(f"{account}/{region}: {refused}")
@@ -142,22 +174,6 @@ def discover(spec: Spec, ctx: SourceContext) -> list[Any]:
             except _UnreachableError as err:
                 tally.unreachable.append(f"{account}/{region}: {err}")
                 continue
-            for cluster in clusters:
-                tally.listed += 1
-                why = _left_out_because(spec, cluster)
-                if why is not None:
-                    tally.leave_out(why)
-                    continue
-                name = str(cluster["clusterName"])
-                targets.append(
-                    {
-                        "id": f"{account}/{region}/{name}",
-                        "account": account,
-                        "region": region,
-                        "cluster": name,
-                        "cluster_arn": str(cluster["clusterArn"]),
-                    }
-                )
     if tally.unreachable and not spec.skip_unreachable:
         shown = [f"{where}: cannot reach {place}" for place in tally.unreachable[:MAX_NAMED]]
         more = len(tally.unreachable) - MAX_NAMED
@@ -176,7 +192,7 @@ def discover(spec: Spec, ctx: SourceContext) -> list[Any]:
     if tally.unreachable:
         notes["unreachable"] = len(tally.unreachable)
         notes["skipped"] = tally.unreachable[:MAX_NAMED]
-    ctx.notes["ecs_clusters"] = {**ctx.notes.get("ecs_clusters", {}), **notes}
+    ctx.notes[notes_key] = {**ctx.notes.get(notes_key, {}), **notes}
     return targets
 
 
@@ -228,7 +244,7 @@ def _aws_errors(operation: str) -> Iterator[None]:
         raise TransientError(f"ECS {operation}: {type(err).__name__}") from None
 
 
-def organization_accounts(ctx: SourceContext, cross: CrossAccount) -> list[str]:
+def organization_accounts(ctx: SourceContext, cross: CrossAccount, notes_key: str = "ecs_clusters") -> list[str]:
     """The organization's ACTIVE accounts (ListAccounts, paginated, the hub's own credentials), within the
     deployment's cross_account.accounts when it lists any."""
     organizations = ctx.clients("organizations") if ctx.clients is not None else None
@@ -266,7 +282,7 @@ def organization_accounts(ctx: SourceContext, cross: CrossAccount) -> list[str]:
             ]
         )
     allowed = [a for a in active if not cross.accounts or a in cross.accounts]
-    ctx.notes["ecs_clusters"] = {
+    ctx.notes[notes_key] = {
         "organization_accounts": len(active),
         **({"outside_cross_account_accounts": len(active) - len(allowed)} if len(allowed) < len(active) else {}),
     }
