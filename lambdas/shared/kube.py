@@ -230,6 +230,8 @@ class KubeCluster:
                 raise self._error(what, code, status, err) from None
             except httpx2.HTTPError as err:
                 raise TransientError(f"{what} in {self.name}: {type(err).__name__}: {err}") from None
+            except ValueError as err:  # lightkube could not decode the answer into its model (msgspec)
+                raise TargetError(f"{what} in {self.name}: the API's answer does not decode: {err}") from None
 
     def _error(self, what: str, code: int, status: dict[str, Any], err: ApiError) -> Exception:
         message = f"{what} in {self.name}: {code} {status.get('reason', '')}: {status.get('message', '')}"
@@ -290,7 +292,9 @@ class KubeCluster:
         patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: restarted_at}}}}}
         obj = self._call(
             f"restarting {kind} {namespace}/{name}",
-            lambda api: api.patch(res, name, patch, namespace=namespace, patch_type=PatchType.STRATEGIC),
+            lambda api: api.patch(
+                res, name, patch, namespace=namespace, patch_type=PatchType.STRATEGIC, field_manager=FIELD_MANAGER
+            ),
             write=True,
             reread=lambda: self.get("apps/v1", kind, name, namespace),
         )
@@ -334,7 +338,7 @@ class KubeCluster:
             namespace=namespace or "",
             name=name,
             created=before is None,
-            changes=() if before is None else _changes(manifest, before, after),
+            changes=_changes(manifest, before, after),
             resource_version=str(after.get("metadata", {}).get("resourceVersion", "")),
             dry_run=dry_run,
         )
