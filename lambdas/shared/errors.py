@@ -69,6 +69,10 @@ class ResultTooLargeError(TargetError):
     """The operation's result is over MAX_RESULT_BYTES: too large for the ledger row and the state payload."""
 
 
+class FieldConflictError(TargetError):
+    """A Kubernetes server-side apply conflict: another field manager owns a field the manifest sets."""
+
+
 class CredentialsError(TargetError):
     """The credentials are missing or were rejected; every target will fail the same way."""
 

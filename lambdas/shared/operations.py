@@ -97,5 +97,7 @@ OPERATIONS: Mapping[str, Operation] = _Operations(
         "ecs-restart": "spoke.operations.ecs_restart",
         "ecs-run-task": "spoke.operations.ecs_run_task",
         "github-file-sync": "spoke.operations.github_file_sync",
+        "k8s-apply": "spoke.operations.k8s_apply",
+        "k8s-rollout-restart": "spoke.operations.k8s_rollout_restart",
     }
 )

@@ -67,7 +67,10 @@ OPERATIONS_PROBE = (
     "names = sorted(OPERATIONS)\n"
     "OPERATIONS['noop']\n"
     "after = sorted(m for m in sys.modules if m.startswith('spoke.operations.'))\n"
-    "print(json.dumps({'before': before, 'names': names, 'after': after}))\n"
+    "kube_after_noop = any(m.split('.')[0] in ('lightkube', 'httpx2') for m in sys.modules)\n"
+    "OPERATIONS['k8s-apply'], OPERATIONS['k8s-rollout-restart']\n"
+    "kube_after_lookup = any(m.split('.')[0] in ('lightkube', 'httpx2') for m in sys.modules)\n"
+    "print(json.dumps({'before': before, 'names': names, 'after': after, 'kube': [kube_after_noop, kube_after_lookup]}))\n"
 )
 
 
@@ -81,9 +84,11 @@ def test_a_cold_start_imports_only_the_operation_its_run_names():
         check=True,
     )
     found = json.loads(out.stdout.strip().splitlines()[-1])
-    # Importing the handlers imports no operation; every operation is listed; a noop run imports noop alone
+    # Importing the handlers imports no operation; every operation is listed; a noop run imports noop alone; the
+    # Kubernetes client (lightkube, httpx2) loads only when a k8s operation runs, not when it is looked up
     assert found == {
         "before": [],
-        "names": ["ecs-restart", "ecs-run-task", "github-file-sync", "noop"],
+        "names": ["ecs-restart", "ecs-run-task", "github-file-sync", "k8s-apply", "k8s-rollout-restart", "noop"],
         "after": ["spoke.operations.noop"],
+        "kube": [False, False],
     }
