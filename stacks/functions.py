@@ -69,6 +69,7 @@ def _environments(settings: Settings, storage: Storage) -> dict[str, dict[str, s
         "INDEX_MAX_AGE_MINUTES": str(settings.image_push.index_max_age_minutes),
         "IMAGE_PUSH_ACCOUNTS": ",".join(settings.image_push.accounts),
         "IMAGE_PUSH_REGIONS": ",".join(settings.image_push.regions),
+        "EKS_CLUSTERS": ",".join(settings.image_push.eks_clusters),
     }
     cross_account = {
         "CROSS_ACCOUNT_ROLE_NAME": settings.cross_account.role_name,

@@ -91,6 +91,9 @@ class ImagePushSettings(_Strict):
     # of `regions` (empty: this deployment's region) through the cross_account role, besides this account.
     accounts: list[Annotated[str, Field(pattern=r"^[0-9]{12}$")]] = Field(default_factory=list)
     regions: list[Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")]] = Field(default_factory=list)
+    # EKS clusters (shell-style name patterns, "*" for all) in `accounts` x `regions` whose Kubernetes workloads run
+    # the images too: indexed with the services, and a push restarts them (k8s-rollout-restart, a run of its own).
+    eks_clusters: list[Annotated[str, Field(pattern=r"^[0-9A-Za-z_*?\[\]!-]{1,100}$")]] = Field(default_factory=list)
     index_schedule_minutes: int = Field(default=15, ge=1, le=1440)
     index_max_age_minutes: int = Field(default=60, ge=1, le=10080)
     idempotency_hours: int = Field(default=24, ge=1, le=720)

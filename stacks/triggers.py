@@ -78,31 +78,38 @@ class Triggers(Construct):
                 },
             ),
         )
-        self.image_push_rule.add_target(
-            targets.SfnStateMachine(
-                state_machine,
-                input=events.RuleTargetInput.from_object(
-                    {
-                        # One run per event: a redelivered event reruns the same run id, and idempotency
-                        # keeps each service to one restart.
-                        "run_id": f"push-{events.EventField.event_id}",
-                        "operation": "ecs-restart",
-                        "params": {},
-                        "source": {
-                            "type": "image-users",
-                            "repository": events.EventField.from_path("$.detail.repository-name"),
-                            "tag": events.EventField.from_path("$.detail.image-tag"),
-                            "digest": events.EventField.from_path("$.detail.image-digest"),
-                            "registry": events.EventField.account,
-                            "region": events.EventField.region,
-                        },
-                    }
-                ),
-                dead_letter_queue=self.dead_letters,
-                retry_attempts=TARGET_RETRY_ATTEMPTS,
-                max_event_age=TARGET_MAX_EVENT_AGE,
+        # ECS services restart in one run; with image_push.eks_clusters, the Kubernetes workloads in a second run
+        # of the same event (one operation per run), started by a second target of the same rule.
+        runs: list[tuple[str, str, dict[str, str]]] = [("push", "ecs-restart", {})]
+        if push.eks_clusters:
+            runs.append(("push-k8s", "k8s-rollout-restart", {"platform": "kubernetes"}))
+        for prefix, operation, platform in runs:
+            self.image_push_rule.add_target(
+                targets.SfnStateMachine(
+                    state_machine,
+                    input=events.RuleTargetInput.from_object(
+                        {
+                            # One run per event: a redelivered event reruns the same run id, and idempotency
+                            # keeps each service (workload) to one restart.
+                            "run_id": f"{prefix}-{events.EventField.event_id}",
+                            "operation": operation,
+                            "params": {},
+                            "source": {
+                                "type": "image-users",
+                                "repository": events.EventField.from_path("$.detail.repository-name"),
+                                "tag": events.EventField.from_path("$.detail.image-tag"),
+                                "digest": events.EventField.from_path("$.detail.image-digest"),
+                                "registry": events.EventField.account,
+                                "region": events.EventField.region,
+                                **platform,
+                            },
+                        }
+                    ),
+                    dead_letter_queue=self.dead_letters,
+                    retry_attempts=TARGET_RETRY_ATTEMPTS,
+                    max_event_age=TARGET_MAX_EVENT_AGE,
+                )
             )
-        )
         self.index_schedule = events.Rule(
             self,
             "IndexSchedule",

@@ -16,6 +16,7 @@ VARIABLES: dict[str, str] = {
     "INDEX_MAX_AGE_MINUTES": "60",
     "IMAGE_PUSH_ACCOUNTS": "",
     "IMAGE_PUSH_REGIONS": "",
+    "EKS_CLUSTERS": "",
     "IDEMPOTENCY_HOURS": "24",
     "WAIT_FOR_STEADY": "false",
     "STEADY_TIMEOUT_SECONDS": "600",

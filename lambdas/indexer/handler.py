@@ -11,7 +11,7 @@ from shared import credentials
 from shared.aws import client
 from shared.config import IndexerEnv, config
 from shared.credentials import CrossAccount
-from shared.ecs_images import FleetScan, ImageIndex, places
+from shared.ecs_images import FleetScan, ImageIndex, eks_scan, places
 from shared.observability import emit_metric, logger, tracer
 
 # Names the indexer's role sessions in CloudTrail (it serves no run); one session per account per warm container.
@@ -36,6 +36,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         cfg.ecs_clusters,
         ecs,
         ecs_in,
+        workloads_in=eks_scan(cfg.eks_clusters, cross, SESSION_RUN, "indexer"),
     )
     rows = ImageIndex(client("dynamodb"), cfg.image_index_table).rebuild(
         fleet.services(), ttl_seconds, fleet.unreachable

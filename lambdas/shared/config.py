@@ -59,6 +59,9 @@ class ImageIndexEnv(_Env):
     # (empty: this function's region).
     image_push_accounts: Annotated[tuple[str, ...], BeforeValidator(_split)] = Field(alias="IMAGE_PUSH_ACCOUNTS")
     image_push_regions: Annotated[tuple[str, ...], BeforeValidator(_split)] = Field(alias="IMAGE_PUSH_REGIONS")
+    # Comma-separated name patterns of the EKS clusters (in the accounts and regions above) whose Kubernetes
+    # workloads the index covers too; empty: none (shared.kube_images).
+    eks_clusters: Annotated[tuple[str, ...], BeforeValidator(_split)] = Field(alias="EKS_CLUSTERS")
 
 
 class CrossAccountEnv(_Env):

@@ -1,5 +1,6 @@
-"""Which ECS services run which container images: a paginated scan of the clusters, and the image index
-(the seed's "ConfigMap cache") the hub reads instead of scanning on every push."""
+"""Which ECS services (and Kubernetes workloads of EKS clusters, shared.kube_images) run which container images: a
+paginated scan of the clusters, and the image index (the seed's "ConfigMap cache") the hub reads instead of scanning
+on every push."""
 
 from __future__ import annotations
 
@@ -53,6 +54,14 @@ class ServiceImages:
     # The service's account and region when it is another account's (None: this function's own).
     account: str | None = None
     region: str | None = None
+    # A Kubernetes workload of an EKS cluster (`cluster` is the EKS cluster's ARN, `service` the workload's name,
+    # `service_arn` a key of the index): its kind (Deployment, StatefulSet, DaemonSet) and namespace. None: ECS.
+    kind: str | None = None
+    namespace: str | None = None
+
+    @property
+    def is_workload(self) -> bool:
+        return self.kind is not None
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,9 @@ class FleetScan:
     # The ECS client in another account and region (shared.credentials.in_account(...).client("ecs")).
     ecs_in: Callable[[str, str], Any]
     unreachable: dict[str, str] = field(default_factory=dict)  # place -> why, error names and codes only
+    # The Kubernetes workloads of another account x region's EKS clusters (shared.kube_images.EksScan), which
+    # records a cluster it cannot read in `unreachable` itself; None: ECS only.
+    workloads_in: Callable[[str, str, dict[str, str]], Iterable[ServiceImages]] | None = None
 
     def services(self) -> Iterator[ServiceImages]:
         seen: set[str] = set()
@@ -98,6 +110,8 @@ class FleetScan:
                         replace(svc, account=place.account, region=place.region)
                         for svc in scan(self.ecs_in(place.account, place.region), self.clusters)
                     ]
+                    if self.workloads_in is not None:
+                        found.extend(self.workloads_in(place.account, place.region, self.unreachable))
                 except (HubSpokeError, ClientError, BotoCoreError) as err:
                     self.unreachable[str(place)] = _why(err)
                     continue
@@ -107,6 +121,19 @@ class FleetScan:
                 if svc.service_arn not in seen:
                     seen.add(svc.service_arn)
                     yield svc
+
+
+def eks_scan(
+    patterns: tuple[str, ...], cross: Any, run_id: str, purpose: str
+) -> Callable[[str, str, dict[str, str]], Iterable[ServiceImages]] | None:
+    """The Kubernetes half of a fleet scan (shared.kube_images.EksScan) when image_push.eks_clusters names any
+    cluster, under the target role of each place (`cross`: shared.credentials.CrossAccount); None: ECS only."""
+    if not patterns:
+        return None
+    from shared import credentials
+    from shared.kube_images import EksScan
+
+    return EksScan(patterns, lambda account, region: credentials.in_account(account, region, run_id, purpose, cross))
 
 
 def _why(err: Exception) -> str:
@@ -206,7 +233,9 @@ class ImageIndex:
 
         def items() -> Iterator[dict[str, Any]]:
             for svc in services:
-                where = {} if svc.account is None else {"account": svc.account, "region": svc.region}
+                where: dict[str, Any] = {} if svc.account is None else {"account": svc.account, "region": svc.region}
+                if svc.kind is not None:
+                    where |= {"kind": svc.kind, "namespace": svc.namespace}
                 for repository in {ImageRef.parse(image).repository for image in svc.images}:
                     yield {
                         "repository": repository,
@@ -264,4 +293,6 @@ class ImageIndex:
                     images=list(row["images"]),
                     account=row.get("account"),
                     region=row.get("region"),
+                    kind=row.get("kind"),
+                    namespace=row.get("namespace"),
                 )

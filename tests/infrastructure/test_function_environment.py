@@ -22,6 +22,7 @@ IMAGE_INDEX = {
     "INDEX_MAX_AGE_MINUTES",
     "IMAGE_PUSH_ACCOUNTS",
     "IMAGE_PUSH_REGIONS",
+    "EKS_CLUSTERS",
 }
 # Reaching targets in other accounts (the role to assume, its external id, the accounts allowed).
 CROSS_ACCOUNT = {"CROSS_ACCOUNT_ROLE_NAME", "CROSS_ACCOUNT_EXTERNAL_ID", "CROSS_ACCOUNT_ACCOUNTS"}

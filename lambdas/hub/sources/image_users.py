@@ -7,6 +7,12 @@ Services of this account keep their `cluster/service` ids; another account's (im
 scan cannot reach does not stop the run: the services found elsewhere are restarted, and the run's notes name
 the place and why under `unreachable` (a push is a one-off event: holding back every restart because one
 account lacks its role would redeploy nothing).
+
+`platform: kubernetes` finds the Kubernetes workloads instead (Deployments, StatefulSets, DaemonSets of the EKS
+clusters image_push.eks_clusters names, in image_push.accounts x regions; shared.kube_images), for
+k8s-rollout-restart: targets {"id": "<account>/<region>/<cluster>/<namespace>/<kind>/<name>", "account", "region",
+"cluster", "namespace", "kind", "workload", "image", "digest"}. A cluster whose API refuses HubSpoke's role (no access
+entry) is named under `unreachable` as `<account>/<region>/<cluster>`.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared import credentials
 from shared.credentials import CrossAccount
-from shared.ecs_images import FleetScan, ImageIndex, Push, ServiceImages, places
+from shared.ecs_images import FleetScan, ImageIndex, Push, ServiceImages, eks_scan, places
 
 if TYPE_CHECKING:
     from shared.sources import SourceContext
@@ -35,6 +41,8 @@ class Spec(BaseModel):
     digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
     registry: str | None = Field(default=None, pattern=r"^[0-9]{12}$")
     region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
+    # ecs: the ECS services (ecs-restart); kubernetes: the EKS clusters' workloads (k8s-rollout-restart).
+    platform: Literal["ecs", "kubernetes"] = "ecs"
 
 
 def origin(spec: Spec) -> str:
@@ -50,8 +58,9 @@ def discover(spec: Spec, ctx: SourceContext) -> list[Any]:
     services: list[ServiceImages]
     if meta is None or age_minutes is None or age_minutes > cfg.index_max_age_minutes:
         why = "the index is empty" if age_minutes is None else f"the index is {age_minutes:.0f} minutes old"
-        ctx.notes["discovery"] = f"scanned ECS live: {why} (max {cfg.index_max_age_minutes})"
-        fleet = _fleet(ctx)
+        scanned = "Kubernetes" if spec.platform == "kubernetes" else "ECS"
+        ctx.notes["discovery"] = f"scanned {scanned} live: {why} (max {cfg.index_max_age_minutes})"
+        fleet = _fleet(ctx, kubernetes=spec.platform == "kubernetes")
         services = list(fleet.services())
         unreachable = fleet.unreachable
     else:
@@ -63,8 +72,13 @@ def discover(spec: Spec, ctx: SourceContext) -> list[Any]:
         ctx.notes["unreachable"] = unreachable
     targets = []
     for svc in services:
+        if svc.is_workload != (spec.platform == "kubernetes"):
+            continue  # the other platform's, restarted by its own run
         matched = [image for image in svc.images if push.matches(image)]
         if not matched:
+            continue
+        if svc.is_workload:
+            targets.append(_workload_target(svc, matched[0], spec.digest))
             continue
         cluster_name = svc.cluster.rsplit("/", 1)[-1]
         # cluster/service: the same service name runs in several clusters; another account's place before it.
@@ -90,15 +104,37 @@ def discover(spec: Spec, ctx: SourceContext) -> list[Any]:
     return targets
 
 
-def _fleet(ctx: SourceContext) -> FleetScan:
-    """This account's clusters and every image_push account x region, other accounts under their role."""
+def _workload_target(svc: ServiceImages, image: str, digest: str | None) -> dict[str, Any]:
+    """A Kubernetes workload as k8s-rollout-restart's target."""
+    cluster = svc.cluster.rsplit("/", 1)[-1]
+    return {
+        "id": f"{svc.account}/{svc.region}/{cluster}/{svc.namespace}/{svc.kind}/{svc.service}",
+        "account": svc.account,
+        "region": svc.region,
+        "cluster": cluster,
+        "namespace": svc.namespace,
+        "kind": svc.kind,
+        "workload": svc.service,
+        "image": image,
+        "digest": digest,
+    }
+
+
+def _fleet(ctx: SourceContext, kubernetes: bool = False) -> FleetScan:
+    """This account's clusters and every image_push account x region, other accounts under their role; with
+    `kubernetes`, their EKS clusters' workloads too."""
     cfg = ctx.deployment
     cross = CrossAccount.from_env(cfg)
+    workloads_in = eks_scan(cfg.eks_clusters, cross, ctx.run_id, NAME) if kubernetes else None
 
     def ecs_in(account: str, region: str) -> Any:
         return credentials.in_account(account, region, ctx.run_id, NAME, cross).client("ecs")
 
     own = ctx.ecs
     return FleetScan(
-        places(cfg.image_push_accounts, cfg.image_push_regions, own.meta.region_name), cfg.ecs_clusters, own, ecs_in
+        places(cfg.image_push_accounts, cfg.image_push_regions, own.meta.region_name),
+        cfg.ecs_clusters,
+        own,
+        ecs_in,
+        workloads_in=workloads_in,
     )
