@@ -201,6 +201,17 @@ class Settings(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _eks_clusters_have_accounts(self) -> Settings:
+        # EKS clusters are read through the target role of each listed account (its access entry): the deployment's
+        # own account too is reached that way, so it must be listed.
+        if self.image_push.eks_clusters and not self.image_push.accounts:
+            raise ValueError(
+                "image_push.eks_clusters needs image_push.accounts: the EKS clusters are read through the HubSpoke "
+                "target role of each listed account (list this deployment's own account too if its clusters count)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _image_push_accounts_are_reachable(self) -> Settings:
         # The role may be assumed only in cross_account.accounts when it lists any: another account would fail
         # every scan of it with CredentialsError, so say so at synth instead.

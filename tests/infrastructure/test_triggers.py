@@ -177,3 +177,49 @@ def test_the_queue_the_indexer_fails_into_is_alarmed(template):
             in a["Properties"].get("Dimensions", [])
         ]
         assert alarms == ["HubSpoke-TriggerDeadLetters"], queue
+
+
+# -- image_push.eks_clusters: a second run of the same push for the Kubernetes workloads ----------------------------
+
+EKS_ACCOUNTS = ["620100300400", "730200400500"]
+
+
+@pytest.fixture(scope="module")
+def eks_rule(synth_cache):
+    from hubspoke.synth import synthesize_cached, watching
+
+    overrides = watching(["web"], [])
+    assert overrides is not None
+    overrides["image_push"] |= {"accounts": EKS_ACCOUNTS, "regions": ["eu-west-3", "ap-south-1"], "eks_clusters": ["*"]}
+    return image_push_rule(synthesize_cached(synth_cache, overrides))
+
+
+def test_eks_clusters_add_a_kubernetes_run_of_the_same_push(eks_rule):
+    event = load_event("ecr_push_web.json")
+    ecs, kubernetes = eks_rule["Targets"]
+    assert transform(ecs, event)["operation"] == "ecs-restart"
+    assert transform(kubernetes, event) == {
+        "run_id": f"push-k8s-{event['id']}",
+        "operation": "k8s-rollout-restart",
+        "params": {},
+        "source": {
+            "type": "image-users",
+            "repository": "web",
+            "tag": "1.4",
+            "digest": event["detail"]["image-digest"],
+            "registry": "123456789012",
+            "region": "us-east-1",
+            "platform": "kubernetes",
+        },
+    }
+    # The same delivery guarantees as the ECS run: retries, and the same dead-letter queue.
+    assert (
+        kubernetes["RetryPolicy"] == ecs["RetryPolicy"] == {"MaximumRetryAttempts": 8, "MaximumEventAgeInSeconds": 7200}
+    )
+    assert kubernetes["DeadLetterConfig"] == ecs["DeadLetterConfig"]
+    assert kubernetes["RoleArn"] == ecs["RoleArn"]
+
+
+def test_without_eks_clusters_a_push_starts_the_ecs_run_only(rule):
+    (target,) = rule["Targets"]
+    assert "k8s-rollout-restart" not in str(target)

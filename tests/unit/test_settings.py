@@ -87,6 +87,14 @@ def test_seed_retry_numbers_are_the_defaults():
             {"image_push": {"accounts": ["210987654321"]}, "cross_account": {"accounts": ["345678901234"]}},
             "hubspoke: Value error, image_push.accounts 210987654321 not in cross_account.accounts",
         ),
+        (
+            {"image_push": {"eks_clusters": ["*"]}},
+            "hubspoke: Value error, image_push.eks_clusters needs image_push.accounts",
+        ),
+        (
+            {"image_push": {"eks_clusters": ["prod/eu"], "accounts": ["210987654321"]}},
+            "hubspoke.image_push.eks_clusters.0",
+        ),
     ],
 )
 def test_bad_setting_names_its_key(context, key):

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared import credentials
 from shared.credentials import CrossAccount
 from shared.ecs_images import FleetScan, ImageIndex, Push, ServiceImages, eks_scan, places
+from shared.errors import InvalidRunRequest
 
 if TYPE_CHECKING:
     from shared.sources import SourceContext
@@ -51,6 +52,10 @@ def origin(spec: Spec) -> str:
 
 def discover(spec: Spec, ctx: SourceContext) -> list[Any]:
     cfg = ctx.deployment
+    if spec.platform == "kubernetes" and not cfg.eks_clusters:
+        raise InvalidRunRequest(
+            ["source.platform: kubernetes, but this deployment indexes no EKS cluster (set image_push.eks_clusters)"]
+        )
     push = Push(spec.repository, spec.tag, spec.digest, spec.registry, spec.region)
     index = ImageIndex(ctx.dynamodb, cfg.image_index_table)
     meta = index.meta()
