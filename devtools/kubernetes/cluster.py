@@ -190,6 +190,7 @@ class SimCluster:
                 "observedGeneration": generation,
                 "desiredNumberScheduled": nodes,
                 "currentNumberScheduled": nodes,
+                "numberMisscheduled": 0,
                 "updatedNumberScheduled": nodes if done else 0,
                 "numberAvailable": nodes if done else nodes - 1,
                 "numberReady": nodes if done else nodes - 1,
