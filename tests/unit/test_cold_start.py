@@ -70,7 +70,8 @@ OPERATIONS_PROBE = (
     "kube_after_noop = any(m.split('.')[0] in ('lightkube', 'httpx2') for m in sys.modules)\n"
     "OPERATIONS['k8s-apply'], OPERATIONS['k8s-rollout-restart']\n"
     "kube_after_lookup = any(m.split('.')[0] in ('lightkube', 'httpx2') for m in sys.modules)\n"
-    "print(json.dumps({'before': before, 'names': names, 'after': after, 'kube': [kube_after_noop, kube_after_lookup]}))\n"
+    "kube = [kube_after_noop, kube_after_lookup]\n"
+    "print(json.dumps({'before': before, 'names': names, 'after': after, 'kube': kube}))\n"
 )
 
 
