@@ -190,7 +190,7 @@ class SimCluster:
                 "observedGeneration": generation,
                 "desiredNumberScheduled": nodes,
                 "currentNumberScheduled": nodes,
-                "numberMisscheduled": 0,
+                "numberMisscheduled": 0,  # required in DaemonSetStatus: a client decoding the list fails without it
                 "updatedNumberScheduled": nodes if done else 0,
                 "numberAvailable": nodes if done else nodes - 1,
                 "numberReady": nodes if done else nodes - 1,

@@ -13,17 +13,20 @@ is injectable (tests) and counts simulated seconds in the local engine (shared.c
 from __future__ import annotations
 
 import base64
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from shared import caches, clock
 
 TOKEN_PREFIX = "k8s-aws-v1."  # noqa: S105 - the token format's prefix, not a secret
 CLUSTER_ID_HEADER = "x-k8s-aws-id"
 URL_EXPIRES_SECONDS = 60
+_STS_HOST = re.compile(r"^sts(\.[a-z0-9-]+)?\.amazonaws\.com(\.cn)?$")
 # EKS's acceptance window is ~15 min from the signature; renewing at 10 leaves 5 for the calls in flight.
 TOKEN_LIFETIME_SECONDS = 15 * 60
 RENEW_SECONDS = 10 * 60
@@ -40,6 +43,16 @@ def _inject_cluster_id(request: Any, **_: Any) -> None:
         request.headers[CLUSTER_ID_HEADER] = request.context[CLUSTER_ID_HEADER]
 
 
+def _sign_for_sts_itself(request: Any, region: str, **_: Any) -> None:
+    # EKS hands the token's URL to STS and takes only an STS host (sts.amazonaws.com or sts.<region>...): a client
+    # whose endpoint is overridden (AWS_ENDPOINT_URL: a VPC endpoint's DNS name, the local engine's loopback) must
+    # still sign for the STS host, as `aws eks get-token` does. Presigning makes no call, so nothing is sent there.
+    url = urlsplit(request.url)
+    host = f"sts.{region}.amazonaws.com" + (".cn" if region.startswith("cn-") else "")
+    if not _STS_HOST.match(url.hostname or ""):
+        request.url = urlunsplit(("https", host, url.path or "/", url.query, ""))
+
+
 def make_token(sts: Any, cluster: str) -> str:
     """A fresh token for `cluster`, signed with the credentials of the STS client `sts` (the target account's)."""
     events = sts.meta.events
@@ -48,6 +61,11 @@ def make_token(sts: Any, cluster: str) -> str:
         "provide-client-params.sts.GetCallerIdentity", _retrieve_cluster_id, unique_id="hubspoke-k8s-aws-id-params"
     )
     events.register("before-sign.sts.GetCallerIdentity", _inject_cluster_id, unique_id="hubspoke-k8s-aws-id-header")
+    events.register(
+        "before-sign.sts.GetCallerIdentity",
+        partial(_sign_for_sts_itself, region=sts.meta.region_name or "us-east-1"),
+        unique_id="hubspoke-k8s-sts-host",
+    )
     url = sts.generate_presigned_url(
         "get_caller_identity", Params={CLUSTER_ID_HEADER: cluster}, ExpiresIn=URL_EXPIRES_SECONDS, HttpMethod="GET"
     )

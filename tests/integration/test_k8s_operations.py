@@ -18,7 +18,7 @@ from devtools.kubernetes import KubernetesServer, SimCluster, moto_credentials
 from hubspoke.world import moto_client
 from shared import eks_token
 from shared.errors import CredentialsError, FieldConflictError, RateLimitError
-from shared.kube import ENDPOINT_OVERRIDE_ENV, RESTARTED_AT
+from shared.kube import RESTARTED_AT
 from shared.models import Target
 from spoke.handler import handler as spoke
 
@@ -54,8 +54,8 @@ def workload(kind: str, name: str, image: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def clusters(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[KubernetesServer]:
-    """The 10 clusters in moto's EKS and in the local Kubernetes API, reached through the endpoint template."""
+def clusters(aws: Any) -> Iterator[KubernetesServer]:
+    """The 10 clusters in moto's EKS and in the local Kubernetes API, where DescribeCluster says they are."""
     sims = []
     for account, region, name in PLACES:
         eks = moto_client("eks", region, account)
@@ -73,8 +73,16 @@ def clusters(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[KubernetesSe
             {**CONFIG_MAP, "data": {"mode": "permissive"}},
             manager="helm",
         )
-        monkeypatch.setenv(ENDPOINT_OVERRIDE_ENV, server.template)
+        for sim in sims:
+            point_at(sim, server.endpoint(sim))
         yield server
+
+
+def point_at(sim: SimCluster, endpoint: str) -> None:
+    """What moto's DescribeCluster answers as the cluster's endpoint: the double's (moto has no call to set it)."""
+    from moto.eks.models import eks_backends
+
+    eks_backends[sim.account][sim.region].clusters[sim.name].endpoint = endpoint
 
 
 def cluster_target(account: str, region: str, name: str) -> dict[str, Any]:
@@ -97,7 +105,9 @@ def run_all(
 
 
 def test_apply_to_ten_clusters_then_rerun(clusters, aws, context):
+    # A target's own endpoint is not where the token goes (DescribeCluster is): one points at a closed port
     targets = [cluster_target(*place) for place in PLACES]
+    targets[0] = {**targets[0], "endpoint": "http://127.0.0.1:9/elsewhere"}
     params = {"manifests": [CONFIG_MAP, NETWORK_POLICY]}
     # WHEN a ConfigMap and a NetworkPolicy are applied to the 10 clusters
     first = run_all(aws, "apply-1", "k8s-apply", params, targets, context)
