@@ -1,9 +1,8 @@
 """KubernetesServer: the world's EKS clusters' API servers, one HTTP server on 127.0.0.1, a path prefix each.
 
     with KubernetesServer([SimCluster("prod-a", account="111111111111")], credentials=moto_credentials()) as k:
-        endpoint = k.endpoint(cluster)          # http://127.0.0.1:PORT/clusters/<account>/<region>/<name>
-        k.template                              # the same with {account}/{region}/{cluster}: the local engine's
-                                                # HUBSPOKE_EKS_ENDPOINT_TEMPLATE
+        endpoint = k.endpoint(cluster)          # what DescribeCluster answers: http://127.0.0.1:PORT/clusters/<account>/<region>/<name>
+        k.template                              # the same with {account}/{region}/{cluster}
 
 Routes (only what the product calls), under a cluster's prefix: GET a list of apps/v1 deployments, statefulsets,
 daemonsets across namespaces or in one; GET one; PATCH one with application/apply-patch+yaml (server-side apply:

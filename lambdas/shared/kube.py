@@ -16,7 +16,8 @@ Signatures (the image index and the operations use only these):
     .restart(kind, namespace, name, restarted_at: str) -> dict        kubectl rollout restart's patch
     .apply(manifest: dict, *, dry_run=False, force=False, field_manager="hubspoke") -> Applied
     for_eks(target: TargetAws, account, region, cluster, endpoint="", ca_data="") -> KubeCluster
-        DescribeCluster through the target's clients when endpoint/CA are not given; token from eks_token.
+        DescribeCluster through the target's clients when endpoint/CA are not given (the operations never give
+        them: a target's own endpoint field is not trusted with a token); token from eks_token.
     rollout_done(obj: dict) -> bool            observedGeneration >= generation and all replicas updated/available
 
     Workload: kind, namespace, name, containers (images), init_containers (images), generation, raw (dict).
@@ -31,7 +32,6 @@ TransientError.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -56,9 +56,6 @@ from shared.errors import (
 FIELD_MANAGER = "hubspoke"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
-# The local engine points every cluster at the local Kubernetes-compatible server (devtools/kubernetes): a
-# template with {account}, {region}, {cluster}; unset in a deployment, where DescribeCluster's endpoint is used.
-ENDPOINT_OVERRIDE_ENV = "HUBSPOKE_EKS_ENDPOINT_TEMPLATE"
 _T = TypeVar("_T")
 
 
@@ -344,12 +341,6 @@ class KubeCluster:
         )
 
 
-def endpoint_for(account: str, region: str, cluster: str, described: str) -> str:
-    """The endpoint to call: DescribeCluster's, unless the local engine points clusters at its double."""
-    template = os.environ.get(ENDPOINT_OVERRIDE_ENV, "")
-    return template.format(account=account, region=region, cluster=cluster) if template else described
-
-
 def for_eks(target: Any, account: str, region: str, cluster: str, endpoint: str = "", ca_data: str = "") -> KubeCluster:
     """The cluster of an EKS target, reached with a token signed under the target account's role (`target`:
     shared.credentials.TargetAws). DescribeCluster gives the endpoint and CA when the target does not."""
@@ -377,7 +368,7 @@ def for_eks(target: Any, account: str, region: str, cluster: str, endpoint: str 
             raise TargetError(f"EKS cluster {cluster} has no endpoint yet (status {described.get('status')})")
     cache = eks_token.tokens()
     return KubeCluster(
-        endpoint_for(account, region, cluster, endpoint),
+        endpoint,
         ca_data,
         lambda: cache.token(account, region, cluster, lambda: target.client("sts")),
         name=f"{account}/{region}/{cluster}",

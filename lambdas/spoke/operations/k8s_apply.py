@@ -5,9 +5,10 @@ dry run, so a conflict with another field manager fails the target naming the fi
 manifest of it is written. `dry_run` stops there and records the diff the apply would make. Idempotent by
 nature: a rerun changes nothing and the target is `unchanged`; the ledger's detail lists what changed.
 
-Target: {"id": "<account>/<region>/<cluster>", "account", "region", "cluster"} (the eks-clusters source), with
-"endpoint" and "certificate_authority" when the source has them; otherwise DescribeCluster in the target's
-account. The token is signed under the target account's HubSpoke role (shared.eks_token).
+Target: {"id": "<account>/<region>/<cluster>", "account", "region", "cluster", ...} (the eks-clusters source).
+The endpoint and CA always come from DescribeCluster in the target's account, never from the target's own
+fields: a target list is input, and a token of the account's role must go only to that account's cluster. The
+token is signed under the target account's HubSpoke role (shared.eks_token).
 """
 
 from __future__ import annotations
@@ -69,14 +70,8 @@ def cluster_for(item: SpokeInput, ctx: OperationContext) -> KubeCluster:
         raise TargetError("the target has no 'cluster' (use the eks-clusters source)")
     account = str(target.get("account") or ctx.target.account or "self")
     region = str(target.get("region") or "")
-    return kube.for_eks(
-        ctx.target,
-        account,
-        region,
-        cluster,
-        endpoint=str(target.get("endpoint") or ""),
-        ca_data=str(target.get("certificate_authority") or ""),
-    )
+    # No endpoint from the target (see the module's docstring): DescribeCluster says where the cluster is.
+    return kube.for_eks(ctx.target, account, region, cluster)
 
 
 def _entry(applied: Applied) -> dict[str, Any]:

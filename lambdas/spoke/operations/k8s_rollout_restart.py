@@ -8,7 +8,7 @@ Optionally waits for the rollout (observed generation, updated and available rep
 task's timeout.
 
 Target: {"id", "account", "region", "cluster", "namespace", "kind", "workload", "digest" or "image"} (the
-image index's, for an image push), and optionally "endpoint" and "certificate_authority" (else DescribeCluster).
+image index's, for an image push); the endpoint and CA from DescribeCluster, as for k8s-apply.
 """
 
 from __future__ import annotations
