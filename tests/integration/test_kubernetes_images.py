@@ -10,11 +10,11 @@ from typing import Any
 
 import boto3
 import pytest
+from indexer.handler import handler as indexer
 
 from devtools.kubernetes import KubernetesServer, moto_credentials
 from hub.handler import handler as hub
 from hubspoke.world import World, load_eks, load_world
-from indexer.handler import handler as indexer
 from shared.errors import InvalidRunRequest
 from tests.kube_world import WorldKubernetes
 
