@@ -658,11 +658,13 @@ def _load_world(engine: LocalEngine, fleet: World) -> int:
 def _world_line(fleet: World) -> str:
     """What a world holds, in one line."""
     places = fleet.places()
-    accounts = {a for a, _, _ in places if a is not None}
-    regions = {r for _, r, _ in places if r is not None}
+    eks = fleet.eks_places()
+    accounts = {a for a, _, _ in [*places, *eks] if a is not None}
+    regions = {r for _, r, _ in [*places, *eks] if r is not None}
     where = f" in {len(accounts)} other accounts x {len(regions)} regions" if accounts else ""
     services = sum(len(c.services) for _, _, c in places)
-    return f"{len(places)} clusters{where}, {services} services"
+    workloads = f", {len(eks)} EKS clusters, {sum(len(c.workloads) for _, _, c in eks)} workloads" if eks else ""
+    return f"{len(places)} clusters{where}, {services} services{workloads}"
 
 
 def _json_file(path: Path, name: str) -> Any:

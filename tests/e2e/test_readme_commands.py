@@ -55,3 +55,24 @@ def test_the_operate_commands_of_the_readme_run_as_written(tmp_path: Path, synth
     report = outputs["report"]
     summary = json.loads(report[report.index("{") : report.rindex("}") + 1])
     assert (summary["total"], summary["failed"], [t["id"] for t in summary["failed_targets"]]) == (3, 1, ["svc-b"])
+
+
+def test_the_eks_clusters_command_of_the_readme_runs_as_written(
+    tmp_path: Path, synth_cache: Path, stack: object
+) -> None:
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    home = tmp_path / ".hubspoke"
+    home.mkdir()
+    (home / "synth").symlink_to(synth_cache)
+    (command,) = readme_block("### Kubernetes (EKS)")
+    args = shlex.split(command)
+    done = subprocess.run(
+        [sys.executable, "-m", "hubspoke", *args[1:], "--quiet"],
+        check=False, cwd=tmp_path, env={**os.environ, "HUBSPOKE_HOME": str(home)}, capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
+    # THEN the world's 6 EKS clusters (all tier=prod, in 2 accounts x 2 regions) are the run's 6 targets
+    assert done.returncode == 0, done.stdout + done.stderr
+    said = " ".join((done.stdout + done.stderr).split())  # as printed, unwrapped
+    assert "6 EKS clusters, 29 workloads" in said
+    assert "'listed': 6, 'selected': 6" in said
