@@ -97,18 +97,20 @@ class FleetScan:
     # The Kubernetes workloads of another account x region's EKS clusters (shared.kube_images.EksScan), which
     # records a cluster it cannot read in `unreachable` itself; None: ECS only.
     workloads_in: Callable[[str, str, dict[str, str]], Iterable[ServiceImages]] | None = None
+    # False: the Kubernetes workloads only (a live scan for a Kubernetes push, which has no use for ECS services).
+    ecs: bool = True
 
     def services(self) -> Iterator[ServiceImages]:
         seen: set[str] = set()
         for place in self.places:
             if place.account is None or place.region is None:
-                found = list(scan(self.own_ecs, self.clusters))
+                found = list(scan(self.own_ecs, self.clusters)) if self.ecs else []
             else:
                 try:
                     # The whole place before any of it is yielded: a place is in the index entirely or not at all.
                     found = [
                         replace(svc, account=place.account, region=place.region)
-                        for svc in scan(self.ecs_in(place.account, place.region), self.clusters)
+                        for svc in (scan(self.ecs_in(place.account, place.region), self.clusters) if self.ecs else [])
                     ]
                     if self.workloads_in is not None:
                         found.extend(self.workloads_in(place.account, place.region, self.unreachable))

@@ -127,7 +127,14 @@ def test_the_index_holds_the_workloads_of_the_named_clusters_beside_the_services
 def test_each_platforms_run_gets_only_its_own_targets(fleet, aws, context, indexed):
     if indexed:
         indexer({}, context)
-    out, k8s = targets(aws, context, push("kubernetes", f"k8s-{indexed}"))
+    ecs_calls: list[str] = []
+    events = boto3._get_default_session().events
+    events.register("before-call.ecs", lambda model, **_: ecs_calls.append(model.name), unique_id="k8s-ecs-calls")
+    try:
+        out, k8s = targets(aws, context, push("kubernetes", f"k8s-{indexed}"))
+    finally:
+        events.unregister("before-call.ecs", unique_id="k8s-ecs-calls")
+    assert ecs_calls == []  # a Kubernetes push never reads ECS, live scan or not
     assert sorted(t["id"] for t in k8s) == [
         f"{A}/{EU}/prod-a/apps/Deployment/web",
         f"{A}/{EU}/prod-a/apps/StatefulSet/cache",
@@ -149,6 +156,9 @@ def test_each_platforms_run_gets_only_its_own_targets(fleet, aws, context, index
     assert out["notes"]["discovery"].startswith("image index" if indexed else "scanned Kubernetes live")
     assert list(out["notes"]["unreachable"]) == [f"{B}/{EU}/prod-closed"]
     _, ecs = targets(aws, context, push("ecs", f"ecs-{indexed}"))
+    if not indexed:
+        # the hook was in place: the ECS push's live scan, through the same clients, is seen calling ECS
+        assert "ListServices" in ecs_calls
     assert sorted(t["id"] for t in ecs) == [f"{A}/{EU}/ecs-a/web", "ecs-home/web"]
 
 

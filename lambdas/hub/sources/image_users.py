@@ -142,4 +142,5 @@ def _fleet(ctx: SourceContext, kubernetes: bool = False) -> FleetScan:
         own,
         ecs_in,
         workloads_in=workloads_in,
+        ecs=not kubernetes,
     )
