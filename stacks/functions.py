@@ -120,7 +120,7 @@ class Functions(Construct):
         super().__init__(scope, construct_id)
         self._settings = settings
         # lambdas/ plus its pinned pure-Python requirements (the GitHub client), bundled with pip, no Docker.
-        self._code = python_asset(LAMBDAS_DIR, RUNTIME)
+        self._code = python_asset(LAMBDAS_DIR, RUNTIME, ARCHITECTURE)
         self._layer = lambda_.LayerVersion.from_layer_version_arn(
             self,
             "PowertoolsLayer",
