@@ -1,8 +1,9 @@
 """Local bundling of the Lambda asset, no Docker: copy lambdas/ and pip-install lambdas/requirements.txt.
 
-The wheels are pure Python (py3-none-any) and hash-pinned, so the pip of the machine that synthesizes
-builds the same asset for Lambda's python3.14 on any platform. CDK calls `try_bundle` first; returning True
-means the Docker image is never used (it is only named because BundlingOptions requires one).
+The wheels are hash-pinned and chosen for Lambda's python3.14 and the functions' architecture (manylinux), not
+for the machine that synthesizes: any machine builds the same asset. Most are pure Python (py3-none-any); the
+Kubernetes client's msgspec and PyYAML are compiled, so the architecture matters. CDK calls `try_bundle` first;
+returning True means the Docker image is never used (it is only named because BundlingOptions requires one).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from aws_cdk import aws_lambda as lambda_
 
 EXCLUDE = ["**/__pycache__", "**/*.pyc", "**/.mypy_cache"]
 REQUIREMENTS = "requirements.txt"
+# pip's platform tag per Lambda architecture (manylinux2014 also takes the manylinux_2_17 wheels).
+PLATFORMS = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}
 
 
 class BundlingError(RuntimeError):
@@ -29,9 +32,10 @@ class BundlingError(RuntimeError):
 class PipBundler:
     """Copies the source tree and installs its pinned requirements beside it."""
 
-    def __init__(self, source: Path, python_version: str) -> None:
+    def __init__(self, source: Path, python_version: str, platform: str = PLATFORMS["x86_64"]) -> None:
         self._source = source
         self._python_version = python_version
+        self._platform = platform
 
     def try_bundle(self, output_dir: str, *args: Any, **kwargs: Any) -> bool:
         out = Path(output_dir)
@@ -44,7 +48,8 @@ class PipBundler:
         command = [
             sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
             "--no-deps", "--require-hashes", "--only-binary=:all:", "--implementation", "cp",
-            "--python-version", self._python_version, "--target", str(out), "-r", str(requirements),
+            "--python-version", self._python_version, "--platform", self._platform,
+            "--target", str(out), "-r", str(requirements),
         ]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - our own argv
         if done.returncode != 0:
@@ -52,7 +57,7 @@ class PipBundler:
         return True
 
 
-def python_asset(source: Path, runtime: lambda_.Runtime) -> lambda_.Code:
+def python_asset(source: Path, runtime: lambda_.Runtime, architecture: lambda_.Architecture) -> lambda_.Code:
     """The asset of `source` with its requirements installed; hashed by source so an unchanged tree is reused."""
     version = runtime.name.removeprefix("python")
     return lambda_.Code.from_asset(
@@ -62,6 +67,6 @@ def python_asset(source: Path, runtime: lambda_.Runtime) -> lambda_.Code:
         bundling=BundlingOptions(
             # Never pulled: PipBundler always bundles locally.
             image=DockerImage.from_registry("public.ecr.aws/sam/build-" + runtime.name),
-            local=PipBundler(source, version),
+            local=PipBundler(source, version, PLATFORMS[architecture.name]),
         ),
     )

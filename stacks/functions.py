@@ -121,7 +121,7 @@ class Functions(Construct):
         super().__init__(scope, construct_id)
         self._settings = settings
         # lambdas/ plus its pinned pure-Python requirements (the GitHub client), bundled with pip, no Docker.
-        self._code = python_asset(LAMBDAS_DIR, RUNTIME)
+        self._code = python_asset(LAMBDAS_DIR, RUNTIME, ARCHITECTURE)
         self._layer = lambda_.LayerVersion.from_layer_version_arn(
             self,
             "PowertoolsLayer",
@@ -206,6 +206,7 @@ class Functions(Construct):
         self._github_grants(settings)
         self._image_push_grants(storage, settings)
         self._run_task_grants()
+        self._eks_grants()
         self._cross_account_grants(settings)
         self._acknowledge_prefixes(storage, settings)
 
@@ -280,6 +281,21 @@ class Functions(Construct):
                     "The services of image_push.clusters, or of every cluster when none are set: "
                     "services come and go, so their names cannot be listed at deploy time.",
                 )
+
+    def _eks_grants(self) -> None:
+        """k8s-apply and k8s-rollout-restart on EKS clusters of this account (a target without an `account`): the
+        spoke asks DescribeCluster for the endpoint and CA. The bearer token is a presigned STS GetCallerIdentity
+        URL: presigning makes no call and GetCallerIdentity needs no permission. What the token may do inside the
+        cluster is the cluster's access entry and RBAC (README: Kubernetes (EKS)); clusters in other accounts are
+        described through their HubSpokeTargetRole."""
+        arn = f"arn:{Aws.PARTITION}:eks:*:{Aws.ACCOUNT_ID}:cluster/*"
+        self.spoke.add_to_role_policy(iam.PolicyStatement(actions=["eks:DescribeCluster"], resources=[arn]))
+        acknowledge(
+            _default_policy(self.spoke.role),
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:eks:*:<AWS::AccountId>:cluster/*]",
+            "DescribeCluster (endpoint and CA) on the EKS clusters of this account that a k8s run targets; the "
+            "clusters are the run's targets, known only when it starts.",
+        )
 
     def _run_task_grants(self) -> None:
         """ecs-run-task on clusters of this account (any region: a target may name one without an account);

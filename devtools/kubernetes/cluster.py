@@ -157,6 +157,8 @@ class SimCluster:
     region: str = "us-east-1"
     # Accounts with an access entry (None: any caller with a good token); others are refused as EKS does.
     access_entries: set[str] | None = None
+    # Verbs the access entry's RBAC does not grant (e.g. {"patch"}): answered 403 Forbidden.
+    forbidden_verbs: set[str] = field(default_factory=set)
     rollout_seconds: float = 30.0
     objects: dict[tuple[str, str, str, str], Stored] = field(default_factory=dict)
     resource_version: int = 1000

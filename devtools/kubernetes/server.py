@@ -255,6 +255,19 @@ class KubernetesServer:
         if kind is None:
             raise _Answer(404, status(404, "NotFound", "the server could not find the requested resource"))
         group = kind[0].split("/")[0] if "/" in kind[0] else ""
+        verb = {"GET": "get" if name else "list", "PATCH": "patch"}.get(method, method.lower())
+        if verb in cluster.forbidden_verbs:
+            resource = f"{plural}.{group}" if group else plural
+            raise _Answer(
+                403,
+                status(
+                    403,
+                    "Forbidden",
+                    f'{resource} "{name or ""}" is forbidden: User "hubspoke" cannot {verb} resource "{plural}" '
+                    f'in API group "{group}"' + (f' in the namespace "{namespace}"' if namespace else ""),
+                    {"name": name or "", "group": group, "kind": plural},
+                ),
+            )
         now = self.clock.now()
         if method == "GET" and name is None:
             items = [cluster.render(s, kind, now) for s in cluster.listing(prefix, plural, namespace)]

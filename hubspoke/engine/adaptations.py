@@ -7,7 +7,8 @@ tests/e2e/test_limits.py).
 ADAPTATIONS: dict[str, str] = {
     "in-process-lambda": (
         "Lambda tasks are answered by running the synthesized asset's handler in-process "
-        "(moto's docker-less Lambda only echoes the payload); errors keep Lambda's errorType shape."
+        "(moto's docker-less Lambda only echoes the payload); errors keep Lambda's errorType shape. The asset's "
+        "compiled packages built for Lambda's Python (msgspec, PyYAML) come from the engine's own environment."
     ),
     "scaled-retry": "Retry intervals (IntervalSeconds, backoff, jitter) sleep for interval x time scale.",
     "scaled-wait": "Wait states wait for seconds x time scale.",

@@ -7,7 +7,9 @@ Errors are shaped as the Python Lambda runtime shapes them, so Retry/Catch see t
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import importlib.machinery
 import json
 import sys
 import threading
@@ -151,9 +153,7 @@ class InProcessRuntime:
     def _load(self, fn: LocalFunction) -> Handler:
         if fn.handler is None:
             module_name, _, attr = fn.handler_path.rpartition(".")
-            asset = str(fn.asset_dir)
-            if asset not in sys.path:
-                sys.path.insert(0, asset)
+            put_on_path(fn.asset_dir)
             with self._running(fn):  # what the module reads at import comes from its function's environment
                 fn.handler = getattr(importlib.import_module(module_name), attr)
         return fn.handler
@@ -241,10 +241,33 @@ def throttled() -> ClientError:
 
 def lambda_module(runtime: InProcessRuntime, name: str) -> Any:
     """A module of the Lambda code as the handlers import it (from the asset, unless already loaded)."""
-    asset = str(runtime.functions[0].asset_dir)
-    if asset not in sys.path:
-        sys.path.insert(0, asset)
+    put_on_path(runtime.functions[0].asset_dir)
     return importlib.import_module(name)
+
+
+def foreign_compiled(asset: Path) -> list[str]:
+    """The asset's top-level packages holding extension modules this interpreter cannot load (built for Lambda's
+    Python, e.g. msgspec's _core.cpython-314-x86_64-linux-gnu.so under the engine's 3.11)."""
+    # A module `m` loads from m + one of these suffixes exactly (".so" alone means a file named m.so).
+    here = set(importlib.machinery.EXTENSION_SUFFIXES)
+    found = set()
+    for ext in asset.glob("*/**/*.so"):
+        if "." + ext.name.split(".", 1)[1] not in here:
+            found.add(ext.relative_to(asset).parts[0])
+    return sorted(found)
+
+
+def put_on_path(asset: Path) -> None:
+    """Put the asset first on sys.path, as Lambda's /var/task is. Its compiled packages built for another Python
+    are imported from the engine's own environment first (requirements.txt installs the same pins), so the
+    handlers get a copy this interpreter can load instead of an ImportError."""
+    entry = str(asset)
+    if entry in sys.path:
+        return
+    for package in foreign_compiled(asset):
+        with contextlib.suppress(ImportError):  # not installed here: the handler fails as it would have
+            importlib.import_module(package)
+    sys.path.insert(0, entry)
 
 
 def _error_response(exc: Exception, context: LambdaContext) -> dict[str, Any]:

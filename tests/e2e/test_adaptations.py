@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from typing import Any
 
 import pytest
 
 from hubspoke.engine import ADAPTATIONS, LocalEngine
+from hubspoke.engine.runtime import foreign_compiled, put_on_path
 from hubspoke.world import Task
 from tests.e2e.conftest import CEILING
 
@@ -43,6 +45,22 @@ def test_in_process_lambda_runs_the_synthesized_asset(engine, stack):
         # The pinned requirements were bundled into the asset (pip, no Docker), so the handlers import them there.
         assert (fn.asset_dir / "gidgethub" / "abc.py").exists()
         assert (fn.asset_dir / "uritemplate").is_dir()
+        # The Kubernetes client too, its compiled part built for Lambda's Python and architecture, not the engine's
+        assert (fn.asset_dir / "lightkube" / "__init__.py").exists()
+        assert [p.name for p in (fn.asset_dir / "msgspec").glob("_core*.so")] == [
+            "_core.cpython-314-x86_64-linux-gnu.so"
+        ]
+
+
+def test_compiled_packages_for_lambdas_python_come_from_the_engines_environment(engine, stack):
+    # GIVEN the asset's msgspec, compiled for python3.14 WHEN the engine puts the asset on sys.path
+    asset = engine.runtime.functions[0].asset_dir
+    assert foreign_compiled(asset) == (["msgspec", "yaml"] if sys.version_info[:2] != (3, 14) else [])
+    put_on_path(asset)
+    import msgspec
+
+    # THEN msgspec is importable here: a copy this interpreter can load
+    assert msgspec.json.decode(b'{"a": 1}') == {"a": 1}
 
 
 def test_in_process_lambda_errors_keep_lambdas_error_shape(engine):
