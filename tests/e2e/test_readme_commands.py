@@ -64,7 +64,7 @@ def test_the_eks_clusters_command_of_the_readme_runs_as_written(
     home = tmp_path / ".hubspoke"
     home.mkdir()
     (home / "synth").symlink_to(synth_cache)
-    (command,) = readme_block("### Kubernetes (EKS)")
+    (command,) = readme_block("### Image push on Kubernetes (EKS)")
     args = shlex.split(command)
     done = subprocess.run(
         [sys.executable, "-m", "hubspoke", *args[1:], "--quiet"],
