@@ -16,7 +16,7 @@ EXAMPLES = Path(__file__).parents[2] / "examples"
 
 def test_every_example_world_is_valid():
     # The worlds written before EKS clusters existed stay valid, and the EKS one holds what its tests count on.
-    for path in EXAMPLES.glob("*world*.json"):
+    for path in (EXAMPLES / name for name in ("world.json", "fleet-accounts.json", "eks-push-world.json")):
         World.model_validate(json.loads(path.read_text()))
     eks = World.model_validate(json.loads((EXAMPLES / "eks-push-world.json").read_text()))
     places = eks.eks_places()
