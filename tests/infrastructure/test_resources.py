@@ -299,6 +299,7 @@ def test_each_function_gets_exactly_the_calls_its_code_makes(template):
             "ecs:DescribeTaskDefinition",
             "ecs:TagResource",
             "iam:PassRole",
+            "eks:DescribeCluster",  # the k8s operations on this account's clusters: endpoint and CA
             *LOGS,
             SECRET,
             ASSUME,
