@@ -49,6 +49,10 @@ demo: setup
 	$(BIN)/hubspoke local event examples/ecr-push-web.json --world examples/world.json --repository web --deliveries 2 \
 	  --summary-json .hubspoke/demo-image-push.json
 	@echo
+	@echo "== Image push on Kubernetes: 23 of 29 workloads in 6 EKS clusters of 2 accounts run the image, delivered twice =="
+	$(BIN)/hubspoke local event examples/ecr-push-web.json --world examples/eks-push-world.json --repository web \
+	  --eks-clusters '*' --deliveries 2 --quiet --summary-json .hubspoke/demo-image-push-k8s.json
+	@echo
 	@echo "== GitHub file distribution: 75 repositories of a local GitHub-compatible server, 5 protected =="
 	BIN=$(BIN) bash examples/github-demo.sh
 	@echo

@@ -434,6 +434,7 @@ def local_event(
     repository_prefix: Annotated[
         list[str] | None, typer.Option("--repository-prefix", help="...and repository name prefixes (repeatable).")
     ] = None,
+    eks_clusters: Annotated[list[str] | None, typer.Option("--eks-clusters", help=_EKS_CLUSTERS_HELP)] = None,
 ) -> None:
     """Feed an event through the synthesized rule (pattern, input transformer) into the workflow."""
     from hubspoke.engine import LocalEngine
@@ -444,17 +445,24 @@ def local_event(
     overrides = watching(repository or [], repository_prefix or [])
     event = _json_file(event_file, "EVENT_FILE")
     fleet = _world(world)
+    if eks_clusters:
+        overrides = _with_eks_clusters(overrides, eks_clusters, fleet)
     _, stack, run_dir = _prepare(f"event-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}", overrides)
     _CTRL_C.stage = "interrupted: stopped before the event's run started, nothing ran"
     (machine_id,) = stack.resources("AWS::StepFunctions::StateMachine")
     interrupted = None
     kept = run_dir.parent.parent  # its run is kept there (adaptation `kept-runs`)
-    with LocalEngine(stack, time_scale=time_scale, log_path=run_dir / "lambda.log", state_dir=kept) as engine:
-        services = _load_world(engine, fleet)
+    with (
+        _kubernetes_double(fleet) as kubernetes,
+        LocalEngine(stack, time_scale=time_scale, log_path=run_dir / "lambda.log", state_dir=kept) as engine,
+    ):
+        services = _load_world(engine, fleet, kubernetes)
         if fleet.index:
             engine.runtime.invoke(engine.function_named("indexer."), "{}")
+        eks = fleet.eks_places()
+        workloads = f", {sum(len(c.workloads) for _, _, c in eks)} workloads in {len(eks)} EKS clusters" if eks else ""
         err_console.print(
-            f"world: {services} services in {len(fleet.clusters)} clusters"
+            f"world: {services} services in {len(fleet.clusters)} clusters{workloads}"
             f"{', indexed' if fleet.index else ', no index (the hub will scan live)'}"
         )
         rule = next((r for r in rules_targeting(stack, machine_id) if matches(r, event)), None)
@@ -464,9 +472,10 @@ def local_event(
                 out_console.print(_RULE_DISABLED, highlight=False)
             raise typer.Exit(EXIT_OK)
         out_console.print(f"Rule matched: {rule.get('Description', '')}")
-        request = transform(rule["Targets"][0], event)
+        # One run per rule target: the ECS restart, and with image_push.eks_clusters the Kubernetes one.
+        requests = [transform(target, event) for target in rule["Targets"]]
         summaries = []
-        for delivery in range(1, deliveries + 1):
+        for delivery, request in ((d, r) for r in requests for d in range(1, deliveries + 1)):
             # EventBridge names executions itself; the run id comes from the event, so deliveries share it.
             result = _run_with_progress(engine, request, quiet, execution_name=f"event-{uuid.uuid4().hex[:12]}")
             if result.interrupted:
@@ -475,21 +484,58 @@ def local_event(
                 break
             rows = engine.ledger(result.run_id)
             summary = build_summary(result, rows, time_scale)
-            summary["restarts"] = _per_target(rows, "target", {"deployment_id": "deployment_id"})
+            # A workload's restart has no deployment id: the time its pod template was stamped stands in for it.
+            restarted = "restarted_at" if request["operation"] == "k8s-rollout-restart" else "deployment_id"
+            summary["restarts"] = _per_target(rows, "target", {"deployment_id": restarted})
             summaries.append(summary)
-            out_console.print(f"[bold]Delivery {delivery} of {deliveries}[/]")
+            out_console.print(f"[bold]Delivery {delivery} of {deliveries}[/] ({request['operation']})")
             render_summary(out_console, summary)
-            _render_restarts(summary["restarts"])
+            _render_restarts(summary["restarts"], kubernetes=restarted == "restarted_at")
             _CTRL_C.stage = f"interrupted: stopped after delivery {delivery} of {deliveries}; logs in {run_dir}"
     if interrupted is not None:
         err_console.print(interrupted, highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_INTERRUPTED)
     if summary_json is not None:
-        summary_json.write_text(json.dumps(summaries if deliveries > 1 else summaries[0], indent=2) + "\n")
+        summary_json.write_text(json.dumps(summaries if len(summaries) > 1 else summaries[0], indent=2) + "\n")
     # Exit codes as for `local run`: a request the hub refuses is bad input (2), whichever delivery it was.
     if any(s["error"] in INVALID_INPUT_ERRORS for s in summaries):
         raise typer.Exit(EXIT_BAD_INPUT)
-    raise typer.Exit(EXIT_OK if summaries[-1]["outcome"] == "succeeded" else EXIT_FAILED)
+    last = [s for n, s in enumerate(summaries, 1) if n % deliveries == 0]  # each run's last delivery
+    raise typer.Exit(EXIT_OK if all(s["outcome"] == "succeeded" for s in last) else EXIT_FAILED)
+
+
+_EKS_CLUSTERS_HELP = (
+    "Index the Kubernetes workloads of the world's EKS clusters matching this name glob, as image_push.eks_clusters "
+    "would (repeatable); the world's EKS accounts and regions join image_push.accounts and regions, and the push "
+    "also starts a k8s-rollout-restart run. Needs a checkout (the local Kubernetes API is devtools/kubernetes)."
+)
+
+
+def _with_eks_clusters(overrides: dict[str, Any] | None, patterns: list[str], fleet: World) -> dict[str, Any]:
+    """Settings overrides that index the world's EKS clusters (image_push.eks_clusters, accounts, regions)."""
+    merged: dict[str, Any] = dict(overrides or {})
+    push = dict(merged.get("image_push") or _context().get("hubspoke", {}).get("image_push", {}))
+    places = [(a, r) for a, r, _ in fleet.eks_places() if a is not None and r is not None]
+    push["eks_clusters"] = list(dict.fromkeys([*push.get("eks_clusters", []), *patterns]))
+    push["accounts"] = list(dict.fromkeys([*push.get("accounts", []), *(a for a, _ in places)]))
+    push["regions"] = list(dict.fromkeys([*push.get("regions", []), *(r for _, r in places)]))
+    merged["image_push"] = push
+    return merged
+
+
+@contextmanager
+def _kubernetes_double(fleet: World) -> Iterator[Any]:
+    """The local Kubernetes API serving the world's EKS clusters (None when the world has none)."""
+    if not fleet.eks_places():
+        yield None
+        return
+    try:
+        from devtools.kubernetes import KubernetesServer, moto_credentials
+        from devtools.kubernetes.world import WorldKubernetes
+    except ImportError:
+        raise _bad_input("--world: EKS clusters need the local Kubernetes API (devtools/, in a checkout)") from None
+    with KubernetesServer(credentials=moto_credentials()) as server:
+        yield WorldKubernetes(server)
 
 
 def _source(source_json: str) -> dict[str, Any]:
@@ -648,11 +694,11 @@ def _put_inputs(engine: LocalEngine, fleet: World | None, request: dict[str, Any
         request["source"] = {"type": "s3-manifest", "format": fmt, **engine.put_input(f"inputs/{name}", body)}
 
 
-def _load_world(engine: LocalEngine, fleet: World) -> int:
+def _load_world(engine: LocalEngine, fleet: World, kubernetes: Any = None) -> int:
     """The world into the engine (hubspoke.world.load_into_engine); returns the number of services."""
     from hubspoke.world import load_into_engine
 
-    return load_into_engine(engine, fleet)
+    return load_into_engine(engine, fleet, kubernetes)
 
 
 def _world_line(fleet: World) -> str:
@@ -676,11 +722,12 @@ def _json_file(path: Path, name: str) -> Any:
         raise _bad_input(f"{name}: {path} is not valid JSON ({err.msg}, line {err.lineno})") from None
 
 
-def _render_restarts(restarts: list[dict[str, Any]]) -> None:
+def _render_restarts(restarts: list[dict[str, Any]], kubernetes: bool = False) -> None:
     from rich.table import Table
 
-    table = Table(title="Services")
-    for column in ("cluster/service", "status", "deployment id"):
+    table = Table(title="Workloads" if kubernetes else "Services")
+    columns = ("workload", "status", "restarted at") if kubernetes else ("cluster/service", "status", "deployment id")
+    for column in columns:
         table.add_column(column)
     for r in restarts:
         table.add_row(r["target"], r["status"], r["deployment_id"] or r["error"] or "")

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 from devtools.kubernetes import KubernetesServer, moto_credentials
+from devtools.kubernetes.world import WorldKubernetes
 from hubspoke.engine import LocalEngine
 from hubspoke.synth import synthesize_cached, watching
 from hubspoke.trigger import matches, rules_targeting, transform
 from hubspoke.world import EksCluster, World, add_eks_cluster, load_into_engine
 from tests.conftest import load_event
-from tests.kube_world import WorldKubernetes
 
 pytestmark = pytest.mark.e2e
 WORLD = Path(__file__).parents[2] / "examples" / "eks-push-world.json"

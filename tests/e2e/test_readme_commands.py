@@ -57,22 +57,34 @@ def test_the_operate_commands_of_the_readme_run_as_written(tmp_path: Path, synth
     assert (summary["total"], summary["failed"], [t["id"] for t in summary["failed_targets"]]) == (3, 1, ["svc-b"])
 
 
-def test_the_eks_clusters_command_of_the_readme_runs_as_written(
-    tmp_path: Path, synth_cache: Path, stack: object
-) -> None:
+def test_the_kubernetes_commands_of_the_readme_run_as_written(tmp_path: Path, synth_cache: Path, stack: object) -> None:
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     home = tmp_path / ".hubspoke"
     home.mkdir()
     (home / "synth").symlink_to(synth_cache)
-    (command,) = readme_block("### Image push on Kubernetes (EKS)")
-    args = shlex.split(command)
-    done = subprocess.run(
-        [sys.executable, "-m", "hubspoke", *args[1:], "--quiet"],
-        check=False, cwd=tmp_path, env={**os.environ, "HUBSPOKE_HOME": str(home)}, capture_output=True, text=True,
-        timeout=600,
-    )  # fmt: skip
-    # THEN the world's 6 EKS clusters (all tier=prod, in 2 accounts x 2 regions) are the run's 6 targets
-    assert done.returncode == 0, done.stdout + done.stderr
-    said = " ".join((done.stdout + done.stderr).split())  # as printed, unwrapped
+    event, clusters = readme_block("### Image push on Kubernetes (EKS)")
+
+    def run(command: str, *extra: str) -> str:
+        args = shlex.split(command)
+        done = subprocess.run(
+            [sys.executable, "-m", "hubspoke", *args[1:], "--quiet", *extra],
+            check=False, cwd=tmp_path, env={**os.environ, "HUBSPOKE_HOME": str(home)}, capture_output=True,
+            text=True, timeout=900,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        return " ".join((done.stdout + done.stderr).split())  # as printed, unwrapped
+
+    # THEN the push, delivered twice, restarts the 23 workloads that run web:1.4 once (the world has no ECS service)
+    said = run(event, "--summary-json", "push.json")
+    assert "0 services in 0 clusters, 29 workloads in 6 EKS clusters" in said
+    runs = json.loads((tmp_path / "push.json").read_text())
+    assert [(r["total"], r["succeeded"], r["unchanged"]) for r in runs] == [
+        (0, 0, 0),
+        (0, 0, 0),
+        (23, 23, 0),
+        (23, 0, 23),
+    ]
+    # and the world's 6 EKS clusters (all tier=prod, in 2 accounts x 2 regions) are the eks-clusters run's 6 targets
+    said = run(clusters)
     assert "6 EKS clusters, 29 workloads" in said
     assert "'listed': 6, 'selected': 6" in said

@@ -13,10 +13,10 @@ import pytest
 from indexer.handler import handler as indexer
 
 from devtools.kubernetes import KubernetesServer, moto_credentials
+from devtools.kubernetes.world import WorldKubernetes
 from hub.handler import handler as hub
 from hubspoke.world import World, load_eks, load_world
 from shared.errors import InvalidRunRequest
-from tests.kube_world import WorldKubernetes
 
 from .conftest import BUCKET, INDEX_TABLE
 

@@ -1,12 +1,13 @@
-"""The world's EKS clusters served by the local Kubernetes API (devtools/kubernetes): what
-hubspoke.world.load_into_engine(..., kubernetes=) calls for each cluster."""
+"""The world's EKS clusters served by the local Kubernetes API: what hubspoke.world.load_into_engine(...,
+kubernetes=) calls for each cluster (the tests, and `hubspoke local event` in a checkout)."""
 
 from __future__ import annotations
 
 import base64
 from typing import Any
 
-from devtools.kubernetes import KubernetesServer, SimCluster
+from devtools.kubernetes.cluster import SimCluster
+from devtools.kubernetes.server import KubernetesServer
 from hubspoke.world import EksCluster, Workload
 
 # What a cluster's DescribeCluster answers as its CA (the double speaks plain HTTP on loopback, so none is checked).
