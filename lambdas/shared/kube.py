@@ -1,8 +1,9 @@
 """One Kubernetes cluster, through lightkube: what the k8s operations and the image index call.
 
-Why lightkube (docs/kubernetes.md): a cold import of ~110 ms and ~15 MB installed, against ~420 ms and
-~160 MB for the official `kubernetes` package (benchmarks/bench_kube_client.py). Only the k8s operations and
-the image index import this module, so other runs never load the client (shared.operations is lazy).
+Why lightkube (docs/kubernetes.md): a cold import of 105 ms and 7.5 MiB installed, against 1,070 ms and
+94.9 MiB for the official `kubernetes` package, at best of three sittings (benchmarks/bench_kube_client.py).
+Only the k8s operations and the image index import this module, so other runs never load the client
+(shared.operations is lazy).
 
 Signatures (the image index and the operations use only these):
 
