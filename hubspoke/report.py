@@ -70,6 +70,8 @@ def build_summary(result: RunResult, ledger: list[dict[str, Any]], time_scale: f
         "report": report.get("report"),
         "notes": report.get("notes", {}),
         "waves_run": report.get("waves_run", 0),
+        # index, targets, max_concurrency, peak_concurrency, failed, rate_limited, reason (summarize/waves.py)
+        "waves": report.get("waves", []),
         "stopped_by": report.get("stopped_by"),
         "skipped_by_reason": report.get("skipped_by_reason", {}),
     }
@@ -98,6 +100,7 @@ def budget_waits(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def render_summary(console: Console, summary: dict[str, Any]) -> None:
     """The summary table, then the notes, alarms and failed targets."""
     console.print(_counts_table(summary))
+    _render_waves(console, summary.get("waves") or [])
     _render_stop(console, summary)
     _render_notes(console, summary)
     _render_alarms(console, summary.get("alarms") or [])
@@ -138,6 +141,26 @@ def _counts_table(summary: dict[str, Any]) -> Table:
     for name, value in rows:
         table.add_row(name, str(value))
     return table
+
+
+def _render_waves(console: Console, waves: list[dict[str, Any]]) -> None:
+    """Each wave's concurrency, peak, failures and rate limits, when the run had more than one."""
+    if len(waves) < 2:
+        return
+    table = Table(title="Waves")
+    for column in ("wave", "targets", "concurrency", "peak", "failed", "rate-limited", "why the concurrency changed"):
+        table.add_column(column, justify="left" if column.startswith("why") else "right", overflow="fold")
+    for wave in waves:
+        table.add_row(
+            str(wave["index"] + 1),  # counted from 1, as budget waits are
+            str(wave["targets"]),
+            str(wave["max_concurrency"]),
+            str(wave["peak_concurrency"]),
+            str(wave["failed"]),
+            str(wave["rate_limited"]),
+            shown(wave.get("reason") or ""),
+        )
+    console.print(table)
 
 
 STOPPED_BY = {

@@ -1,0 +1,96 @@
+"""Adaptive concurrency on the whole workflow: a wave with more than 20 % of its targets rate-limited halves the
+next wave's concurrency, a clean wave raises it by one step (a quarter of the run's max_concurrency), and the
+summary lists each wave with its concurrency, peak, failures, rate limits and why the concurrency changed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+# The issue's run: three waves of 50, 30 % of the first wave rate-limited (each once, then it succeeds).
+TARGETS = [{"id": f"t{i:03d}"} for i in range(150)]
+RATE_LIMITED = [f"t{i:03d}" for i in range(0, 45, 3)]  # 15 of the first 50
+MAX_CONCURRENCY = 8
+
+
+def _map_concurrencies(history: list[dict]) -> list[int]:
+    """What each wave's Distributed Map ran at: its MaxConcurrencyPath ($.wave.max_concurrency) as it entered."""
+    return [
+        json.loads(e["stateEnteredEventDetails"]["input"])["wave"]["max_concurrency"]
+        for e in history
+        if e["type"] == "MapStateEntered"
+    ]
+
+
+def test_three_waves_halve_after_rate_limits_and_recover_by_one_step(engine):
+    assert len(RATE_LIMITED) == 15
+    request = engine.manifest_request(
+        "adaptive",
+        TARGETS,
+        {"rate_limit_ids": RATE_LIMITED, "rate_limit_times": 1},
+        wave_size=50,
+        max_concurrency=MAX_CONCURRENCY,
+        adaptive_concurrency=True,
+    )
+    result = engine.run(request)
+    summary = result.summary
+    # Every target ran and succeeded (a rate limit is retried), in three waves.
+    assert (result.status, summary["total"], summary["succeeded"], summary["failed"], summary["lost"]) == (
+        "SUCCEEDED",
+        150,
+        150,
+        0,
+        0,
+    )
+    assert summary["waves_run"] == 3
+    # Wave 1 at 8; 15 of its 50 targets rate-limited (30 % > 20 %): wave 2 at 8 / 2 = 4; wave 2 clean: wave 3 at
+    # 4 + max(1, 8 // 4) = 6.
+    assert _map_concurrencies(engine.history(result.execution_arn)) == [8, 4, 6]
+    waves = summary["waves"]
+    assert [
+        {k: w[k] for k in ("index", "targets", "max_concurrency", "failed", "rate_limited", "reason")} for w in waves
+    ] == [
+        {"index": 0, "targets": 50, "max_concurrency": 8, "failed": 0, "rate_limited": 15, "reason": None},
+        {
+            "index": 1,
+            "targets": 50,
+            "max_concurrency": 4,
+            "failed": 0,
+            "rate_limited": 0,
+            "reason": "halved: 15 of 50 rate-limited",
+        },
+        {
+            "index": 2,
+            "targets": 50,
+            "max_concurrency": 6,
+            "failed": 0,
+            "rate_limited": 0,
+            "reason": "raised by 2: 0 of 50 rate-limited",
+        },
+    ]
+    for wave in waves:
+        assert 1 <= wave["peak_concurrency"] <= wave["max_concurrency"], wave
+
+
+def test_without_the_flag_every_wave_runs_at_the_runs_concurrency(engine):
+    request = engine.manifest_request(
+        "steady",
+        TARGETS[:30],
+        {"rate_limit_ids": [f"t{i:03d}" for i in range(5)], "rate_limit_times": 1},
+        wave_size=10,
+        max_concurrency=4,
+    )
+    result = engine.run(request)
+    assert _map_concurrencies(engine.history(result.execution_arn)) == [4, 4, 4]
+    # The summary still lists the waves: 5 of the first 10 rate-limited, no change of concurrency.
+    assert [
+        (w["index"], w["targets"], w["max_concurrency"], w["rate_limited"], w["reason"])
+        for w in result.summary["waves"]
+    ] == [
+        (0, 10, 4, 5, None),
+        (1, 10, 4, 0, None),
+        (2, 10, 4, 0, None),
+    ]
