@@ -144,23 +144,18 @@ def _counts_table(summary: dict[str, Any]) -> Table:
 
 
 def _render_waves(console: Console, waves: list[dict[str, Any]]) -> None:
-    """Each wave's concurrency, peak, failures and rate limits, when the run had more than one."""
+    """Each wave's concurrency, peak, failures and rate limits, when the run had more than one; one line each
+    (soft-wrapped: a reason is never cut in two)."""
     if len(waves) < 2:
         return
-    table = Table(title="Waves")
-    for column in ("wave", "targets", "concurrency", "peak", "failed", "rate-limited", "why the concurrency changed"):
-        table.add_column(column, justify="left" if column.startswith("why") else "right", overflow="fold")
     for wave in waves:
-        table.add_row(
-            str(wave["index"] + 1),  # counted from 1, as budget waits are
-            str(wave["targets"]),
-            str(wave["max_concurrency"]),
-            str(wave["peak_concurrency"]),
-            str(wave["failed"]),
-            str(wave["rate_limited"]),
-            shown(wave.get("reason") or ""),
+        line = Text.assemble(
+            f"{wave['targets']} targets at concurrency {wave['max_concurrency']} (peak {wave['peak_concurrency']}), "
+            f"{wave['failed']} failed, {wave['rate_limited']} rate-limited",
+            *(("; ", shown(wave["reason"])) if wave.get("reason") else ()),
         )
-    console.print(table)
+        # counted from 1, as budget waits are
+        console.print(labelled(f"wave {wave['index'] + 1}:", "dim", line), soft_wrap=True)
 
 
 STOPPED_BY = {

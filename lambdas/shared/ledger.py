@@ -344,18 +344,20 @@ class Ledger:
         if started_at:
             sets.append("started_at = if_not_exists(started_at, :start)")
             values[":start"] = started_at
+        # A count of the target's rate-limited attempts: a value that changes with every one, so UPDATED_OLD
+        # returns it whenever there was one before (DynamoDB, and moto, which returns only changed attributes).
+        adds = " ADD rate_limits :one" if rate_limited else ""
         if rate_limited:
-            sets.append("rate_limited = :yes")
-            values[":yes"] = True
+            values[":one"] = 1
         try:
             answer = self._db.update_item(
                 TableName=self._table,
                 Key=_key(run_id, target_id),
-                UpdateExpression="SET " + ", ".join(sets),
+                UpdateExpression="SET " + ", ".join(sets) + adds,
                 ConditionExpression="attribute_exists(run_id) AND #s = :pending",
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues=to_item(values),
-                # The old value of what was set: no `rate_limited` before means this is the first rate limit.
+                # The old values of what changed: no `rate_limits` before means this is the first rate limit.
                 ReturnValues="UPDATED_OLD",
             )
         except Exception as err:
@@ -363,7 +365,7 @@ class Ledger:
                 return False  # no longer pending: a terminal row is there already
             logger.warning("attempt not noted in the ledger", extra={"target_id": target_id, "cause": str(err)})
             return False
-        return rate_limited and "rate_limited" not in (answer.get("Attributes") or {})
+        return rate_limited and "rate_limits" not in (answer.get("Attributes") or {})
 
     def pages(self, run_id: str, page_size: int = 1000) -> Iterator[list[LedgerRow]]:
         """The run's rows, one query page at a time (memory bounded by the page size)."""
@@ -387,7 +389,7 @@ def _row(values: dict[str, Any]) -> LedgerRow:
         wave=None if values.get("wave") is None else int(values["wave"]),
         started_at=values.get("started_at"),
         ended_at=values.get("updated_at"),
-        rate_limited=bool(values.get("rate_limited")),
+        rate_limited=int(values.get("rate_limits") or 0) > 0,
     )
 
 

@@ -94,3 +94,79 @@ def test_without_the_flag_every_wave_runs_at_the_runs_concurrency(engine):
         (1, 10, 4, 0, None),
         (2, 10, 4, 0, None),
     ]
+
+
+# The flag, through the commands a person types: `hubspoke local run` and the operator client's `hubspoke run`.
+SMALL = [f"target-{i:04d}" for i in range(1, 4)]  # 3 of the first wave's 10 (30 %), as `--targets 30` names them
+
+
+def test_local_run_adaptive_concurrency_flag(cli, tmp_path):
+    summary_path = tmp_path / "summary.json"
+    result = cli(
+        "--targets",
+        "30",
+        "--wave-size",
+        "10",
+        "--max-concurrency",
+        "4",
+        "--adaptive-concurrency",
+        "--params-json",
+        json.dumps({"rate_limit_ids": SMALL}),
+        "--summary-json",
+        str(summary_path),
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(summary_path.read_text())
+    # 4, then 4 / 2 = 2 after 3 of 10 rate-limited, then 2 + max(1, 4 // 4) = 3 after a clean wave
+    assert [(w["max_concurrency"], w["rate_limited"], w["reason"]) for w in summary["waves"]] == [
+        (4, 3, None),
+        (2, 0, "halved: 3 of 10 rate-limited"),
+        (3, 0, "raised by 1: 0 of 10 rate-limited"),
+    ]
+    assert set(summary["waves"][0]) == {
+        "index",
+        "targets",
+        "max_concurrency",
+        "peak_concurrency",
+        "failed",
+        "rate_limited",
+        "reason",
+    }
+    # The text report shows the waves (more than one) and why the concurrency changed.
+    assert "wave 1: 10 targets at concurrency 4" in result.output
+    assert "wave 2: 10 targets at concurrency 2" in result.output
+    assert "halved: 3 of 10 rate-limited" in result.output
+
+
+def test_client_run_takes_the_flag(engine):
+    from typer.testing import CliRunner
+
+    from hubspoke.cli import app
+
+    ids = [f"t{i:04d}" for i in range(20)]
+    source = json.dumps({"type": "static", "targets": [{"id": t} for t in ids]})
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--source-json",
+            source,
+            "--params-json",
+            json.dumps({"rate_limit_ids": ids[:5]}),  # half of the first wave
+            "--wave-size",
+            "10",
+            "--max-concurrency",
+            "6",
+            "--adaptive-concurrency",
+            "--json",
+            "--poll-seconds",
+            "0.05",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    # The summary, printed as indented JSON (the in-process functions' one-line JSON logs share the output).
+    summary, _ = json.JSONDecoder().raw_decode(result.output[result.output.index('{\n  "run_id"') :])
+    assert [(w["max_concurrency"], w["reason"]) for w in summary["waves"]] == [
+        (6, None),
+        (3, "halved: 5 of 10 rate-limited"),
+    ]
