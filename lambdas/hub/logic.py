@@ -229,12 +229,12 @@ def _check_waves(
     """At most MAX_WAVES waves, and no more than fit in an execution's history."""
     limit = min(MAX_WAVES, max_waves(budget_check, canary=canary, adaptive=adaptive))
     if wave_count > limit:
-        why = (
-            f" (each wave may check the API budget {MAX_CHECKS + 1} times; an execution's history holds "
-            f"{HISTORY_EVENT_QUOTA:,} events)"
-            if limit < MAX_WAVES
-            else ""
+        checks = (
+            f"each wave may check the API budget {MAX_CHECKS + 1} times"
+            if budget_check
+            else "adaptive concurrency checks each wave once"
         )
+        why = f" ({checks}; an execution's history holds {HISTORY_EVENT_QUOTA:,} events)" if limit < MAX_WAVES else ""
         raise InvalidRunRequest(
             [f"wave_size: {targets} targets in waves of {size} make {wave_count} waves; at most {limit}{why}"]
         )

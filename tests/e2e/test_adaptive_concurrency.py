@@ -5,6 +5,7 @@ summary lists each wave with its concurrency, peak, failures, rate limits and wh
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ RATE_LIMITED = [f"t{i:03d}" for i in range(0, 45, 3)]  # 15 of the first 50
 MAX_CONCURRENCY = 8
 
 
-def _map_concurrencies(history: list[dict]) -> list[int]:
+def _map_concurrencies(history: list[dict[str, Any]]) -> list[int]:
     """What each wave's Distributed Map ran at: its MaxConcurrencyPath ($.wave.max_concurrency) as it entered."""
     return [
         json.loads(e["stateEnteredEventDetails"]["input"])["wave"]["max_concurrency"]

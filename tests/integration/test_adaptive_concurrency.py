@@ -4,6 +4,8 @@ concurrency from it and records it for the summary."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from gate.handler import handler as gate
 
@@ -27,11 +29,12 @@ def start(context, count: int, wave_size: int, **extra):
     return hub({"request": request, "execution_name": "run-1"}, context)
 
 
-def counters(aws) -> dict:
-    return aws.dynamodb.get_item(TableName="ledger-test", Key=COUNTERS, ConsistentRead=True)["Item"]
+def counters(aws) -> dict[str, Any]:
+    item: dict[str, Any] = aws.dynamodb.get_item(TableName="ledger-test", Key=COUNTERS, ConsistentRead=True)["Item"]
+    return item
 
 
-def gate_event(out, index: int) -> dict:
+def gate_event(out, index: int) -> dict[str, Any]:
     wave = {"key": out["waves"]["keys"][index], "index": index, "max_concurrency": 8, "checks": 0}
     return {
         "run": out["run"],
