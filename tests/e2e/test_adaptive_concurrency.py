@@ -5,6 +5,8 @@ summary lists each wave with its concurrency, peak, failures, rate limits and wh
 from __future__ import annotations
 
 import json
+import sys
+import threading
 from typing import Any
 
 import pytest
@@ -171,3 +173,42 @@ def test_client_run_takes_the_flag(engine):
         (6, None),
         (3, "halved: 5 of 10 rate-limited"),
     ]
+
+
+def test_each_waves_peak_is_the_concurrency_it_ran_at(engine, monkeypatch):
+    """Held inside their interval (after the spoke took its start time, before its final write), the first spokes
+    of each wave all run at once: the summary's peak, computed from the rows' times, is exactly the wave's
+    concurrency, so it neither misses overlap nor exceeds what the Map allowed."""
+    fn = engine.runtime.function(engine.spoke_function)
+    engine.runtime._load(fn)  # the spoke's modules, as the engine imported them
+    ledger_class = sys.modules["shared.ledger"].Ledger
+    real = ledger_class.mark_finished
+    expected = {0: 8, 1: 4, 2: 6}  # 5 of wave 0's 20 rate-limited (25 % > 20 %): 8, 8 / 2, 4 + 8 // 4
+    arrived: dict[int, int] = dict.fromkeys(expected, 0)
+    released = {wave: threading.Event() for wave in expected}
+    lock = threading.Lock()
+
+    def held(self, result, ttl_days, **kwargs):
+        wave = kwargs.get("wave")
+        if wave in expected:
+            with lock:
+                arrived[wave] += 1
+                first = arrived[wave] <= expected[wave]
+                if arrived[wave] == expected[wave]:
+                    released[wave].set()
+            if first:
+                released[wave].wait(120)
+        return real(self, result, ttl_days, **kwargs)
+
+    monkeypatch.setattr(ledger_class, "mark_finished", held)
+    request = engine.manifest_request(
+        "peaks",
+        TARGETS[:60],
+        {"rate_limit_ids": [f"t{i:03d}" for i in range(0, 20, 4)]},
+        wave_size=20,
+        max_concurrency=MAX_CONCURRENCY,
+        adaptive_concurrency=True,
+    )
+    result = engine.run(request)
+    assert all(event.is_set() for event in released.values())
+    assert [(w["max_concurrency"], w["peak_concurrency"]) for w in result.summary["waves"]] == [(8, 8), (4, 4), (6, 6)]
