@@ -275,53 +275,56 @@ class Ledger:
         """Record a target the operation finished; False if the state machine already recorded it failed.
 
         A spoke that outlives its task timeout finishes after RecordFailure: the first terminal row wins,
-        so the ledger agrees with what the run reported. On a first attempt a conditional put (not an update):
-        it is the whole row anyway and costs half as much to evaluate. After an earlier attempt failed, an update:
-        the row keeps what that attempt noted (when the target was first started, that it met a rate limit).
-        `started_at` is when this attempt started (ISO 8601), `wave` the target's wave.
+        so the ledger agrees with what the run reported. A conditional put (not an update) because it is
+        the whole row anyway and costs half as much to evaluate. `started_at` is when this attempt started
+        (ISO 8601), `wave` the target's wave. After an earlier attempt failed, the row's notes of it (when the
+        target was first started, its rate limits) are read first and kept: one GetItem, for retried targets only.
         """
-        values: dict[str, Any] = {
-            "status": result.status,
-            "attempts": result.attempts,
-            "duration_ms": result.duration_ms,
-            "detail": json.dumps(result.detail, separators=(",", ":"), default=str),
-            "updated_at": now_iso(),
-            "expires_at": self._expires(ttl_days),
-        }
-        if wave is not None:
-            values["wave"] = wave
-        condition = "attribute_exists(run_id) AND #s <> :failed"
+        carried = {} if first_attempt else self._earlier_attempts(result.run_id, result.target_id)
+        item = to_item(
+            {
+                "run_id": result.run_id,
+                "target_id": result.target_id,
+                "status": result.status,
+                "attempts": result.attempts,
+                "duration_ms": result.duration_ms,
+                "detail": json.dumps(result.detail, separators=(",", ":"), default=str),
+                "updated_at": now_iso(),
+                "expires_at": self._expires(ttl_days),
+                "started_at": started_at,
+                "wave": wave,
+                **carried,
+            }
+        )
         try:
-            with _throttling_is_transient("PutItem" if first_attempt else "UpdateItem"):
-                if first_attempt:
-                    extra = {"started_at": started_at} if started_at else {}
-                    self._db.put_item(
-                        TableName=self._table,
-                        Item=to_item({"run_id": result.run_id, "target_id": result.target_id, **values, **extra}),
-                        ConditionExpression=condition,
-                        ExpressionAttributeNames={"#s": "status"},
-                        ExpressionAttributeValues=to_item({":failed": FAILED}),
-                    )
-                else:
-                    names = {f"#a{i}": name for i, name in enumerate(values)}
-                    sets = [f"#a{i} = :a{i}" for i in range(len(values))]
-                    bound = {f":a{i}": value for i, value in enumerate(values.values())}
-                    if started_at:
-                        sets.append("started_at = if_not_exists(started_at, :start)")
-                        bound[":start"] = started_at
-                    self._db.update_item(
-                        TableName=self._table,
-                        Key=_key(result.run_id, result.target_id),
-                        UpdateExpression="SET " + ", ".join(sets),
-                        ConditionExpression=condition,
-                        ExpressionAttributeNames={**names, "#s": "status"},
-                        ExpressionAttributeValues=to_item({**bound, ":failed": FAILED}),
-                    )
+            with _throttling_is_transient("PutItem"):
+                self._db.put_item(
+                    TableName=self._table,
+                    Item=item,
+                    ConditionExpression="attribute_exists(run_id) AND #s <> :failed",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues=to_item({":failed": FAILED}),
+                )
         except ClientError as err:
             if is_conditional_failure(err):
                 return False
             raise
         return True
+
+    def _earlier_attempts(self, run_id: str, target_id: str) -> dict[str, Any]:
+        """What failed attempts noted on the row (record_attempt_error): `started_at`, `rate_limits`. Best effort:
+        without it the row's start is this attempt's, which only makes the summary's peak lower."""
+        try:
+            found = self._db.get_item(
+                TableName=self._table,
+                Key=_key(run_id, target_id),
+                ConsistentRead=True,
+                ProjectionExpression="started_at, rate_limits",
+            )
+        except Exception as err:
+            logger.warning("earlier attempts not read", extra={"target_id": target_id, "cause": str(err)})
+            return {}
+        return {k: v for k, v in from_item(found.get("Item") or {}).items() if k in ("started_at", "rate_limits")}
 
     def record_attempt_error(
         self,
