@@ -35,6 +35,7 @@ from hubspoke.console import (
 from hubspoke.console import bad_input as _bad_input
 from hubspoke.report import budget_waits, build_summary, render_summary
 from hubspoke.stop_early import (
+    ADAPTIVE_HELP,
     CANARY_HELP,
     CANARY_PAUSE_HELP,
     CIRCUIT_BREAKER_HELP,
@@ -321,11 +322,12 @@ def local_run(
     circuit_breaker: Annotated[
         str | None, typer.Option("--circuit-breaker", metavar="K|P%", help=CIRCUIT_BREAKER_HELP)
     ] = None,
+    adaptive_concurrency: Annotated[bool, typer.Option("--adaptive-concurrency", help=ADAPTIVE_HELP)] = False,
 ) -> None:
     """Synthesize the stack and run its state machine on moto, with the handlers in-process."""
     _context()
     try:
-        stop_early = stop_early_fields(canary, canary_pause, circuit_breaker)
+        stop_early = stop_early_fields(canary, canary_pause, circuit_breaker, adaptive=adaptive_concurrency)
     except StopEarlyError as err:
         raise _bad_input(str(err)) from None
     fleet = _world(world) if world is not None else None

@@ -19,7 +19,14 @@ from hubspoke.client.runs import RunClient
 from hubspoke.console import shown
 from hubspoke.engine import Progress
 from hubspoke.report import render_summary
-from hubspoke.stop_early import CANARY_HELP, CANARY_PAUSE_HELP, CIRCUIT_BREAKER_HELP, StopEarlyError, stop_early_fields
+from hubspoke.stop_early import (
+    ADAPTIVE_HELP,
+    CANARY_HELP,
+    CANARY_PAUSE_HELP,
+    CIRCUIT_BREAKER_HELP,
+    StopEarlyError,
+    stop_early_fields,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 out = Console()
@@ -162,6 +169,7 @@ PollSeconds = Annotated[float, typer.Option("--poll-seconds", min=0.0)]
 CanaryOption = Annotated[str | None, typer.Option("--canary", metavar="N|P%", help=CANARY_HELP)]
 CanaryPause = Annotated[int | None, typer.Option("--canary-pause", min=0, max=86_400, help=CANARY_PAUSE_HELP)]
 BreakerOption = Annotated[str | None, typer.Option("--circuit-breaker", metavar="K|P%", help=CIRCUIT_BREAKER_HELP)]
+AdaptiveOption = Annotated[bool, typer.Option("--adaptive-concurrency", help=ADAPTIVE_HELP)]
 
 
 def _options(
@@ -217,10 +225,11 @@ def run(
     canary: CanaryOption = None,
     canary_pause: CanaryPause = None,
     circuit_breaker: BreakerOption = None,
+    adaptive_concurrency: AdaptiveOption = False,
 ) -> None:
     """Start a run (on the embedded engine, or a deployed stack with --stack) and follow it to its summary."""
     try:
-        stop_early = stop_early_fields(canary, canary_pause, circuit_breaker)
+        stop_early = stop_early_fields(canary, canary_pause, circuit_breaker, adaptive=adaptive_concurrency)
     except StopEarlyError as exc:
         raise _fail(str(exc)) from None
     options = {**_options(run_id, max_concurrency, failure_threshold, wave_size, wave_pause), **stop_early}

@@ -70,6 +70,8 @@ def build_summary(result: RunResult, ledger: list[dict[str, Any]], time_scale: f
         "report": report.get("report"),
         "notes": report.get("notes", {}),
         "waves_run": report.get("waves_run", 0),
+        # index, targets, max_concurrency, peak_concurrency, failed, rate_limited, reason (summarize/waves.py)
+        "waves": report.get("waves", []),
         "stopped_by": report.get("stopped_by"),
         "skipped_by_reason": report.get("skipped_by_reason", {}),
     }
@@ -98,6 +100,7 @@ def budget_waits(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def render_summary(console: Console, summary: dict[str, Any]) -> None:
     """The summary table, then the notes, alarms and failed targets."""
     console.print(_counts_table(summary))
+    _render_waves(console, summary.get("waves") or [])
     _render_stop(console, summary)
     _render_notes(console, summary)
     _render_alarms(console, summary.get("alarms") or [])
@@ -138,6 +141,21 @@ def _counts_table(summary: dict[str, Any]) -> Table:
     for name, value in rows:
         table.add_row(name, str(value))
     return table
+
+
+def _render_waves(console: Console, waves: list[dict[str, Any]]) -> None:
+    """Each wave's concurrency, peak, failures and rate limits, when the run had more than one; one line each
+    (soft-wrapped: a reason is never cut in two)."""
+    if len(waves) < 2:
+        return
+    for wave in waves:
+        line = Text.assemble(
+            f"{wave['targets']} targets at concurrency {wave['max_concurrency']} (peak {wave['peak_concurrency']}), "
+            f"{wave['failed']} failed, {wave['rate_limited']} rate-limited",
+            *(("; ", shown(wave["reason"])) if wave.get("reason") else ()),
+        )
+        # counted from 1, as budget waits are
+        console.print(labelled(f"wave {wave['index'] + 1}:", "dim", line), soft_wrap=True)
 
 
 STOPPED_BY = {

@@ -1,5 +1,6 @@
 """The stop-early flags of both `run` commands: `--canary N|P%`, `--canary-pause S`, `--circuit-breaker K|P%`,
-turned into the run request's `canary` and `circuit_breaker` fields (the hub validates them again)."""
+`--adaptive-concurrency`, turned into the run request's `canary`, `circuit_breaker` and `adaptive_concurrency`
+fields (the hub validates them again)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ CANARY_PAUSE_HELP = "Seconds (simulated locally) between a passed canary and the
 CIRCUIT_BREAKER_HELP = (
     f"Stop starting spokes after K failures (or P% of at least {CLI_BREAKER_MIN_TARGETS} finished targets); "
     "the rest are skipped."
+)
+ADAPTIVE_HELP = (
+    "Halve the next wave's concurrency after a wave with over 20% of its targets rate-limited; "
+    "recover step by step after clean waves."
 )
 _COUNT = re.compile(r"[0-9]+")
 _PERCENT = re.compile(r"([0-9]+(?:\.[0-9]+)?)%")
@@ -42,9 +47,11 @@ def _count_or_percent(flag: str, value: str) -> tuple[str, int | float]:
     raise StopEarlyError(f"{flag}: {value!r} is neither a number (e.g. 10) nor a percentage (e.g. 5%)")
 
 
-def stop_early_fields(canary: str | None, canary_pause: int | None, circuit_breaker: str | None) -> dict[str, Any]:
+def stop_early_fields(
+    canary: str | None, canary_pause: int | None, circuit_breaker: str | None, *, adaptive: bool = False
+) -> dict[str, Any]:
     """The request fields the flags set (none when no flag is given); StopEarlyError names a bad flag."""
-    fields: dict[str, Any] = {}
+    fields: dict[str, Any] = {"adaptive_concurrency": True} if adaptive else {}
     if canary_pause is not None and canary is None:
         raise StopEarlyError("--canary-pause: goes with --canary N or --canary P%")
     if canary is not None:

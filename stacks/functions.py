@@ -108,7 +108,8 @@ def _environments(settings: Settings, storage: Storage) -> dict[str, dict[str, s
             **cross_account,
             "IDEMPOTENCY_HOURS": str(settings.image_push.idempotency_hours),
         },
-        "Gate": {**powertools, **github},
+        # The ledger's table: adaptive concurrency reads and records each wave's counts in the run's counters item.
+        "Gate": {**powertools, **github, "LEDGER_TABLE": storage.ledger.table_name},
         "Summarize": {**powertools, **bucket, **threshold, "LEDGER_TABLE": storage.ledger.table_name},
         "Indexer": {**powertools, **image_index, **cross_account},
     }
@@ -202,6 +203,11 @@ class Functions(Construct):
             "gate.handler.handler",
             GATE_TIMEOUT_SECONDS,
             "Reads the operation's API budget before a wave; says how long the state machine should wait.",
+        )
+        # Adaptive concurrency: one GetItem of the run's counters item before a wave, one UpdateItem recording the
+        # wave's concurrency and why it changed. On the ledger table only.
+        self.gate.add_to_role_policy(
+            iam.PolicyStatement(actions=["dynamodb:GetItem", "dynamodb:UpdateItem"], resources=[ledger.table_arn])
         )
         self._github_grants(settings)
         self._image_push_grants(storage, settings)

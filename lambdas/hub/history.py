@@ -26,13 +26,15 @@ EVENTS_PER_BUDGET_WAIT = 2
 EVENTS_PER_CANARY = 7
 
 
-def events_per_wave(budget_check: bool) -> int:
-    """A wave's events on its worst path: with a budget, MAX_CHECKS waits and one check more."""
-    if not budget_check:
-        return EVENTS_PER_WAVE
-    return EVENTS_PER_WAVE + (MAX_CHECKS + 1) * EVENTS_PER_CHECK + MAX_CHECKS * EVENTS_PER_BUDGET_WAIT
+def events_per_wave(budget_check: bool, *, adaptive: bool = False) -> int:
+    """A wave's events on its worst path: with a budget, MAX_CHECKS waits and one check more; with adaptive
+    concurrency and no budget, one check (the gate sets the wave's concurrency and never waits)."""
+    if budget_check:
+        return EVENTS_PER_WAVE + (MAX_CHECKS + 1) * EVENTS_PER_CHECK + MAX_CHECKS * EVENTS_PER_BUDGET_WAIT
+    return EVENTS_PER_WAVE + (EVENTS_PER_CHECK if adaptive else 0)
 
 
-def max_waves(budget_check: bool, *, canary: bool = False) -> int:
+def max_waves(budget_check: bool, *, canary: bool = False, adaptive: bool = False) -> int:
     """The most waves a run can have and stay inside the history quota, spare included."""
-    return (USABLE_EVENTS - EVENTS_PER_RUN - (EVENTS_PER_CANARY if canary else 0)) // events_per_wave(budget_check)
+    spare = USABLE_EVENTS - EVENTS_PER_RUN - (EVENTS_PER_CANARY if canary else 0)
+    return spare // events_per_wave(budget_check, adaptive=adaptive)

@@ -148,7 +148,9 @@ def run_hub(
     # A canary is wave 0; the other targets follow in waves of `size` (one wave when no wave_size is given).
     wave_count = (1 + math.ceil(rest / size)) if canary else math.ceil(len(targets) / size)
     budget_check = OPERATIONS[request.operation].budget is not None
-    _check_waves(len(targets), size, wave_count, budget_check, canary=bool(canary))
+    # Only a run of more than one wave has a next wave whose concurrency can adapt.
+    adaptive = request.adaptive_concurrency and wave_count > 1
+    _check_waves(len(targets), size, wave_count, budget_check, canary=bool(canary), adaptive=adaptive)
     settings = {
         "max_concurrency": request.max_concurrency or _default_concurrency(request.operation, cfg),
         "failure_threshold_percent": (
@@ -178,8 +180,10 @@ def run_hub(
         _put_json(s3, cfg.bucket, waves.keys[-1], items[start:end])
         start = end
     # With a canary each row knows whether it is in it: a stopped run skips exactly the rows after the canary.
-    ledger.seed_pending(run_id, targets, cfg.ledger_ttl_days, canary=canary)
-    if canary or request.circuit_breaker is not None:
+    # Each row knows its wave: a stopped run skips exactly the rows after the canary, and the summary reports
+    # each wave's targets, failures and peak concurrency.
+    ledger.seed_pending(run_id, targets, cfg.ledger_ttl_days, canary=canary, waves=waves)
+    if canary or request.circuit_breaker is not None or adaptive:
         ledger.seed_counters(run_id, cfg.ledger_ttl_days)
     threshold = (
         request.failure_threshold_percent
@@ -192,6 +196,7 @@ def run_hub(
             operation=request.operation,
             params=request.params,
             circuit_breaker=request.circuit_breaker,
+            adaptive_concurrency=adaptive,
         ),
         manifest=ManifestLocation(bucket=cfg.bucket, key=key),
         waves=waves,
@@ -203,6 +208,7 @@ def run_hub(
             allowed_failures=allowed_failures(canary, threshold),
             pause_seconds=request.canary.pause_seconds if request.canary is not None else 0,
         ),
+        adaptive_concurrency=adaptive,
         **settings,
     )
 
@@ -217,16 +223,18 @@ def allowed_failures(targets: int, threshold_percent: float) -> int:
     return allowed
 
 
-def _check_waves(targets: int, size: int, wave_count: int, budget_check: bool, *, canary: bool = False) -> None:
+def _check_waves(
+    targets: int, size: int, wave_count: int, budget_check: bool, *, canary: bool = False, adaptive: bool = False
+) -> None:
     """At most MAX_WAVES waves, and no more than fit in an execution's history."""
-    limit = min(MAX_WAVES, max_waves(budget_check, canary=canary))
+    limit = min(MAX_WAVES, max_waves(budget_check, canary=canary, adaptive=adaptive))
     if wave_count > limit:
-        why = (
-            f" (each wave may check the API budget {MAX_CHECKS + 1} times; an execution's history holds "
-            f"{HISTORY_EVENT_QUOTA:,} events)"
-            if limit < MAX_WAVES
-            else ""
+        checks = (
+            f"each wave may check the API budget {MAX_CHECKS + 1} times"
+            if budget_check
+            else "adaptive concurrency checks each wave once"
         )
+        why = f" ({checks}; an execution's history holds {HISTORY_EVENT_QUOTA:,} events)" if limit < MAX_WAVES else ""
         raise InvalidRunRequest(
             [f"wave_size: {targets} targets in waves of {size} make {wave_count} waves; at most {limit}{why}"]
         )

@@ -91,8 +91,8 @@ def _api_budget(request: RunRequest, sizes: list[int]) -> ApiBudget | None:
     )
 
 
-def estimate(request: RunRequest, count: int, waves: int, cfg: HubEnv) -> CostEstimate:
-    """The run's AWS cost at the price table's prices (shared/pricing.py)."""
+def estimate(request: RunRequest, count: int, waves: int, cfg: HubEnv, *, canary: bool = False) -> CostEstimate:
+    """The run's AWS cost at the price table's prices (shared/pricing.py); `canary`: wave 0 is a canary."""
     operation = OPERATIONS[request.operation]
     spoke_seconds = operation.spoke_seconds(operation.params.model_validate(request.params), cfg)
     shape = pricing.RunShape(
@@ -101,6 +101,9 @@ def estimate(request: RunRequest, count: int, waves: int, cfg: HubEnv) -> CostEs
         budget_check=operation.budget is not None,
         spoke_seconds=spoke_seconds,
         memory_mb=cfg.lambda_memory_mb,
+        # As the hub runs them: a canary's verdict and adaptive concurrency only with waves after the first.
+        canary=canary and waves > 1,
+        adaptive=request.adaptive_concurrency and waves > 1,
     )
     used = pricing.usage(shape)
     return CostEstimate(
@@ -124,7 +127,7 @@ def make_plan(
         waves=WavePlan(count=len(sizes), size=size, sizes=sizes, pause_seconds=request.wave_pause_seconds),
         first_targets=[t.id for t in targets[:FIRST_TARGETS]],
         api_budget=_api_budget(request, sizes),
-        cost=estimate(request, len(targets), len(sizes), cfg),
+        cost=estimate(request, len(targets), len(sizes), cfg, canary=bool(canary)),
         max_total_concurrency=cfg.max_total_concurrency,
         **settings,
     )

@@ -101,7 +101,9 @@ class SpokeEnv(LedgerEnv, GitHubEnv, SteadyEnv, CrossAccountEnv):
 
 
 class GateEnv(GitHubEnv):
-    """Reads the operation's API budget (GitHub's rate limit)."""
+    """Reads the operation's API budget (GitHub's rate limit); with adaptive concurrency, the run's counters."""
+
+    ledger_table: str = Field(alias="LEDGER_TABLE", min_length=1)
 
 
 class SummarizeEnv(_Env):

@@ -162,6 +162,9 @@ class RunRequest(_Model):
     # Stop a bad change early: judge a first wave before the rest; stop starting spokes after K failures.
     canary: Canary | None = None
     circuit_breaker: CircuitBreaker | None = None
+    # Halve the next wave's concurrency after a wave with many rate-limited targets, recover after clean ones
+    # (shared/adaptive.py): only a run of more than one wave has a next wave to adapt.
+    adaptive_concurrency: bool = Field(default=False, strict=True)
 
     @field_validator("params")
     @classmethod
@@ -186,13 +189,18 @@ class RunContext(_Model):
     params: dict[str, Any] = Field(default_factory=dict)
     # Each spoke reads the run's failure counter once before it acts, when the run has one.
     circuit_breaker: CircuitBreaker | None = None
+    # With adaptive concurrency a spoke counts its target's first rate limit in the run's counters item.
+    adaptive_concurrency: bool = False
 
     @model_serializer(mode="wrap")
     def _without_an_absent_breaker(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # The run travels in every spoke's input: a run without a breaker carries no field for it.
+        # The run travels in every spoke's input: a run without a breaker (or adaptive concurrency) carries no
+        # field for it.
         data: dict[str, Any] = handler(self)
         if data.get("circuit_breaker") is None:
             data.pop("circuit_breaker", None)
+        if not data.get("adaptive_concurrency"):
+            data.pop("adaptive_concurrency", None)
         return data
 
 
@@ -219,6 +227,14 @@ class Waves(_Model):
             return min(self.canary, total)
         return max(0, min(self.size, total - self.canary - (index - 1) * self.size))
 
+    def index_of(self, position: int) -> int:
+        """The wave of the target at `position` (0-based) in the run's manifest."""
+        if not self.canary:
+            return position // self.size
+        if position < self.canary:
+            return 0
+        return 1 + (position - self.canary) // self.size
+
 
 class CanaryPlan(_Model):
     """What the state machine needs to judge the canary after wave 0 (always present, so paths resolve)."""
@@ -243,6 +259,8 @@ class HubResult(_Model):
     budget_check: bool = False
     failure_threshold_percent: float
     canary: CanaryPlan = Field(default_factory=CanaryPlan)
+    # The gate sets each wave's concurrency from the previous wave's rate limits (NeedsBudgetCheck reads it).
+    adaptive_concurrency: bool = False
     # How the targets were found (source, index or live scan, skipped services): shown in the summary.
     notes: dict[str, Any] = Field(default_factory=dict)
 
@@ -263,6 +281,8 @@ class SpokeInput(_Model):
     retry_count: int = Field(default=0, ge=0)
     # How many rate-limit waits this target had (a Wait state, then the task again, RetryCount 0 again).
     rate_limit_waits: int = Field(default=0, ge=0)
+    # The wave this target runs in ($.wave.index; None from callers that predate waves in the item).
+    wave: int | None = Field(default=None, ge=0)
 
     @property
     def attempt(self) -> int:
@@ -311,6 +331,21 @@ class DurationStats(_Model):
     max_ms: int | None
 
 
+class WaveSummary(_Model):
+    """One wave of a run as it ran: its concurrency (and why it changed), its peak, failures and rate limits."""
+
+    index: int
+    targets: int
+    max_concurrency: int
+    # The most of its spokes running at once, from the ledger rows' start and end times.
+    peak_concurrency: int
+    failed: int
+    # Targets that met at least one rate limit (RateLimitError) in this wave.
+    rate_limited: int
+    # Why adaptive concurrency changed this wave's concurrency from the previous wave's (None: unchanged).
+    reason: str | None = None
+
+
 class Summary(_Model):
     """The run's result, as written to the report and returned to the state machine."""
 
@@ -336,6 +371,8 @@ class Summary(_Model):
     stopped_by: Literal["canary", "circuit_breaker"] | None = None
     # Skipped targets by the reason recorded on their row (an operation's skip without one: "no reason given").
     skipped_by_reason: dict[str, int] = Field(default_factory=dict)
+    # One entry per wave that ran (summarize/waves.py).
+    waves: list[WaveSummary] = Field(default_factory=list)
 
 
 def nesting_depth(value: Any) -> int:

@@ -31,8 +31,12 @@ TRANSITIONS_PER_TARGET = 2
 TRANSITIONS_PER_WAVE = 5
 # between two waves: WavePause.
 TRANSITIONS_PER_WAVE_PAUSE = 1
-# per wave of an operation with an API budget: CheckBudget and BudgetAllows (one check that lets the wave go).
+# per wave of an operation with an API budget, or of a run with adaptive concurrency: CheckBudget and BudgetAllows
+# (one check that lets the wave go).
 TRANSITIONS_PER_BUDGET_CHECK = 2
+# per run with a canary (and waves after it): ReadCanaryFailures and CanaryVerdict after wave 0 (its CanaryPause
+# takes that pause's WavePause's place).
+TRANSITIONS_PER_CANARY = 2
 # per run: Hub, DryRun, DuplicateDelivery, AnyTargets, Summarize, RunOutcome, RunSucceeded.
 TRANSITIONS_PER_RUN = 7
 
@@ -60,6 +64,10 @@ class RunShape:
     budget_check: bool
     spoke_seconds: float
     memory_mb: int
+    # A canary judged before the other waves (only when waves follow it).
+    canary: bool = False
+    # The gate sets each wave's concurrency (only when there is more than one wave).
+    adaptive: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,9 +85,15 @@ class Usage:
 
 def usage(run: RunShape) -> Usage:
     """Count what a run of this shape uses when every target succeeds at the first attempt."""
-    checks = run.waves if run.budget_check else 0
+    checks = run.waves if run.budget_check or run.adaptive else 0
+    # The run's counters item: seeded by the hub (canary, adaptive); read by the canary's verdict once, and by the
+    # gate before every wave after the first, which records each wave's concurrency.
+    counters = run.canary or run.adaptive
+    counter_reads = (1 if run.canary else 0) + (max(run.waves - 1, 0) if run.adaptive else 0)
+    counter_writes = (1 if counters else 0) + (run.waves if run.adaptive else 0)
     transitions = (
         TRANSITIONS_PER_RUN
+        + (TRANSITIONS_PER_CANARY if run.canary else 0)
         + run.waves * TRANSITIONS_PER_WAVE
         + max(run.waves - 1, 0) * TRANSITIONS_PER_WAVE_PAUSE
         + checks * TRANSITIONS_PER_BUDGET_CHECK
@@ -97,9 +111,9 @@ def usage(run: RunShape) -> Usage:
         state_transitions=transitions,
         lambda_requests=2 + checks + run.targets,  # hub, summarize, the gate's checks, one spoke per target
         lambda_gb_seconds=seconds * run.memory_mb / 1024,
-        # the run-id claim; each target's pending row (seed) and finished row (spoke)
-        dynamodb_write_units=1 + 2 * run.targets,
-        dynamodb_read_units=math.ceil(run.targets * LEDGER_ROW_BYTES / READ_UNIT_BYTES),
+        # the run-id claim; each target's pending row (seed) and finished row (spoke); the counters item
+        dynamodb_write_units=1 + 2 * run.targets + counter_writes,
+        dynamodb_read_units=math.ceil(run.targets * LEDGER_ROW_BYTES / READ_UNIT_BYTES) + counter_reads,
         # hub: the manifest and one per wave; the Map's ResultWriter: its manifest and a results file per wave;
         # Summarize: the report
         s3_puts=1 + run.waves + 2 * run.waves + 1,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from shared import clock
-from shared.errors import ResultTooLargeError, TargetError
-from shared.ledger import Ledger
+from shared.errors import RateLimitError, ResultTooLargeError, TargetError
+from shared.ledger import Ledger, now_iso
 from shared.models import MAX_RESULT_BYTES, SpokeInput, SpokeResult
 from shared.observability import logger
 from shared.operations import OPERATIONS, OperationContext
@@ -13,6 +13,8 @@ from shared.operations import OPERATIONS, OperationContext
 def run_spoke(item: SpokeInput, ledger: Ledger, ttl_days: int, ctx: OperationContext) -> SpokeResult:
     """Run the operation once. Errors are re-raised for Step Functions' Retry/Catch after noting the attempt."""
     started = clock.monotonic()
+    # When this attempt started: the first attempt's start stays on the row (the summary's peak concurrency).
+    started_at = now_iso()
     skipped = circuit_open(item, ledger, ttl_days)
     if skipped is not None:
         return skipped
@@ -31,10 +33,22 @@ def run_spoke(item: SpokeInput, ledger: Ledger, ttl_days: int, ctx: OperationCon
         )
         check_result_size(result)
         # Inside the try: an attempt whose success row was refused (a throttled ledger) is an attempt too.
-        finished = ledger.mark_finished(result, ttl_days)
+        finished = ledger.mark_finished(
+            result, ttl_days, started_at=started_at, wave=item.wave, first_attempt=item.first_contact
+        )
     except Exception as exc:
         # Retries and the final `failed` row belong to the state machine; here we only count the attempt.
-        ledger.record_attempt_error(item.run.run_id, item.target.id, item.attempt, f"{type(exc).__name__}: {exc}")
+        first_rate_limit = ledger.record_attempt_error(
+            item.run.run_id,
+            item.target.id,
+            item.attempt,
+            f"{type(exc).__name__}: {exc}",
+            started_at=started_at,
+            rate_limited=isinstance(exc, RateLimitError),
+        )
+        if first_rate_limit and item.run.adaptive_concurrency and item.wave is not None:
+            # Once per target, in its wave's count: the gate halves the next wave's concurrency on it.
+            ledger.count_rate_limited(item.run.run_id, item.wave)
         raise
     if not finished:
         logger.warning("late result ignored: the run already recorded this target as failed (timeout?)")
@@ -66,7 +80,7 @@ def circuit_open(item: SpokeInput, ledger: Ledger, ttl_days: int) -> SpokeResult
         duration_ms=0,
         detail={"reason": breaker.reason()},
     )
-    ledger.mark_finished(result, ttl_days)
+    ledger.mark_finished(result, ttl_days, started_at=now_iso(), wave=item.wave)
     logger.info("circuit open: target skipped", extra={"failures": counters.failures, "reason": breaker.reason()})
     return result
 

@@ -10,6 +10,7 @@ from typing import Literal
 
 from shared.ledger import FAILED, PENDING, SKIPPED, LedgerRow
 from shared.models import CIRCUIT_OPEN, DurationStats, FailedTarget, ManifestLocation, RunContext, Summary
+from summarize.waves import WaveTally
 
 NO_REASON = "no reason given"
 _RATIO = 1.05  # log-bucket width: percentiles are reported within 5 %
@@ -78,9 +79,11 @@ class RunAggregate:
         self.durations = DurationHistogram()
         self.failed: list[FailedTarget] = []
         self.skip_reasons: Counter[str] = Counter()
+        self.waves = WaveTally()
 
     def add(self, row: LedgerRow) -> None:
         self.statuses[row.status] += 1
+        self.waves.add(row)
         if row.status != PENDING:
             self.attempts[max(row.attempts, 1)] += 1
         if row.duration_ms is not None:

@@ -26,6 +26,8 @@ class SummarizeEvent(BaseModel):
     failure_threshold_percent: float | None = None
     notes: dict[str, Any] | None = None
     waves_run: int = 0
+    # The run's max_concurrency: each wave's, unless adaptive concurrency recorded another.
+    max_concurrency: int | None = None
     execution_started_at: str | None = None
 
 
@@ -43,7 +45,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     with log_context(run_id=run.run_id):
         ledger = Ledger(client("dynamodb"), cfg.ledger_table)
-        summary = run_summarize(run, threshold, ledger, client("s3"), cfg.bucket, parsed.notes, parsed.waves_run)
+        summary = run_summarize(
+            run, threshold, ledger, client("s3"), cfg.bucket, parsed.notes, parsed.waves_run, parsed.max_concurrency
+        )
         emit_run_metrics(summary, parsed.execution_started_at)
         logger.info(
             "run summarized",

@@ -13,6 +13,7 @@ from shared.observability import emit_metric, emit_metrics
 from summarize.aggregate import RunAggregate
 
 MAX_FAILED_IN_STATE = 20  # the state payload stays small; the report in S3 lists every failed target
+MAX_WAVES_IN_STATE = 20  # likewise; the report lists every wave
 STOPPED_BY = "stopped_by"  # the note StopAfterCanary sets (stacks/workflow/waves.py)
 
 
@@ -28,6 +29,7 @@ def run_summarize(
     bucket: str,
     notes: dict[str, Any] | None = None,
     waves_run: int = 0,
+    max_concurrency: int | None = None,
 ) -> Summary:
     notes = dict(notes or {})
     # The state machine's StopAfterCanary says the canary failed: the targets after it never ran.
@@ -38,8 +40,11 @@ def run_summarize(
     for page in ledger.pages(run.run_id):
         aggregate.add_all(page)
     report = ManifestLocation(bucket=bucket, key=report_key(run.run_id))
+    # Adaptive concurrency's per-wave records (one Query of the counters item's own partition), if the run has any.
+    counters = ledger.counters_of_finished_run(run.run_id) if run.adaptive_concurrency else None
+    waves = aggregate.waves.waves(waves_run, max_concurrency, counters)
     summary = aggregate.summary(run, threshold, report, canary_stopped=canary_stopped).model_copy(
-        update={"notes": notes, "waves_run": waves_run}
+        update={"notes": notes, "waves_run": waves_run, "waves": waves}
     )
     s3.put_object(
         Bucket=bucket,
@@ -51,8 +56,14 @@ def run_summarize(
 
 
 def compact(summary: Summary) -> Summary:
-    """The summary as the state machine carries it: at most MAX_FAILED_IN_STATE failed targets."""
-    return summary.model_copy(update={"failed_targets": summary.failed_targets[:MAX_FAILED_IN_STATE]})
+    """The summary as the state machine carries it: at most MAX_FAILED_IN_STATE failed targets and the first
+    MAX_WAVES_IN_STATE waves (1,000 waves would make 150 KB of the 256 KiB a state may hold)."""
+    return summary.model_copy(
+        update={
+            "failed_targets": summary.failed_targets[:MAX_FAILED_IN_STATE],
+            "waves": summary.waves[:MAX_WAVES_IN_STATE],
+        }
+    )
 
 
 def emit_run_metrics(summary: Summary, started_at: str | None = None) -> None:

@@ -1,5 +1,5 @@
-"""The budget gate: before a wave spawns, ask the gate Lambda how long to wait for API budget; wait in a Wait
-state (no Lambda sleeps) and ask again."""
+"""The gate: before a wave spawns, ask the gate Lambda the wave's concurrency (adaptive concurrency) and how long
+to wait for API budget; wait in a Wait state (no Lambda sleeps) and ask again."""
 
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ def _check_budget(scope: Construct, settings: Settings, functions: Functions) ->
             "wave": sfn.JsonPath.object_at("$.wave"),
             "waves": sfn.JsonPath.object_at("$.waves"),
             "count": sfn.JsonPath.number_at("$.count"),
+            # Adaptive concurrency recovers up to the run's own max_concurrency ($.wave's may be lower).
+            "max_concurrency": sfn.JsonPath.number_at("$.max_concurrency"),
+            "adaptive_concurrency": sfn.JsonPath.string_at("$.adaptive_concurrency"),
         },
         GATE_TIMEOUT_SECONDS,
         settings.retry,
@@ -32,8 +35,9 @@ def _check_budget(scope: Construct, settings: Settings, functions: Functions) ->
 
 
 def budget_gate(scope: Construct, settings: Settings, functions: Functions, spokes: sfn.IChainable) -> sfn.Choice:
-    """When the operation has an API budget and the wave needs more than is left, wait until the reset, then
-    check again; then `spokes`. Returns the gate's first state."""
+    """When the run adapts its concurrency or the operation has an API budget, the gate sets the wave's
+    concurrency ($.wave.max_concurrency, the Map's MaxConcurrencyPath); when the wave needs more budget than is
+    left, wait until the reset, then check again; then `spokes`. Returns the gate's first state."""
     check = _check_budget(scope, settings, functions)
     # The check is advice: if it cannot be made, the wave goes and each spoke's Retry handles limits.
     check.add_catch(spokes, errors=[sfn.Errors.ALL], result_path="$.gate_error")
@@ -45,6 +49,12 @@ def budget_gate(scope: Construct, settings: Settings, functions: Functions, spok
     )
     return (
         sfn.Choice(scope, "NeedsBudgetCheck")
-        .when(sfn.Condition.boolean_equals("$.budget_check", True), check)
+        .when(
+            sfn.Condition.or_(
+                sfn.Condition.boolean_equals("$.budget_check", True),
+                sfn.Condition.boolean_equals("$.adaptive_concurrency", True),
+            ),
+            check,
+        )
         .otherwise(spokes)
     )

@@ -42,6 +42,8 @@ def _spoke_task(scope: Construct, settings: Settings, functions: Functions) -> t
             "retry_count": sfn.JsonPath.number_at("$$.State.RetryCount"),
             # After a rate-limit wait the task starts again at RetryCount 0: the spoke tells a first attempt by both.
             "rate_limit_waits": sfn.JsonPath.number_at("$.rate_limit.waits"),
+            # The target's wave: its row keeps it, and its first rate limit counts in that wave's count.
+            "wave": sfn.JsonPath.number_at("$.wave"),
         },
         settings.spoke_timeout_seconds,
         settings.retry,
@@ -78,6 +80,7 @@ def spoke_map(scope: Construct, storage: Storage, child: sfn.IChainable) -> sfn.
             "run": sfn.JsonPath.object_at("$.run"),
             "target": sfn.JsonPath.object_at("$$.Map.Item.Value"),
             "rate_limit": {"waits": 0},
+            "wave": sfn.JsonPath.number_at("$.wave.index"),
         },
         result_path=sfn.JsonPath.DISCARD,
         map_execution_type=sfn.StateMachineType.STANDARD,

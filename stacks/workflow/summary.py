@@ -23,6 +23,8 @@ def _summarize_task(scope: Construct, settings: Settings, functions: Functions) 
             "notes": sfn.JsonPath.object_at("$.notes"),
             "execution_started_at": sfn.JsonPath.string_at("$$.Execution.StartTime"),
             "waves_run": sfn.JsonPath.number_at("$.progress.wave"),
+            # A wave's concurrency in the summary when adaptive concurrency did not record one.
+            "max_concurrency": sfn.JsonPath.number_at("$.max_concurrency"),
         },
         settings.summarize_timeout_seconds,
         settings.retry,

@@ -91,6 +91,26 @@ def test_the_estimate_for_10000_noop_targets_at_the_defaults(engine):
     assert cost["prices_as_of"] == "2026-11"
 
 
+def test_the_estimate_counts_the_canarys_verdict_and_adaptive_concurrencys_gate(engine):
+    # GIVEN 100 targets, a canary of 10, the rest in waves of 30: four waves (10, 30, 30, 30)
+    canary = engine.manifest_request("canary-plan", targets(100), dry_run=True, wave_size=30, canary={"targets": 10})
+    usage = plan_from_output(output(engine, engine.run(canary)))["cost"]["usage"]
+    # THEN, by hand: 2 per target (200), 5 per wave (20), 3 pauses (CanaryPause and two WavePauses), 7 for the
+    # run, and the canary's ReadCanaryFailures and CanaryVerdict: 232
+    assert usage["state_transitions"] == 200 + 20 + 3 + 7 + 2
+    # DynamoDB: the claim, 100 pending and 100 finished rows, the counters item; reads: 100 x 256 B / 4 KB
+    # rounded up (7) and the verdict's one read
+    assert (usage["dynamodb_write_units"], usage["dynamodb_read_units"]) == (202, 8)
+    assert usage["lambda_requests"] == 102  # hub, summarize, 100 spokes
+    # AND with adaptive concurrency too: the gate before each of the 4 waves (CheckBudget, BudgetAllows: 8 more)
+    adaptive = {**canary, "run_id": "adaptive-plan", "adaptive_concurrency": True}
+    usage = plan_from_output(output(engine, engine.run(adaptive)))["cost"]["usage"]
+    assert usage["state_transitions"] == 232 + 8
+    assert usage["lambda_requests"] == 102 + 4
+    # the gate records each wave's concurrency (4 writes) and reads the counters before waves 2 to 4 (3 reads)
+    assert (usage["dynamodb_write_units"], usage["dynamodb_read_units"]) == (206, 11)
+
+
 def test_a_bad_dry_run_fails_at_the_hub_naming_the_field(engine):
     request = engine.manifest_request("bad-plan", targets(3), dry_run=True, max_concurrency=0)
     result = engine.run(request)

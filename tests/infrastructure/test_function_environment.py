@@ -58,8 +58,8 @@ EXPECTED: dict[str, set[str]] = {
         *STEADY,
         *CROSS_ACCOUNT,  # a target in another account runs under its role there
     },
-    # reads GitHub's rate limit
-    "gate.handler.handler": {*GITHUB},
+    # reads GitHub's rate limit; with adaptive concurrency, the run's counters item in the ledger
+    "gate.handler.handler": {*GITHUB, "LEDGER_TABLE"},
     # streams the ledger, writes the report, applies the deployment's threshold when the run has none
     "summarize.handler.handler": {"LEDGER_TABLE", "BUCKET_NAME", "FAILURE_THRESHOLD_PERCENT"},
     # scans the clusters into the image index

@@ -61,6 +61,37 @@ def test_the_transition_constants_are_the_definitions_path(definition, waves, bu
     assert path.count("Spokes") == waves
 
 
+def gated_canary_path(definition: dict[str, Any], waves: int, *, canary: bool, adaptive: bool) -> list[str]:
+    """A succeeding run of `waves` waves with a canary that passes (wave 0) and/or adaptive concurrency (the gate
+    before every wave, letting it go at the first check)."""
+    choose: dict[str, list[int | str]] = {
+        "DryRun": ["Default"],
+        "DuplicateDelivery": ["Default"],
+        "AnyTargets": [0],
+        "NeedsBudgetCheck": [0 if adaptive else "Default"] * waves,
+        "BudgetAllows": ["Default"] * waves,
+        # After wave 0 a canary's verdict (rule 0), then more waves (rule 1) until the last.
+        "MoreWaves": ([0] if canary else [1]) + [1] * (waves - 2) + ["Default"],
+        "CanaryVerdict": ["Default"],  # within the threshold: CanaryPause, then the next wave
+        "RunOutcome": [0],
+    }
+    return walk(definition["States"], definition["StartAt"], choose)
+
+
+@pytest.mark.parametrize(
+    ("waves", "canary", "adaptive"), [(2, True, False), (4, True, False), (3, False, True), (4, True, True)]
+)
+def test_a_canary_and_adaptive_concurrency_add_their_states_to_the_count(definition, waves, canary, adaptive):
+    path = gated_canary_path(definition, waves, canary=canary, adaptive=adaptive)
+    assert path.count("ReadCanaryFailures") == (1 if canary else 0)
+    assert path.count("CheckBudget") == (waves if adaptive else 0)
+    shape = pricing.RunShape(
+        targets=0, waves=waves, budget_check=False, spoke_seconds=0.0, memory_mb=512, canary=canary, adaptive=adaptive
+    )
+    # The estimate's transitions without any target are exactly the states of the path.
+    assert pricing.usage(shape).state_transitions == len(path), path
+
+
 def test_a_succeeding_target_is_a_child_start_and_its_path(definition):
     """AWS bills one transition per child execution a Distributed Map starts, plus the child's own states."""
     child = definition["States"]["Spokes"]["ItemProcessor"]

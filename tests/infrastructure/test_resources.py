@@ -304,7 +304,8 @@ def test_each_function_gets_exactly_the_calls_its_code_makes(template):
             SECRET,
             ASSUME,
         },
-        "gate": {SECRET, *LOGS},
+        # GetItem and UpdateItem: adaptive concurrency's read and record of the run's counters (gate/handler.py).
+        "gate": {SECRET, "dynamodb:GetItem", "dynamodb:UpdateItem", *LOGS},
         # BatchWriteItem: the targets after a failed canary recorded skipped (summarize/logic.py).
         "summarize": {"dynamodb:Query", "dynamodb:BatchWriteItem", "s3:PutObject", *LOGS},
         # sqs: the on-failure destination of its asynchronous invocations (CDK's grantSendMessages).

@@ -113,3 +113,5 @@ def test_ledger_actions_are_exactly_the_ones_each_role_needs(template):
     }
     assert _ledger_actions(template, "FunctionsSummarizeRole") == {"dynamodb:Query", "dynamodb:BatchWriteItem"}
     assert _ledger_actions(template, "FunctionsHubRole") == {"dynamodb:BatchWriteItem", "dynamodb:Query"}
+    # Adaptive concurrency: the gate reads the run's counters item and records each wave's concurrency in it.
+    assert _ledger_actions(template, "FunctionsGateRole") == {"dynamodb:GetItem", "dynamodb:UpdateItem"}

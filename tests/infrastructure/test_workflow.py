@@ -258,7 +258,16 @@ def test_the_budget_gate_waits_in_a_wait_state_then_checks_again(states):
     """Check before spawning: the gate Lambda says how long; a Wait state waits (no Lambda sleeps); a check
     that cannot be made lets the wave go (each spoke's Retry handles limits)."""
     needs = states["NeedsBudgetCheck"]
-    assert needs["Choices"] == [{"Variable": "$.budget_check", "BooleanEquals": True, "Next": "CheckBudget"}]
+    # An operation with an API budget, or a run whose concurrency adapts (the gate sets each wave's).
+    assert needs["Choices"] == [
+        {
+            "Or": [
+                {"Variable": "$.budget_check", "BooleanEquals": True},
+                {"Variable": "$.adaptive_concurrency", "BooleanEquals": True},
+            ],
+            "Next": "CheckBudget",
+        }
+    ]
     assert needs["Default"] == "Spokes"
     check = states["CheckBudget"]
     assert check["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.gate_error", "Next": "Spokes"}]

@@ -46,3 +46,18 @@ def test_a_run_without_a_budget_keeps_the_1000_wave_limit(aws, context):
     with pytest.raises(InvalidRunRequest) as err:
         handler({"request": noop(1001), "execution_name": "w2"}, context)
     assert err.value.problems == ["wave_size: 1001 targets in waves of 1 make 1001 waves; at most 1000"]
+
+
+def test_adaptive_concurrency_checks_each_wave_once_so_fewer_waves_fit(aws, context):
+    # 16 events a wave and one gate check of 7: (20,000 - 22) // 23 = 868 waves
+    def adaptive(n: int) -> dict[str, Any]:
+        targets = [{"id": f"t{i:04d}"} for i in range(n)]
+        source = {"type": "static", "targets": targets}
+        return {"operation": "noop", "source": source, "wave_size": 1, "adaptive_concurrency": True}
+
+    assert handler({"request": adaptive(868), "execution_name": "a"}, context)["waves"]["count"] == 868
+    with pytest.raises(InvalidRunRequest) as err:
+        handler({"request": adaptive(869), "execution_name": "a2"}, context)
+    (problem,) = err.value.problems
+    assert problem.startswith("wave_size: 869 targets in waves of 1 make 869 waves; at most 868")
+    assert "adaptive concurrency checks each wave once" in problem

@@ -165,3 +165,9 @@ def test_a_plan_shows_the_canary_as_the_first_wave():
 
     plan = make_plan(request, "r", [Target(id=t["id"]) for t in targets], 50, settings, cfg)
     assert (plan.waves.count, plan.waves.sizes) == (4, [10, 50, 50, 10])
+
+
+def test_the_adaptive_concurrency_flag_becomes_its_field():
+    assert stop_early_fields(None, None, None, adaptive=True) == {"adaptive_concurrency": True}
+    assert stop_early_fields(None, None, None) == {}
+    assert stop_early_fields("5", None, None, adaptive=True) == {"adaptive_concurrency": True, "canary": {"targets": 5}}
