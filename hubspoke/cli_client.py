@@ -331,8 +331,18 @@ def follow(
     _show(summary, as_json)
 
 
+HtmlOption = Annotated[
+    Path | None, typer.Option("--html", help="Also write the run's timeline as one self-contained HTML page.")
+]
+
+
 def report(
-    run_id: str, stack: Stack = None, region: Region = None, profile: Profile = None, as_json: AsJson = False
+    run_id: str,
+    stack: Stack = None,
+    region: Region = None,
+    profile: Profile = None,
+    as_json: AsJson = False,
+    html: HtmlOption = None,
 ) -> None:
     """The summary of a finished run, from its report."""
     with _operated(stack, region, profile) as deployment:
@@ -340,6 +350,14 @@ def report(
         if client.describe(run_id)["status"] == "RUNNING":
             raise _fail(f"run {run_id} is still running: `hubspoke follow {run_id}` shows its progress")
         summary = client.summary(run_id)
+        if html is not None:
+            from hubspoke.report import budget_waits
+            from hubspoke.timeline import write_report
+
+            history = client.history(run_id)
+            summary["budget_waits"] = budget_waits(history)
+            write_report(html, summary, client.ledger_rows(run_id), history)
+            err.print(f"timeline: {html}", highlight=False)
     _show(summary, as_json)
 
 

@@ -70,8 +70,12 @@ def counters_key(run_id: str) -> dict[str, Any]:
     return _key(f"{run_id}{COUNTERS_SUFFIX}", COUNTERS_SORT_KEY)
 
 
-def _now_iso() -> str:
+def now_iso() -> str:
+    """The ledger's timestamps: UTC, ISO 8601, milliseconds."""
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+_now_iso = now_iso
 
 
 def _key(run_id: str, target_id: str) -> dict[str, Any]:
@@ -192,8 +196,12 @@ class Ledger:
         with _throttling_is_transient("BatchWriteItem"):
             return batch_put(self._db, self._table, skipped)
 
-    def mark_finished(self, result: SpokeResult, ttl_days: int) -> bool:
+    def mark_finished(
+        self, result: SpokeResult, ttl_days: int, started_at: str | None = None, rate_limit_waits: int = 0
+    ) -> bool:
         """Record a target the operation finished; False if the state machine already recorded it failed.
+        `started_at`: when this (the last) attempt began, and `rate_limit_waits` the target's rate-limit waits
+        before it: the timeline report draws each target from started_at to updated_at (hubspoke/timeline.py).
 
         A spoke that outlives its task timeout finishes after RecordFailure: the first terminal row wins,
         so the ledger agrees with what the run reported. A conditional put (not an update) because it is
@@ -209,6 +217,8 @@ class Ledger:
                 "detail": json.dumps(result.detail, separators=(",", ":"), default=str),
                 "updated_at": _now_iso(),
                 "expires_at": self._expires(ttl_days),
+                **({"started_at": started_at} if started_at else {}),
+                **({"rate_limit_waits": rate_limit_waits} if rate_limit_waits else {}),
             }
         )
         try:
@@ -226,8 +236,11 @@ class Ledger:
             raise
         return True
 
-    def record_attempt_error(self, run_id: str, target_id: str, attempt: int, error: str) -> None:
+    def record_attempt_error(
+        self, run_id: str, target_id: str, attempt: int, error: str, started_at: str | None = None
+    ) -> None:
         """Note a failed attempt on a pending row, so attempts are known even if the spoke is retried.
+        `started_at`: when the attempt began; a target that ends failed is drawn from its last attempt's start.
 
         Best effort: it runs while the attempt's own error propagates, and must never replace that error (a
         throttled note would turn a retried RateLimitError into a failure no Retry matches).
@@ -236,11 +249,17 @@ class Ledger:
             self._db.update_item(
                 TableName=self._table,
                 Key=_key(run_id, target_id),
-                UpdateExpression="SET attempts = :a, last_error = :e, updated_at = :now",
+                UpdateExpression="SET attempts = :a, last_error = :e, updated_at = :now, started_at = :start",
                 ConditionExpression="attribute_exists(run_id) AND #s = :pending",
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues=to_item(
-                    {":a": attempt, ":e": error[:_MAX_CAUSE], ":pending": PENDING, ":now": _now_iso()}
+                    {
+                        ":a": attempt,
+                        ":e": error[:_MAX_CAUSE],
+                        ":pending": PENDING,
+                        ":now": (now := _now_iso()),
+                        ":start": started_at or now,
+                    }
                 ),
             )
         except Exception as err:

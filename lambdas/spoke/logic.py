@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from shared import clock
 from shared.errors import ResultTooLargeError, TargetError
-from shared.ledger import Ledger
+from shared.ledger import Ledger, now_iso
 from shared.models import MAX_RESULT_BYTES, SpokeInput, SpokeResult
 from shared.observability import logger
 from shared.operations import OPERATIONS, OperationContext
@@ -13,6 +13,7 @@ from shared.operations import OPERATIONS, OperationContext
 def run_spoke(item: SpokeInput, ledger: Ledger, ttl_days: int, ctx: OperationContext) -> SpokeResult:
     """Run the operation once. Errors are re-raised for Step Functions' Retry/Catch after noting the attempt."""
     started = clock.monotonic()
+    started_at = now_iso()  # wall clock, as the ledger's other times: the timeline draws the attempt from here
     skipped = circuit_open(item, ledger, ttl_days)
     if skipped is not None:
         return skipped
@@ -31,10 +32,12 @@ def run_spoke(item: SpokeInput, ledger: Ledger, ttl_days: int, ctx: OperationCon
         )
         check_result_size(result)
         # Inside the try: an attempt whose success row was refused (a throttled ledger) is an attempt too.
-        finished = ledger.mark_finished(result, ttl_days)
+        finished = ledger.mark_finished(result, ttl_days, started_at, item.rate_limit_waits)
     except Exception as exc:
         # Retries and the final `failed` row belong to the state machine; here we only count the attempt.
-        ledger.record_attempt_error(item.run.run_id, item.target.id, item.attempt, f"{type(exc).__name__}: {exc}")
+        ledger.record_attempt_error(
+            item.run.run_id, item.target.id, item.attempt, f"{type(exc).__name__}: {exc}", started_at
+        )
         raise
     if not finished:
         logger.warning("late result ignored: the run already recorded this target as failed (timeout?)")
