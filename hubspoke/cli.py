@@ -393,7 +393,8 @@ def local_run(
         _render_pull_requests(summary["pull_requests"])
     err_console.print(f"[dim]Lambda logs: {run_dir / 'lambda.log'}[/]")
     # The run's timeline page, next to its logs (hubspoke/timeline.py); `hubspoke report RUN --html` writes it too.
-    err_console.print(f"[dim]Timeline: {write_report(run_dir / 'report.html', summary, rows, history)}[/]")
+    page = write_report(run_dir / "report.html", summary, rows, history)
+    err_console.print(f"[dim]Timeline: {page}[/]", soft_wrap=True)  # one line: a path to copy
     if summary_json is not None:
         summary_json.write_text(json.dumps(summary, indent=2) + "\n")
     if result.error in INVALID_INPUT_ERRORS:
