@@ -102,7 +102,8 @@ def test_failures_rate_limits_and_waves_with_hostile_ids_through_report_html(cli
     assert reported.exit_code == 0, reported.output
     html = page.read_text()
     # THEN no hostile id is in the page as markup
-    assert "<script>" not in html and "<img" not in html
+    assert "<script>" not in html
+    assert "<img" not in html
     with browser() as chromium, loaded(chromium, page) as seen:
         # AND it loads clean: the ids' script never ran, their image never asked for anything
         _check_clean(seen, page)
