@@ -61,6 +61,7 @@ class Phase:
     label: str
     start: float
     end: float
+    wave: dict[str, Any] | None = None  # the summary's entry for this wave (its `waves`), when it has one
 
 
 @dataclass
@@ -168,6 +169,10 @@ def build_timeline(summary: dict[str, Any], rows: list[dict[str, Any]], history:
         spans.append(Span(str(row.get("target_id")), status, start, end))
     timeline = Timeline(length=max((last - origin) * ratio, 1e-3), spans=spans, phases=_phases(history, rel))
     timeline.stop_at = _stop_at(summary, rows, timeline, rel)
+    waves = [w for w in summary.get("waves") or [] if isinstance(w, dict)]
+    at_wave = [i for i, phase in enumerate(timeline.phases) if phase.kind == "wave"]
+    for wave, i in zip(waves, at_wave, strict=False):  # the n-th Map state ran the summary's n-th wave
+        timeline.phases[i] = replace(timeline.phases[i], wave=wave)
     if summary.get("stopped_by") == "canary" and timeline.phases and timeline.phases[0].kind == "wave":
         timeline.phases[0] = replace(timeline.phases[0], label="wave 1 (canary)")
     if ratio != 1.0:
@@ -259,12 +264,34 @@ def _bands(timeline: Timeline, scale: _Scale, top: int, height: int, css: str = 
     for phase in timeline.phases:
         colour = next(c for k, c in PHASES.values() if k == phase.kind)
         x1, x2 = scale.x(phase.start), scale.x(phase.end)
-        title = f"{phase.label}: {_seconds(phase.start)} to {_seconds(phase.end)}"
+        title = f"{phase.label}: {_seconds(phase.start)} to {_seconds(phase.end)}" + _wave_note(phase.wave)
         parts.append(
             f'<rect x="{x1}" y="{top}" width="{max(x2 - x1, 1)}" height="{height}" fill="{colour}" '
             f'class="{css}"><title>{text(title)}</title></rect>'
         )
+        if css == "phase" and x2 - x1 > 8 * len(phase.label):  # the lane names what fits
+            parts.append(f'<text x="{x1 + 4}" y="{top + height - 5}" class="lanelabel">{text(phase.label)}</text>')
     return "".join(parts)
+
+
+def _wave_note(wave: dict[str, Any] | None) -> str:
+    if not wave:
+        return ""
+    facts = [f"{k.replace('_', ' ')} {wave[k]}" for k in WAVE_FACTS if wave.get(k) is not None]
+    return ("; " + ", ".join(facts) if facts else "") + (f" ({wave['reason']})" if wave.get("reason") else "")
+
+
+WAVE_FACTS = ("targets", "max_concurrency", "peak_concurrency", "failed", "rate_limited")
+
+
+def _limits(timeline: Timeline) -> list[tuple[Phase, int]]:
+    """Each wave's concurrency limit, from the summary's waves (adaptive concurrency changes it wave by wave)."""
+    found = []
+    for phase in timeline.phases:
+        limit = (phase.wave or {}).get("max_concurrency")
+        if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
+            found.append((phase, limit))
+    return found
 
 
 def _stop_line(timeline: Timeline, scale: _Scale, top: int, height: int, label: str) -> str:
@@ -321,7 +348,14 @@ def _stacked(timeline: Timeline, scale: _Scale, stop_label: str) -> str:
 def _concurrency(timeline: Timeline, scale: _Scale, stop_label: str) -> str:
     top, height = 10, 120
     steps = timeline.concurrency()
-    peak = max(timeline.peak(), 1)
+    limits = _limits(timeline)
+    peak = max([timeline.peak(), 1] + [limit for _, limit in limits])
+    marks = "".join(
+        f'<line x1="{scale.x(phase.start)}" x2="{scale.x(phase.end)}" y1="{top + height - height * limit / peak:.1f}" '
+        f'y2="{top + height - height * limit / peak:.1f}" class="limit"><title>{text(phase.label)}: '
+        f"max concurrency {limit}</title></line>"
+        for phase, limit in limits
+    )
     points, previous = [], 0
     for t, running in steps:
         x = scale.x(t)
@@ -333,7 +367,7 @@ def _concurrency(timeline: Timeline, scale: _Scale, stop_label: str) -> str:
         f'<svg id="chart-concurrency" role="img" aria-label="spokes running at once" width="{WIDTH}" '
         f'height="{top + height + 22}" viewBox="0 0 {WIDTH} {top + height + 22}">'
         f"{_bands(timeline, scale, top, height, 'phase faint')}"
-        f'<polyline points="{" ".join(points)}" class="running"/>'
+        f'{marks}<polyline points="{" ".join(points)}" class="running"/>'
         f'<text x="{LEFT - 6}" y="{top + 4}" class="tick" text-anchor="end">{peak}</text>'
         f'<text x="{LEFT - 6}" y="{top + height}" class="tick" text-anchor="end">0</text>'
         f"{_axis(scale, top, height)}{_stop_line(timeline, scale, top, height, stop_label)}</svg>"
@@ -444,7 +478,8 @@ dl{display:grid;grid-template-columns:max-content auto;gap:2px 12px;margin:0}dt{
 table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;
 vertical-align:top}td{overflow-wrap:anywhere;max-width:520px}th{background:#f5f5f5}
 svg{display:block;margin:4px 0}.grid{stroke:#eee}.tick{font-size:11px;fill:#616161}
-.phase.faint{opacity:.35}.running{fill:none;stroke:#1565c0;stroke-width:1.5}
+.phase.faint{opacity:.35}.lanelabel{font-size:10px;fill:#424242}
+.limit{stroke:#616161;stroke-width:1.5;stroke-dasharray:2 3}.running{fill:none;stroke:#1565c0;stroke-width:1.5}
 .stop{stroke:#c62828;stroke-width:2;stroke-dasharray:5 3}
 .stoplabel{font-size:12px;fill:#c62828;font-weight:600;paint-order:stroke;stroke:#fff;stroke-width:3px}
 .stopped{color:#c62828;font-weight:600}.note{color:#616161;font-size:12px}

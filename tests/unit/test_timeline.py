@@ -188,7 +188,25 @@ def test_counts_waves_and_gate_waits_shown_when_present():
     ]  # fmt: skip
     waits = [{"wave": 2, "wait_seconds": 120, "remaining": 3, "needed": 50, "reason": "budget low"}]
     the_summary = summary(waves=waves, budget_waits=waits)
-    page = _page(render_html(the_summary, ROWS, build_timeline(the_summary, ROWS, HISTORY)))
+    two_waves = [
+        event(0, "ExecutionStarted"),
+        event(5, "MapStateEntered", "Spokes"),
+        event(40, "MapStateExited", "Spokes"),
+        event(40, "WaitStateEntered", "WaitForBudget"),
+        event(50, "WaitStateExited", "WaitForBudget"),
+        event(50, "MapStateEntered", "Spokes"),
+        event(90, "MapStateExited", "Spokes"),
+        event(100, "ExecutionSucceeded"),
+    ]
+    timeline = build_timeline(the_summary, ROWS, two_waves)
+    assert [p.label for p in timeline.phases] == ["wave 1", "gate wait", "wave 2"]
+    text = render_html(the_summary, ROWS, timeline)
+    # each wave's concurrency limit is marked on the concurrency chart, its reason in the wave's tooltip
+    concurrency = text.split('id="chart-concurrency"')[1].split("</svg>")[0]
+    assert concurrency.count('class="limit"') == 2
+    tooltip = "wave 2: 50 s to 90 s; targets 50, max concurrency 5, peak concurrency 5, failed 0, rate limited 0"
+    assert f"{tooltip} (halved: 30 % rate-limited)" in text
+    page = _page(text)
     counts = {k: page.by_id[f"count-{k}"] for k in ("total", "succeeded", "unchanged", "skipped", "failed", "lost")}
     assert counts == {"total": "4", "succeeded": "2", "unchanged": "0", "skipped": "1", "failed": "1", "lost": "0"}
     assert "halved: 30 % rate-limited" in page.by_id["waves"]
@@ -204,3 +222,4 @@ def test_a_summary_without_waves_stop_or_failures_still_renders():
     assert "stopped-by" not in page.by_id
     assert page.by_id["no-failures"] == "No target failed."
     assert page.by_id["outcome"] == "SUCCEEDED"
+    assert 'class="limit"' not in render_html(quiet, rows, build_timeline(quiet, rows, HISTORY))
