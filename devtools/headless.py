@@ -31,6 +31,9 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# Playwright's 30 s default is a guess about machine speed; a busy CI machine (make test-under-load) may start
+# Chromium slower. A page that never loads still fails, after this.
+TIMEOUT_MS = 180_000
 
 
 @dataclass
@@ -49,7 +52,7 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, timeout=TIMEOUT_MS)
         try:
             yield launched
         finally:
@@ -60,6 +63,7 @@ def browser() -> Iterator[Any]:
 def loaded(chromium: Any, path: Path, width: int = 1040) -> Iterator[Loaded]:
     """Open `path` (file://) in a new page of `chromium`; the page is closed afterwards."""
     page = chromium.new_page(viewport={"width": width, "height": 900})
+    page.set_default_timeout(TIMEOUT_MS)
     seen = Loaded(page)
     page.on("console", lambda msg: seen.console_errors.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda error: seen.page_errors.append(str(error)))

@@ -13,10 +13,13 @@ from typer.testing import CliRunner
 from devtools.headless import CHROMIUM, Loaded, browser, loaded
 from hubspoke.cli import app
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no Chromium: `make setup` installs it"),
-]
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(autouse=True)
+def _chromium_installed() -> None:
+    # Never skipped: a skipped browser test would hide a missing install step on a fresh machine.
+    assert Path(CHROMIUM).exists(), f"no {CHROMIUM}: `make setup` installs Debian's chromium package"
 
 CANARY_FAILS = ["target-0002", "target-0004", "target-0006", "target-0008"]
 SCRIPT_ID = "<script>window.pwned = 1</script>"
