@@ -5,11 +5,13 @@ stop point and its failed targets as text, hostile ids included (issue 14)."""
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from devtools import headless
 from devtools.headless import CHROMIUM, Loaded, browser, loaded
 from hubspoke.cli import app
 
@@ -20,6 +22,7 @@ pytestmark = pytest.mark.e2e
 def _chromium_installed() -> None:
     # Never skipped: a skipped browser test would hide a missing install step on a fresh machine.
     assert Path(CHROMIUM).exists(), f"no {CHROMIUM}: `make setup` installs Debian's chromium package"
+
 
 CANARY_FAILS = ["target-0002", "target-0004", "target-0006", "target-0008"]
 SCRIPT_ID = "<script>window.pwned = 1</script>"
@@ -54,6 +57,8 @@ def test_the_canary_run_writes_its_timeline_and_it_shows_the_stop_in_chromium(cl
         json.dumps({"fail_ids": CANARY_FAILS}),
         "--run-id",
         "canary",
+        "--summary-json",
+        "canary.json",
     )
     assert result.exit_code == 1, result.output
     # THEN the run wrote its page next to its logs, and said where
@@ -75,6 +80,13 @@ def test_the_canary_run_writes_its_timeline_and_it_shows_the_stop_in_chromium(cl
         failed = _cells(seen, "failed-targets")
         assert [row[0] for row in failed] == CANARY_FAILS
         assert all(row[1] == "TargetError" and row[3] == f"injected permanent failure for {row[0]}" for row in failed)
+    # AND make demo's screenshot of it (from the run's summary JSON) is a full-page PNG, 1040 px wide
+    assert headless.main(["--summary", "canary.json", "shot.png"]) == 0
+    png = (tmp_path / "shot.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk
+    assert width == 1040
+    assert height > 900  # the whole page, not the viewport
 
 
 def test_failures_rate_limits_and_waves_with_hostile_ids_through_report_html(cli, tmp_path):
