@@ -151,9 +151,7 @@ def build_timeline(summary: dict[str, Any], rows: list[dict[str, Any]], history:
     row_times = [t for r in rows for t in (_epoch(r.get("started_at")), _epoch(r.get("updated_at"))) if t]
     origin = min(event_times or row_times or [0.0])
     last = max(event_times + row_times or [origin])
-    durations = summary.get("durations") or {}
-    real, simulated = durations.get("real_seconds") or 0, durations.get("simulated_seconds") or 0
-    ratio = simulated / real if real and simulated and abs(simulated - real) > 1e-6 else 1.0
+    ratio = clock_ratio(summary, rows)
 
     def rel(value: Any) -> float | None:
         t = _epoch(value)
@@ -176,11 +174,24 @@ def build_timeline(summary: dict[str, Any], rows: list[dict[str, Any]], history:
     if summary.get("stopped_by") == "canary" and timeline.phases and timeline.phases[0].kind == "wave":
         timeline.phases[0] = replace(timeline.phases[0], label="wave 1 (canary)")
     if ratio != 1.0:
-        timeline.scale_note = (
-            f"simulated seconds: the local engine ran at time scale {durations.get('time_scale')} "
-            f"({real:g} s real for {simulated:g} s simulated)"
-        )
+        timeline.scale_note = f"the local engine's scaled clock: 1 s real is {ratio:.0f} s simulated"
     return timeline
+
+
+def clock_ratio(summary: dict[str, Any], rows: list[dict[str, Any]]) -> float:
+    """Simulated seconds per real second. The spoke measures `duration_ms` on its clock (simulated on the local
+    engine, real on AWS) between the wall-clock `started_at` and `updated_at` it writes, so the finished rows
+    give the ratio on either backend; else the local run's own durations. Near 1 it is 1: real time (AWS)."""
+    simulated = real = 0.0
+    for row in rows:
+        start, end, ms = _epoch(row.get("started_at")), _epoch(row.get("updated_at")), row.get("duration_ms")
+        if row.get("status") in ("succeeded", "unchanged") and start is not None and end is not None and ms:
+            simulated, real = simulated + float(ms) / 1000, real + end - start
+    if not (simulated and real > 0):
+        durations = summary.get("durations") or {}
+        real, simulated = float(durations.get("real_seconds") or 0), float(durations.get("simulated_seconds") or 0)
+    ratio = simulated / real if simulated and real > 0 else 1.0
+    return 1.0 if 0.5 < ratio < 2 else ratio
 
 
 def _phases(history: list[dict[str, Any]], rel: Callable[[Any], float | None]) -> list[Phase]:
@@ -397,7 +408,7 @@ def _counts(summary: dict[str, Any], timeline: Timeline) -> str:
         ("failure rate", rate),
         ("peak concurrency", f"{timeline.peak()} (from the ledger's start and end times)"),
         ("waves", summary.get("waves_run", 0)),
-        ("length", _seconds(timeline.length) + (f" ({timeline.scale_note})" if timeline.scale_note else "")),
+        ("length", _seconds(timeline.length) + (f", simulated ({timeline.scale_note})" if timeline.scale_note else "")),
     ]
     dl = "".join(f"<dt>{text(k)}</dt><dd>{text(v)}</dd>" for k, v in facts)
     return f'<section class="counts">{cells}</section><dl>{dl}</dl>'
@@ -498,7 +509,9 @@ def render_html(summary: dict[str, Any], rows: list[dict[str, Any]], timeline: T
     legend = " ".join(
         f'<span style="background:{colour};padding:0 6px">{text(kind)}</span>' for kind, colour in PHASES.values()
     )
-    axis_note = f"x: {timeline.scale_note or 'seconds since the run started'}"
+    axis_note = "x: seconds since the run started" + (
+        f", simulated ({timeline.scale_note})" if timeline.scale_note else ""
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{CSP}">

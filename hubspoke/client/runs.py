@@ -19,7 +19,9 @@ from stacks.ledger_index import FAILED_INDEX, FAILED_KEY
 MAX_INLINE_TARGET_BYTES = 200_000
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 # The ledger attributes the HTML timeline reads (hubspoke/timeline.py); the cause is in the summary already.
-TIMELINE_ATTRIBUTES = ("target_id", "status", "attempts", "started_at", "updated_at", "detail", "rate_limit_waits")
+TIMELINE_ATTRIBUTES = (
+    "target_id", "status", "attempts", "started_at", "updated_at", "duration_ms", "detail", "rate_limit_waits"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

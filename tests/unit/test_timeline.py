@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
 
-from hubspoke.timeline import build_timeline, render_html
+from hubspoke.timeline import build_timeline, clock_ratio, render_html
 
 T0 = datetime(2026, 12, 6, 12, 0, 0, tzinfo=UTC)
 
@@ -113,7 +113,20 @@ def test_the_local_engines_scaled_clock_reads_in_simulated_seconds():
     timeline = build_timeline(scaled, rows, [event(0, "ExecutionStarted"), event(1, "ExecutionSucceeded")])
     assert round(timeline.length, 2) == 100.0
     assert [(round(t, 2), n) for t, n in timeline.concurrency()] == [(0.0, 0), (10.0, 1), (30.0, 0)]
-    assert "time scale 0.01" in timeline.scale_note
+    assert timeline.scale_note == "the local engine's scaled clock: 1 s real is 100 s simulated"
+
+
+def test_the_ratio_comes_from_the_rows_when_the_summary_has_real_times_only():
+    # `hubspoke report` (the operator client) knows no time scale: the spokes' own durations give it
+    real_only = summary(durations={"real_seconds": 1.0, "simulated_seconds": 1.0})
+    rows = [
+        {"target_id": "a", "status": "succeeded", "started_at": at(0.1), "updated_at": at(0.3), "duration_ms": 20000},
+        {"target_id": "b", "status": "succeeded", "started_at": at(0.2), "updated_at": at(0.4), "duration_ms": 20000},
+    ]
+    assert round(clock_ratio(real_only, rows)) == 100
+    # on AWS the durations are real: 1 (a few milliseconds of difference are not a scaled clock)
+    aws = [{**row, "duration_ms": 197} for row in rows]
+    assert clock_ratio(real_only, aws) == 1.0
 
 
 class _Page(HTMLParser):
