@@ -133,3 +133,21 @@ def test_failures_rate_limits_and_waves_with_hostile_ids_through_report_html(cli
         assert [row[0] for row in _cells(seen, "phases")] == ["wave 1", "wave pause", "wave 2"]
         assert _cells(seen, "retried") == [["t03", "succeeded", "2", "0"], ["t12", "succeeded", "2", "0"]]
         assert seen.page.locator("#stopped-by").count() == 0
+
+
+def test_hubspoke_run_on_the_embedded_engine_writes_the_page_next_to_its_logs(cli, tmp_path):
+    # GIVEN the operator command `run` (no --stack: the embedded engine) of 3 targets, one failing
+    source = {"type": "static", "targets": [{"id": "a"}, {"id": "b"}, {"id": "c"}]}
+    ran = CliRunner().invoke(
+        app,
+        ["run", "--source-json", json.dumps(source), "--params-json", '{"fail_ids": ["b"]}', "--run-id", "viarun"],
+    )
+    assert ran.exit_code == 1, ran.output
+    # THEN its page is next to its logs, and shows 3 targets, 2 succeeded, 1 failed
+    page = tmp_path / "home" / "runs" / "viarun" / "report.html"
+    assert (page.parent / "lambda.log").is_file()
+    with browser() as chromium, loaded(chromium, page) as seen:
+        _check_clean(seen, page)
+        counts = {name: _count(seen, name) for name in ("total", "succeeded", "failed")}
+        assert counts == {"total": "3", "succeeded": "2", "failed": "1"}
+        assert [row[0] for row in _cells(seen, "failed-targets")] == ["b"]
