@@ -179,19 +179,25 @@ def build_timeline(summary: dict[str, Any], rows: list[dict[str, Any]], history:
 
 
 def clock_ratio(summary: dict[str, Any], rows: list[dict[str, Any]]) -> float:
-    """Simulated seconds per real second. The spoke measures `duration_ms` on its clock (simulated on the local
-    engine, real on AWS) between the wall-clock `started_at` and `updated_at` it writes, so the finished rows
-    give the ratio on either backend; else the local run's own durations. Near 1 it is 1: real time (AWS)."""
-    simulated = real = 0.0
-    for row in rows:
-        start, end, ms = _epoch(row.get("started_at")), _epoch(row.get("updated_at")), row.get("duration_ms")
-        if row.get("status") in ("succeeded", "unchanged") and start is not None and end is not None and ms:
-            simulated, real = simulated + float(ms) / 1000, real + end - start
-    if not (simulated and real > 0):
-        durations = summary.get("durations") or {}
-        real, simulated = float(durations.get("real_seconds") or 0), float(durations.get("simulated_seconds") or 0)
+    """Simulated seconds per real second. A local run's summary has both durations. The operator client's
+    has real ones only: there the spokes' rows tell, as each measures `duration_ms` on its clock (simulated
+    on the local engine, real on AWS) between the wall-clock `started_at` and `updated_at` it writes; only
+    spans of 50 ms and more, as the times are written to the millisecond. Near 1 it is 1: real time (AWS)."""
+    durations = summary.get("durations") or {}
+    real, simulated = float(durations.get("real_seconds") or 0), float(durations.get("simulated_seconds") or 0)
+    if not (real > 0 and simulated and abs(simulated / real - 1) > 0.01):
+        simulated = real = 0.0
+        for row in rows:
+            start, end, ms = _epoch(row.get("started_at")), _epoch(row.get("updated_at")), row.get("duration_ms")
+            if start is None or end is None or not ms or row.get("status") not in ("succeeded", "unchanged"):
+                continue
+            if end - start >= MIN_MEASURED_SPAN:
+                simulated, real = simulated + float(ms) / 1000, real + end - start
     ratio = simulated / real if simulated and real > 0 else 1.0
     return 1.0 if 0.5 < ratio < 2 else ratio
+
+
+MIN_MEASURED_SPAN = 0.05
 
 
 def _phases(history: list[dict[str, Any]], rel: Callable[[Any], float | None]) -> list[Phase]:

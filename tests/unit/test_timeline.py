@@ -127,6 +127,9 @@ def test_the_ratio_comes_from_the_rows_when_the_summary_has_real_times_only():
     # on AWS the durations are real: 1 (a few milliseconds of difference are not a scaled clock)
     aws = [{**row, "duration_ms": 197} for row in rows]
     assert clock_ratio(real_only, aws) == 1.0
+    # spans too short to measure at millisecond times say nothing: real seconds
+    instant = [{**row, "updated_at": at(0.102), "duration_ms": 200} for row in rows[:1]]
+    assert clock_ratio(real_only, instant) == 1.0
 
 
 class _Page(HTMLParser):
