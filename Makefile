@@ -30,7 +30,12 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements-checkov.txt
 	touch $@
 
-setup: $(BIN)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
+# Debian's Chromium for the HTML report's browser test and the demo's screenshot (Playwright drives it; it never
+# downloads a browser of its own).
+/usr/bin/chromium:
+	apt-get update -qq && apt-get install -y -qq chromium
+
+setup: $(BIN)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed /usr/bin/chromium
 
 ## The main job on the embedded local engine: 100 targets, 3 injected failures (under the 5 % threshold),
 ## 5 rate-limited twice and 1 transient error, all retried by the state machine's Retry policies.
@@ -39,7 +44,8 @@ setup: $(BIN)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
 ## Then GitHub file distribution: one pull request per repository on a local GitHub-compatible server, run twice.
 ## Last, a one-off task on every prod-* ECS cluster of three accounts in two regions, each under its account's role:
 ## one task exits 3, one account's role trusts only the hub (its spoke is refused), 2 of 6 fail, under the 40 % threshold.
-## Then a canary: the run stops after its first 10 targets (4 failed) and exits 1, as a script would see it.
+## Then a canary: the run stops after its first 10 targets (4 failed) and exits 1, as a script would see it; a screenshot
+## of its HTML timeline goes to .hubspoke/demo-canary-report.png.
 demo: setup
 	$(BIN)/hubspoke local run --targets 100 --max-concurrency 10 --failure-threshold 5 \
 	  --params-json '{"sleep_ms": 200, "fail_ids": ["target-0007", "target-0042", "target-0077"], "rate_limit_ids": ["target-0010", "target-0020", "target-0030", "target-0040", "target-0050"], "rate_limit_times": 2, "transient_ids": ["target-0099"], "transient_times": 1}' \
@@ -67,6 +73,9 @@ demo: setup
 	  --params-json '{"fail_ids": ["target-0002", "target-0004", "target-0006", "target-0008"]}' \
 	  --summary-json .hubspoke/demo-canary.json; status=$$?; \
 	  if [ $$status -ne 1 ]; then echo "expected the canary to fail the run (exit 1), got $$status"; exit 1; fi
+	@echo
+	@echo "== The canary run's timeline (the HTML page it wrote next to its logs), in headless Chromium =="
+	$(BIN)/python devtools/headless.py --summary .hubspoke/demo-canary.json .hubspoke/demo-canary-report.png
 
 lint: setup
 	$(BIN)/ruff check .

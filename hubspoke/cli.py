@@ -42,6 +42,7 @@ from hubspoke.stop_early import (
     StopEarlyError,
     stop_early_fields,
 )
+from hubspoke.timeline import write_report
 
 if TYPE_CHECKING:
     from hubspoke.engine import LocalEngine
@@ -379,7 +380,8 @@ def local_run(
             _CTRL_C.stage = f"interrupted: run {run_id} had ended; its summary is not shown (logs in {run_dir})"
             rows = engine.ledger(run_id)
             summary = build_summary(result, rows, time_scale)
-            summary["budget_waits"] = budget_waits(engine.history(result.execution_arn))
+            history = engine.history(result.execution_arn)
+            summary["budget_waits"] = budget_waits(history)
             if operation == GITHUB_FILE_SYNC:
                 pulls = {"pull_request": "pull_request", "url": "pr_url"}
                 summary["pull_requests"] = _per_target(rows, "repository", pulls)
@@ -392,6 +394,9 @@ def local_run(
     if "pull_requests" in summary:
         _render_pull_requests(summary["pull_requests"])
     err_console.print(f"[dim]Lambda logs: {run_dir / 'lambda.log'}[/]")
+    # The run's timeline page, next to its logs (hubspoke/timeline.py); `hubspoke report RUN --html` writes it too.
+    page = write_report(run_dir / "report.html", summary, rows, history)
+    err_console.print(f"[dim]Timeline: {page}[/]", soft_wrap=True)  # one line: a path to copy
     if summary_json is not None:
         summary_json.write_text(json.dumps(summary, indent=2) + "\n")
     if result.error in INVALID_INPUT_ERRORS:

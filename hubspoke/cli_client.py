@@ -340,8 +340,18 @@ def follow(
     _show(summary, as_json)
 
 
+HtmlOption = Annotated[
+    Path | None, typer.Option("--html", help="Also write the run's timeline as one self-contained HTML page.")
+]
+
+
 def report(
-    run_id: str, stack: Stack = None, region: Region = None, profile: Profile = None, as_json: AsJson = False
+    run_id: str,
+    stack: Stack = None,
+    region: Region = None,
+    profile: Profile = None,
+    as_json: AsJson = False,
+    html: HtmlOption = None,
 ) -> None:
     """The summary of a finished run, from its report."""
     with _operated(stack, region, profile) as deployment:
@@ -349,6 +359,8 @@ def report(
         if client.describe(run_id)["status"] == "RUNNING":
             raise _fail(f"run {run_id} is still running: `hubspoke follow {run_id}` shows its progress")
         summary = client.summary(run_id)
+        if html is not None:
+            _write_timeline(client, run_id, summary, html)
     _show(summary, as_json)
 
 
@@ -434,7 +446,20 @@ def _run_embedded(request: dict[str, Any], as_json: bool) -> None:
         client = RunClient(engine.deployment())
         _start(client, {**request, "run_id": run_id})
         summary = client.follow(run_id, on_progress=None if as_json else _progress_line, poll_seconds=0.1)
+        # As `hubspoke local run`: the run's timeline page next to its logs.
+        _write_timeline(client, run_id, summary, state_dir() / "runs" / run_id / "report.html")
     _show(summary, as_json)
+
+
+def _write_timeline(client: RunClient, run_id: str, summary: dict[str, Any], page: Path) -> None:
+    """The run's timeline page (hubspoke/timeline.py), with the gate's waits from the history. The summary
+    printed stays as it is: `report` with or without --html prints the same."""
+    from hubspoke.report import budget_waits
+    from hubspoke.timeline import write_report
+
+    history = client.history(run_id)
+    write_report(page, {**summary, "budget_waits": budget_waits(history)}, client.ledger_rows(run_id), history)
+    err.print(f"timeline: {page}", highlight=False, soft_wrap=True)
 
 
 def _start(client: RunClient, request: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ct
 
 # Characters a terminal acts on or that disguise text: C0 and C1 controls (ESC starts colour, cursor and title
 # sequences; 0x9b is an 8-bit CSI), DEL, zero-width and bidirectional-override characters.
-_UNSHOWABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+UNSHOWABLE = _UNSHOWABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 
 err_console = Console(stderr=True)
 out_console = Console()

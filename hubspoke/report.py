@@ -27,6 +27,9 @@ def _readable(cause: str | None) -> str | None:
     return str(data.get("errorMessage", cause)) if isinstance(data, dict) else cause
 
 
+readable = _readable  # the HTML timeline (hubspoke/timeline.py) shows causes as the table does
+
+
 def build_summary(result: RunResult, ledger: list[dict[str, Any]], time_scale: float) -> dict[str, Any]:
     """One JSON-ready summary: the report's counts plus what only the engine knows (concurrency, clocks)."""
     report = result.summary or {}

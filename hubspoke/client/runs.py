@@ -18,6 +18,10 @@ from stacks.ledger_index import FAILED_INDEX, FAILED_KEY
 # An execution's input may not exceed 262,144 bytes; keep room for the rest of the request.
 MAX_INLINE_TARGET_BYTES = 200_000
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+# The ledger attributes the HTML timeline reads (hubspoke/timeline.py); the cause is in the summary already.
+TIMELINE_ATTRIBUTES = (
+    "target_id", "status", "attempts", "started_at", "updated_at", "duration_ms", "detail", "rate_limit_waits"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -197,6 +201,39 @@ class RunClient:
         summary = build_summary(result, [], 1.0)
         summary.pop("attempts")  # per-target attempts would cost a read of every row; the failed ones are listed
         return summary
+
+    def history(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's execution history, every page (at most 25,000 events, Step Functions' own limit)."""
+        events: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": self.execution_arn(run_id), "maxResults": 1000}
+        while True:
+            page = self.sfn.get_execution_history(**kwargs)
+            events.extend(page.get("events", []))
+            if not page.get("nextToken"):
+                return events
+            kwargs["nextToken"] = page["nextToken"]
+
+    def ledger_rows(self, run_id: str) -> list[dict[str, Any]]:
+        """Every ledger row of the run (what the HTML timeline draws), only the attributes it needs: one Query
+        page per ~1 MB of rows. Unlike a progress poll this grows with the targets; a report asks for it once."""
+        from boto3.dynamodb.types import TypeDeserializer
+
+        names = {f"#p{i}": name for i, name in enumerate(TIMELINE_ATTRIBUTES)}
+        kwargs: dict[str, Any] = {
+            "TableName": self.deployment.ledger_table,
+            "KeyConditionExpression": "run_id = :r",
+            "ExpressionAttributeValues": {":r": {"S": run_id}},
+            "ProjectionExpression": ", ".join(names),
+            "ExpressionAttributeNames": names,
+        }
+        plain = TypeDeserializer()
+        rows: list[dict[str, Any]] = []
+        while True:
+            page = self.dynamodb.query(**kwargs)
+            rows.extend({k: plain.deserialize(v) for k, v in item.items()} for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return rows
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def runs(self, limit: int = 20) -> list[RunInfo]:
         """The most recent runs, newest first, with their report's totals."""

@@ -9,6 +9,7 @@ Functions backend, so ListExecutions and DescribeExecution answer it (the operat
 A stored run directory holds:
   execution.json   name, ARN, status, input, output, error, cause, start and stop dates (ISO 8601)
   ledger.json      the run's ledger rows, one object per target
+  history.json     the execution's history events (GetExecutionHistory answers them; the HTML timeline reads them)
   objects/<key>    the run's S3 objects (reports/<run_id>.json, runs/<run_id>/..., inputs/<run_id>...)
 """
 
@@ -28,6 +29,7 @@ from hubspoke.engine.runtime import lambda_module
 
 EXECUTION_FILE = "execution.json"
 LEDGER_FILE = "ledger.json"
+HISTORY_FILE = "history.json"
 OBJECTS_DIR = "objects"
 
 
@@ -90,6 +92,7 @@ class RunStore:
         }
         ledger = list(rows(run_id))
         (run_dir / LEDGER_FILE).write_text(json.dumps(ledger, indent=1, default=_json_default) + "\n")
+        (run_dir / HISTORY_FILE).write_text(json.dumps(_history(sfn, execution_arn), default=_event_default) + "\n")
         paginator = s3.get_paginator("list_objects_v2")
         for prefix in object_prefixes(run_id):
             for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
@@ -124,7 +127,9 @@ class RunStore:
             objects = run_dir / OBJECTS_DIR
             for path in sorted(p for p in objects.rglob("*") if p.is_file()) if objects.is_dir() else []:
                 s3.put_object(Bucket=bucket, Key=path.relative_to(objects).as_posix(), Body=path.read_bytes())
-            state_machine.executions.append(_execution(stored, state_machine, arn_parts[3], arn_parts[4]))
+            history = run_dir / HISTORY_FILE
+            events = json.loads(history.read_text()) if history.is_file() else []
+            state_machine.executions.append(_execution(stored, events, state_machine, arn_parts[3], arn_parts[4]))
             restored.append(_execution_arn(state_machine_arn, stored["name"]))
         return restored
 
@@ -154,12 +159,32 @@ def _execution_arn(state_machine_arn: str, name: str) -> str:
     return state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
 
 
-def _execution(stored: dict[str, Any], state_machine: Any, region: str, account: str) -> Any:
+def _history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+        events.extend(page["events"])
+    return events
+
+
+def _event_default(value: Any) -> Any:
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    return _json_default(value)
+
+
+def _execution(
+    stored: dict[str, Any], events: list[dict[str, Any]], state_machine: Any, region: str, account: str
+) -> Any:
     """A finished execution as moto's Step Functions backend lists and describes it (its plain Execution
-    model: no interpreter worker, so nothing runs; the ARN is this engine's, the name the stored one)."""
+    model: no interpreter worker, so nothing runs; the ARN is this engine's, the name the stored one), and whose
+    history is the stored one (moto's plain model has none: GetExecutionHistory failed on it)."""
     from moto.stepfunctions.models import Execution
 
-    execution = Execution(
+    class KeptExecution(Execution):
+        def to_history_output(self) -> dict[str, Any]:
+            return {"events": [{**event, "timestamp": _date(event["timestamp"])} for event in events]}
+
+    execution = KeptExecution(
         region_name=region,
         account_id=account,
         state_machine_name=state_machine.name,

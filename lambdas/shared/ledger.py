@@ -271,13 +271,15 @@ class Ledger:
         started_at: str | None = None,
         wave: int | None = None,
         first_attempt: bool = True,
+        rate_limit_waits: int = 0,
     ) -> bool:
         """Record a target the operation finished; False if the state machine already recorded it failed.
 
         A spoke that outlives its task timeout finishes after RecordFailure: the first terminal row wins,
         so the ledger agrees with what the run reported. A conditional put (not an update) because it is
         the whole row anyway and costs half as much to evaluate. `started_at` is when this attempt started
-        (ISO 8601), `wave` the target's wave. After an earlier attempt failed, the row's notes of it (when the
+        (ISO 8601), `wave` the target's wave, `rate_limit_waits` its waits for a reset a target named (the
+        timeline report lists them). After an earlier attempt failed, the row's notes of it (when the
         target was first started, its rate limits) are read first and kept: one GetItem, for retried targets only.
         """
         carried = {} if first_attempt else self._earlier_attempts(result.run_id, result.target_id)
@@ -293,6 +295,7 @@ class Ledger:
                 "expires_at": self._expires(ttl_days),
                 "started_at": started_at,
                 "wave": wave,
+                **({"rate_limit_waits": rate_limit_waits} if rate_limit_waits else {}),
                 **carried,
             }
         )

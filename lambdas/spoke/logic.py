@@ -34,7 +34,12 @@ def run_spoke(item: SpokeInput, ledger: Ledger, ttl_days: int, ctx: OperationCon
         check_result_size(result)
         # Inside the try: an attempt whose success row was refused (a throttled ledger) is an attempt too.
         finished = ledger.mark_finished(
-            result, ttl_days, started_at=started_at, wave=item.wave, first_attempt=item.first_contact
+            result,
+            ttl_days,
+            started_at=started_at,
+            wave=item.wave,
+            first_attempt=item.first_contact,
+            rate_limit_waits=item.rate_limit_waits,
         )
     except Exception as exc:
         # Retries and the final `failed` row belong to the state machine; here we only count the attempt.

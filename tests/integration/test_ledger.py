@@ -125,3 +125,16 @@ def test_batches_hold_at_most_25_requests(aws):
     rows = [{"run_id": "r", "target_id": f"t{i:02d}"} for i in range(60)]
     assert batch_put(aws.dynamodb, TABLE, rows) == 60
     assert sizes == [25, 25, 10]
+
+
+def test_rows_say_when_the_first_attempt_started_for_the_timeline(aws):
+    ledger = Ledger(aws.dynamodb, TABLE)
+    ledger.seed_pending("r", [Target(id="a"), Target(id="b")], 30)
+    # GIVEN b's first attempt failed (started at 12:00:01), a finished after one rate-limit wait
+    ledger.record_attempt_error("r", "b", 1, "TransientError: x", started_at="2026-12-06T12:00:01.000+00:00")
+    result = SpokeResult(run_id="r", target_id="a", status="succeeded", attempts=1, duration_ms=5, detail={})
+    assert ledger.mark_finished(result, 7, started_at="2026-12-06T12:00:02.500+00:00", rate_limit_waits=1)
+    # THEN each row has the start of its first attempt; a's the rate-limit waits it had
+    assert item(aws, "r", "b")["started_at"] == {"S": "2026-12-06T12:00:01.000+00:00"}
+    assert item(aws, "r", "a")["started_at"] == {"S": "2026-12-06T12:00:02.500+00:00"}
+    assert item(aws, "r", "a")["rate_limit_waits"] == {"N": "1"}
