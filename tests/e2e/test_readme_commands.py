@@ -68,8 +68,9 @@ def test_the_kubernetes_commands_of_the_readme_run_as_written(tmp_path: Path, sy
         args = shlex.split(command)
         done = subprocess.run(
             [sys.executable, "-m", "hubspoke", *args[1:], "--quiet", *extra],
-            check=False, cwd=tmp_path, env={**os.environ, "HUBSPOKE_HOME": str(home)}, capture_output=True,
-            text=True, timeout=900,
+            # PYTHONPATH: the README runs these in a checkout, where devtools/ (the local Kubernetes API) is importable.
+            check=False, cwd=tmp_path, env={**os.environ, "HUBSPOKE_HOME": str(home), "PYTHONPATH": str(ROOT)},
+            capture_output=True, text=True, timeout=900,
         )  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
         return " ".join((done.stdout + done.stderr).split())  # as printed, unwrapped
