@@ -151,6 +151,11 @@ def test_dry_run_records_the_diff_and_writes_nothing(hubspoke: Any, tmp_path: Pa
         assert detail["dry_run"] is True
         would = [(c["kind"], c["created"]) for c in detail["would_change"]]
         assert would == [("ConfigMap", True), ("NetworkPolicy", True)]
+        # the diff, each field as `path: old -> new` (docs/kubernetes.md): the manifests' values, from nothing
+        assert [c["changes"] for c in detail["would_change"]] == [
+            [".data.mode: None -> 'strict'", ".data.owner: None -> 'platform-team'"],
+            [".spec.podSelector: None -> {}", ".spec.policyTypes: None -> ['Ingress']"],
+        ]
         assert "changed" not in detail
     # Nothing written anywhere: every PATCH was a server-side dry run, and no cluster holds the objects
     assert [r.path for r in server.requests if r.method == "PATCH" and not r.dry_run] == []
