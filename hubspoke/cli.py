@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, TypeVar
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -134,6 +134,12 @@ def _targets_source(targets: int | None, targets_file: Path | None) -> tuple[byt
 
 
 def _params(params_json: str) -> dict[str, Any]:
+    """The params object, given as JSON or as `@path` of a JSON file (as `hubspoke run` takes them)."""
+    if params_json.startswith("@"):
+        try:
+            params_json = Path(params_json[1:]).read_text()
+        except OSError as err:
+            raise _bad_input(f"--params-json: cannot read {params_json[1:]}: {err.strerror}") from None
     try:
         params = json.loads(params_json)
     except json.JSONDecodeError as err:
@@ -251,6 +257,10 @@ def _targets_file_rows(name: str, text: str, fmt: str) -> list[Any]:
     return rows
 
 
+_REPEAT_HELP = (
+    "Run the same request N times in the same world, each a run of its own (<run-id>-2, ...): what a rerun "
+    "changes. --summary-json then writes a list."
+)
 _TARGETS_FILE_HELP = "JSON array of objects with 'id', or CSV with an 'id' column."
 _THRESHOLD_HELP = "Fail the run when the failed percentage exceeds this (default: cdk.json)."
 _SCALE_HELP = "Real seconds per simulated second (retries, waits, sleep_ms, timeouts)."
@@ -295,7 +305,9 @@ def local_run(
     ] = None,
     targets_file: Annotated[Path | None, typer.Option("--targets-file", help=_TARGETS_FILE_HELP)] = None,
     operation: Annotated[str, typer.Option("--operation", help="Operation to run on every target.")] = "noop",
-    params_json: Annotated[str, typer.Option("--params-json", help="The operation's params, a JSON object.")] = "{}",
+    params_json: Annotated[
+        str, typer.Option("--params-json", help="The operation's params, a JSON object (or @file).")
+    ] = "{}",
     max_concurrency: Annotated[
         int | None, typer.Option("--max-concurrency", min=1, max=10_000, help="Spokes at once (default: cdk.json).")
     ] = None,
@@ -324,6 +336,7 @@ def local_run(
         str | None, typer.Option("--circuit-breaker", metavar="K|P%", help=CIRCUIT_BREAKER_HELP)
     ] = None,
     adaptive_concurrency: Annotated[bool, typer.Option("--adaptive-concurrency", help=ADAPTIVE_HELP)] = False,
+    repeat: Annotated[int, typer.Option("--repeat", min=1, max=10, help=_REPEAT_HELP)] = 1,
 ) -> None:
     """Synthesize the stack and run its state machine on moto, with the handlers in-process."""
     _context()
@@ -332,15 +345,14 @@ def local_run(
     except StopEarlyError as err:
         raise _bad_input(str(err)) from None
     fleet = _world(world) if world is not None else None
+    _kubernetes_api(fleet)  # a world with EKS clusters needs devtools/: said before seconds of synth
     if sum(x is not None for x in (targets, targets_file, source_json)) != 1:
         raise _bad_input("give exactly one of --targets N, --targets-file PATH or --source-json JSON")
     source_spec = _source(source_json) if source_json is not None else None
     body, fmt = _targets_source(targets, targets_file) if source_spec is None else (b"", "json")
     params = _params(params_json)
     overrides, github_token = _github(github_url, operation, source_spec)
-    if run_id is not None and not RUN_ID_RE.fullmatch(run_id):
-        raise _bad_input("--run-id: 1-80 characters: letters, digits, '.', '_' or '-', starting with a letter or digit")
-    run_id = run_id or f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    run_id = _local_run_id(run_id, repeat, dry_run)
     # Everything a person can get wrong is checked here, before seconds of synth and an engine start.
     if targets_file is not None:
         _check_targets_file(targets_file, body, fmt)
@@ -353,9 +365,7 @@ def local_run(
         wave_pause=wave_pause,
         stop_early=stop_early,
     )
-    from hubspoke.alarms import evaluate_alarms
     from hubspoke.engine import LocalEngine
-    from stacks.alarms import alarm_specs
 
     settings, stack, run_dir = _prepare(run_id, overrides)
     _CTRL_C.stage = f"interrupted: run {run_id} stopped before it started, nothing ran"
@@ -365,43 +375,92 @@ def local_run(
         "state_dir": run_dir.parent.parent,  # its runs are kept there for `hubspoke runs/report/rerun`
     }
     interrupted = None
-    with LocalEngine(stack, time_scale=time_scale, log_path=run_dir / "lambda.log", **engine_options) as engine:
-        _put_inputs(engine, fleet, request, None if source_spec is not None else (f"{run_id}/targets.{fmt}", body))
-        result = _run_with_progress(engine, request, quiet)
-        if result.interrupted:
-            # A second Ctrl-C while the ledger is saved still gets one line.
-            _CTRL_C.stage = f"interrupted: run {run_id} stopped; logs in {run_dir}"
-            interrupted = _interrupted_line(engine, run_id, run_dir)
-        elif dry_run:
-            _show_plan(
-                result, engine.sfn.describe_execution(executionArn=result.execution_arn).get("output"), summary_json
-            )
-        else:
-            _CTRL_C.stage = f"interrupted: run {run_id} had ended; its summary is not shown (logs in {run_dir})"
-            rows = engine.ledger(run_id)
-            summary = build_summary(result, rows, time_scale)
-            history = engine.history(result.execution_arn)
-            summary["budget_waits"] = budget_waits(history)
-            if operation == GITHUB_FILE_SYNC:
-                pulls = {"pull_request": "pull_request", "url": "pr_url"}
-                summary["pull_requests"] = _per_target(rows, "repository", pulls)
+    runs: list[LocalRunEnd] = []
+    with (
+        _kubernetes_double(fleet) as kubernetes,  # the world's EKS clusters, when it has any
+        LocalEngine(stack, time_scale=time_scale, log_path=run_dir / "lambda.log", **engine_options) as engine,
+    ):
+        targets_input = None if source_spec is not None else (f"{run_id}/targets.{fmt}", body)
+        _put_inputs(engine, fleet, request, targets_input, kubernetes)
+        for n in range(1, repeat + 1):
+            # --repeat: the same request again in the same world, as a run of its own (<run-id>-2, ...).
+            this_run = run_id if n == 1 else f"{run_id}-{n}"
+            result = _run_with_progress(engine, {**request, "run_id": this_run}, quiet)
+            if result.interrupted:
+                # A second Ctrl-C while the ledger is saved still gets one line.
+                _CTRL_C.stage = f"interrupted: run {this_run} stopped; logs in {run_dir}"
+                interrupted = _interrupted_line(engine, this_run, run_dir)
+                break
+            if dry_run:
+                _show_plan(
+                    result, engine.sfn.describe_execution(executionArn=result.execution_arn).get("output"), summary_json
+                )
+            _CTRL_C.stage = f"interrupted: run {this_run} had ended; its summary is not shown (logs in {run_dir})"
+            runs.append(_local_summary(engine, result, time_scale, operation))
     if interrupted is not None:
         err_console.print(interrupted, highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_INTERRUPTED)
-    summary["alarms"] = [a.as_dict() for a in evaluate_alarms(alarm_specs(settings.monitoring), result)]
+    _end_local_runs(runs, settings, run_dir, summary_json)
 
-    render_summary(out_console, summary)
-    if "pull_requests" in summary:
-        _render_pull_requests(summary["pull_requests"])
+
+def _local_run_id(run_id: str | None, repeat: int, dry_run: bool) -> str:
+    """--run-id checked (as the hub's rule, with room for --repeat's suffixes), or a new one."""
+    if run_id is not None and not RUN_ID_RE.fullmatch(run_id):
+        raise _bad_input("--run-id: 1-80 characters: letters, digits, '.', '_' or '-', starting with a letter or digit")
+    if run_id is not None and repeat > 1 and len(run_id) > 77:
+        raise _bad_input("--run-id: at most 77 characters with --repeat (the runs after the first end in -2, -3, ...)")
+    if repeat > 1 and dry_run:
+        raise _bad_input("--repeat: a --dry-run runs nothing to repeat")
+    return run_id or f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+class LocalRunEnd(NamedTuple):
+    """An ended local run: its result, summary, ledger rows and execution history (for its timeline page)."""
+
+    result: Any
+    summary: dict[str, Any]
+    rows: list[dict[str, Any]]
+    history: list[dict[str, Any]]
+
+
+def _local_summary(engine: Any, result: Any, time_scale: float, operation: str) -> LocalRunEnd:
+    """An ended local run's summary (its budget waits, a file sync's pull requests)."""
+    rows = engine.ledger(result.run_id)
+    summary = build_summary(result, rows, time_scale)
+    history = engine.history(result.execution_arn)
+    summary["budget_waits"] = budget_waits(history)
+    if operation == GITHUB_FILE_SYNC:
+        pulls = {"pull_request": "pull_request", "url": "pr_url"}
+        summary["pull_requests"] = _per_target(rows, "repository", pulls)
+    return LocalRunEnd(result, summary, rows, history)
+
+
+def _end_local_runs(runs: list[LocalRunEnd], settings: Any, run_dir: Path, summary_json: Path | None) -> None:
+    """Each run's alarms and summary printed (and written), then the exit code: the last run's outcome."""
+    from hubspoke.alarms import evaluate_alarms
+    from stacks.alarms import alarm_specs
+
+    repeat = len(runs)
+    pages = []
+    for n, (result, summary, rows, history) in enumerate(runs, 1):
+        summary["alarms"] = [a.as_dict() for a in evaluate_alarms(alarm_specs(settings.monitoring), result)]
+        if repeat > 1:
+            out_console.print(f"[bold]Run {n} of {repeat}[/] ({summary['run_id']})")
+        render_summary(out_console, summary)
+        if "pull_requests" in summary:
+            _render_pull_requests(summary["pull_requests"])
+        # The run's timeline page, next to its logs (hubspoke/timeline.py); `hubspoke report RUN --html` writes it too.
+        pages.append(write_report(run_dir / ("report.html" if n == 1 else f"report-{n}.html"), summary, rows, history))
     err_console.print(f"[dim]Lambda logs: {run_dir / 'lambda.log'}[/]")
-    # The run's timeline page, next to its logs (hubspoke/timeline.py); `hubspoke report RUN --html` writes it too.
-    page = write_report(run_dir / "report.html", summary, rows, history)
-    err_console.print(f"[dim]Timeline: {page}[/]", soft_wrap=True)  # one line: a path to copy
+    for page in pages:
+        err_console.print(f"[dim]Timeline: {page}[/]", soft_wrap=True)  # one line: a path to copy
+    summaries = [end.summary for end in runs]
     if summary_json is not None:
-        summary_json.write_text(json.dumps(summary, indent=2) + "\n")
-    if result.error in INVALID_INPUT_ERRORS:
+        summary_json.write_text(json.dumps(summaries if repeat > 1 else summaries[0], indent=2) + "\n")
+    if any(end.result.error in INVALID_INPUT_ERRORS for end in runs):
         raise typer.Exit(EXIT_BAD_INPUT)
-    raise typer.Exit(EXIT_OK if summary["outcome"] == "succeeded" else EXIT_FAILED)
+    # As for `local event`'s deliveries: the last run says how the command ends.
+    raise typer.Exit(EXIT_OK if summaries[-1]["outcome"] == "succeeded" else EXIT_FAILED)
 
 
 def _show_plan(result: Any, output: str | None, plan_json: Path | None) -> None:
@@ -452,6 +511,7 @@ def local_event(
     overrides = watching(repository or [], repository_prefix or [])
     event = _json_file(event_file, "EVENT_FILE")
     fleet = _world(world)
+    _kubernetes_api(fleet)  # a world with EKS clusters needs devtools/: said before seconds of synth
     if eks_clusters:
         overrides = _with_eks_clusters(overrides, eks_clusters, fleet)
     _, stack, run_dir = _prepare(f"event-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}", overrides)
@@ -530,19 +590,29 @@ def _with_eks_clusters(overrides: dict[str, Any] | None, patterns: list[str], fl
     return merged
 
 
-@contextmanager
-def _kubernetes_double(fleet: World) -> Iterator[Any]:
-    """The local Kubernetes API serving the world's EKS clusters (None when the world has none)."""
-    if not fleet.eks_places():
-        yield None
-        return
+def _kubernetes_api(fleet: World | None) -> tuple[Any, Any, Any] | None:
+    """The local Kubernetes API's server, credentials and world adapter when the world has EKS clusters (None
+    otherwise). A test double of devtools/, so imported only then; an installed wheel has no devtools (bad input)."""
+    if fleet is None or not fleet.eks_places():
+        return None
     try:
         from devtools.kubernetes import KubernetesServer, moto_credentials
         from devtools.kubernetes.world import WorldKubernetes
     except ImportError:
         raise _bad_input("--world: EKS clusters need the local Kubernetes API (devtools/, in a checkout)") from None
-    with KubernetesServer(credentials=moto_credentials()) as server:
-        yield WorldKubernetes(server)
+    return KubernetesServer, moto_credentials, WorldKubernetes
+
+
+@contextmanager
+def _kubernetes_double(fleet: World | None) -> Iterator[Any]:
+    """The local Kubernetes API serving the world's EKS clusters (None when there is no world or it has none)."""
+    api = _kubernetes_api(fleet)
+    if api is None:
+        yield None
+        return
+    server, credentials, world_adapter = api
+    with server(credentials=credentials()) as running:
+        yield world_adapter(running)
 
 
 def _source(source_json: str) -> dict[str, Any]:
@@ -690,10 +760,13 @@ def _world(path: Path) -> World:
         raise _bad_input(f"--world: {path}: {_one_line(field_problems(err))}") from None
 
 
-def _put_inputs(engine: LocalEngine, fleet: World | None, request: dict[str, Any], targets: Any) -> None:
-    """Before a local run: the world into moto, and the targets file (a (name, body) pair) as the run's source."""
+def _put_inputs(
+    engine: LocalEngine, fleet: World | None, request: dict[str, Any], targets: Any, kubernetes: Any = None
+) -> None:
+    """Before a local run: the world into moto (its EKS clusters served by `kubernetes`), and the targets file
+    (a (name, body) pair) as the run's source."""
     if fleet is not None:
-        _load_world(engine, fleet)
+        _load_world(engine, fleet, kubernetes)
         err_console.print(f"world: {_world_line(fleet)}", highlight=False)
     if targets is not None:
         name, body = targets

@@ -27,6 +27,13 @@ answers 401) and its workloads (Deployments, StatefulSets, DaemonSets with their
         {"kind": "Deployment", "namespace": "shop", "name": "web", "image": "...", "replicas": 3},
         {"kind": "DaemonSet", "name": "agent", "containers": [{"name": "agent", "image": "..."}],
          "init_containers": [{"name": "setup", "image": "..."}]}]}]}
+
+A cluster's `objects` are ConfigMaps and NetworkPolicies someone else deployed, each with the field manager that
+owns its fields (`manager`, default kubectl's): what a k8s-apply meets there (a conflict when it sets one of
+those fields to another value):
+
+    {"eks_clusters": [{"name": "legacy", "objects": [{"manager": "helm", "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "platform", "namespace": "kube-system"}, "data": {"mode": "permissive"}}]}]}
 """
 
 from __future__ import annotations
@@ -123,6 +130,45 @@ class Workload(BaseModel):
         return self
 
 
+# The kinds a world's object may be (the workloads have their own list), with their apiVersion.
+OBJECT_API_VERSIONS = {"ConfigMap": "v1", "NetworkPolicy": "networking.k8s.io/v1"}
+
+
+class ObjectMeta(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=DNS_SUBDOMAIN)
+    namespace: str = Field(default="default", pattern=DNS_LABEL)
+    labels: dict[str, str] | None = None
+
+
+class KubeObject(BaseModel):
+    """A ConfigMap (`data`) or NetworkPolicy (`spec`) already in the cluster, its fields owned by `manager`."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # Kubernetes: a field manager is at most 128 printable characters.
+    manager: str = Field(default="kubectl-client-side-apply", pattern=r"^[\x20-\x7e]{1,128}$")
+    api_version: str = Field(alias="apiVersion")
+    kind: Literal["ConfigMap", "NetworkPolicy"]
+    metadata: ObjectMeta
+    data: dict[str, str] | None = None
+    spec: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _as_the_kind_says(self) -> KubeObject:
+        expected = OBJECT_API_VERSIONS[self.kind]
+        if self.api_version != expected:
+            raise ValueError(f"a {self.kind} has apiVersion {expected}, not {self.api_version}")
+        if self.kind == "ConfigMap" and self.spec is not None:
+            raise ValueError("a ConfigMap has data, not spec")
+        if self.kind == "NetworkPolicy" and self.data is not None:
+            raise ValueError("a NetworkPolicy has spec, not data")
+        return self
+
+    def manifest(self) -> dict[str, Any]:
+        """The object as it was deployed (without its manager)."""
+        return self.model_dump(by_alias=True, exclude={"manager"}, exclude_none=True)
+
+
 class EksCluster(BaseModel):
     model_config = ConfigDict(extra="forbid")
     # EKS: 1-100 characters, a letter or digit first, then letters, digits, hyphens and underscores.
@@ -132,12 +178,16 @@ class EksCluster(BaseModel):
     access_entry: bool = True
     version: str = Field(default="1.31", pattern=r"^1\.[0-9]{1,3}$")
     workloads: list[Workload] = Field(default_factory=list)
+    objects: list[KubeObject] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _workloads_once(self) -> EksCluster:
         keys = [(w.kind, w.namespace, w.name) for w in self.workloads]
         if len(keys) != len(set(keys)):
             raise ValueError(f"cluster {self.name}: a workload (kind, namespace, name) is listed twice")
+        objects = [(o.kind, o.metadata.namespace, o.metadata.name) for o in self.objects]
+        if len(objects) != len(set(objects)):
+            raise ValueError(f"cluster {self.name}: an object (kind, namespace, name) is listed twice")
         return self
 
 

@@ -49,4 +49,6 @@ class WorldKubernetes:
         )
         for workload in cluster.workloads:
             self.server.seed(sim, manifest(workload))
+        for obj in cluster.objects:  # what Helm or kubectl put there: a k8s-apply may conflict with its manager
+            self.server.seed(sim, obj.manifest(), manager=obj.manager)
         return self.server.endpoint(sim), LOCAL_CA

@@ -256,7 +256,8 @@ def test_bad_targets_file_is_one_line_naming_the_file_before_any_synth(cli_cold,
     [
         (
             ["--operation", "rm-rf"],
-            "operation: unknown operation 'rm-rf' (known: ecs-restart, ecs-run-task, github-file-sync, noop)",
+            "operation: unknown operation 'rm-rf' (known: ecs-restart, ecs-run-task, github-file-sync, k8s-apply, "
+            "k8s-rollout-restart, noop)",
         ),
         (["--params-json", '{"sleep_ms": -5}'], "params.sleep_ms: Input should be greater than or equal to 0"),
         (["--params-json", '{"sleep": 5}'], "params.sleep: Extra inputs are not permitted"),

@@ -89,3 +89,37 @@ def test_the_kubernetes_commands_of_the_readme_run_as_written(tmp_path: Path, sy
     said = run(clusters)
     assert "6 EKS clusters, 29 workloads" in said
     assert "'listed': 6, 'selected': 6" in said
+
+
+def test_the_kubernetes_apply_commands_of_the_readme_run_as_written(
+    tmp_path: Path, synth_cache: Path, stack: object
+) -> None:
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    home = tmp_path / ".hubspoke"
+    home.mkdir()
+    (home / "synth").symlink_to(synth_cache)
+    dry_run, apply = readme_block("### Kubernetes (EKS)")
+
+    def run(command: str, summary: str) -> object:
+        args = shlex.split(command)
+        done = subprocess.run(
+            [sys.executable, "-m", "hubspoke", *args[1:], "--quiet", "--summary-json", summary],
+            check=False, cwd=tmp_path, env={**os.environ, "HUBSPOKE_HOME": str(home)}, capture_output=True,
+            text=True, timeout=900,
+        )  # fmt: skip
+        # 2 of the 10 clusters fail (no access entry; Helm's field): over the default threshold of 0 %
+        assert done.returncode == 1, done.stdout + done.stderr
+        return json.loads((tmp_path / summary).read_text())
+
+    def counts(summary: dict[str, object]) -> tuple[object, ...]:
+        return tuple(summary[k] for k in ("total", "succeeded", "unchanged", "failed"))
+
+    # THEN the dry run: 8 of 10 would change, 2 fail; the apply: 8 succeeded, then the same 8 unchanged
+    planned = run(dry_run, "dry.json")
+    assert isinstance(planned, dict)
+    assert counts(planned) == (10, 8, 0, 2)
+    runs = run(apply, "apply.json")
+    assert isinstance(runs, list)
+    assert [counts(r) for r in runs] == [(10, 8, 0, 2), (10, 0, 8, 2)]
+    errors = {t["id"].rsplit("/", 1)[-1]: t["error"] for t in runs[1]["failed_targets"]}
+    assert errors == {"helm-managed": "FieldConflictError", "no-access-entry": "CredentialsError"}

@@ -60,3 +60,78 @@ def test_a_workload_with_image_is_one_container_named_app():
 def test_a_bad_eks_cluster_is_refused(cluster: dict[str, Any]):
     with pytest.raises(ValidationError):
         World.model_validate({"eks_clusters": [cluster]})
+
+
+HELM_CONFIG_MAP = {
+    "manager": "helm",
+    "apiVersion": "v1",
+    "kind": "ConfigMap",
+    "metadata": {"name": "platform-settings", "namespace": "kube-system"},
+    "data": {"mode": "permissive"},
+}
+
+
+def test_an_object_another_manager_deployed_is_seeded_as_that_manager_owns_it():
+    from devtools.kubernetes import KubernetesServer
+    from devtools.kubernetes.world import WorldKubernetes
+
+    cluster = EksCluster.model_validate({"name": "legacy", "objects": [HELM_CONFIG_MAP]})
+    (obj,) = cluster.objects
+    assert obj.manifest() == {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "platform-settings", "namespace": "kube-system"},
+        "data": {"mode": "permissive"},
+    }
+    server = KubernetesServer()  # not started: seeding and reading need no socket
+    WorldKubernetes(server).add_cluster("410500600700", "us-west-2", cluster)
+    seeded = server.get(server.cluster("legacy"), "v1", "ConfigMap", "kube-system", "platform-settings")
+    assert seeded is not None
+    assert seeded["data"] == {"mode": "permissive"}
+    (owner,) = seeded["metadata"]["managedFields"]
+    assert (owner["manager"], owner["fieldsV1"]) == ("helm", {"f:data": {"f:mode": {}}})
+
+
+def test_an_object_without_a_manager_is_kubectls():
+    obj = {k: v for k, v in HELM_CONFIG_MAP.items() if k != "manager"}
+    (seeded,) = EksCluster.model_validate({"name": "legacy", "objects": [obj]}).objects
+    assert seeded.manager == "kubectl-client-side-apply"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"kind": "Secret"}, "eks_clusters.0.objects.0.kind"),
+        ({"apiVersion": "apps/v1"}, "eks_clusters.0.objects.0"),  # a ConfigMap is v1
+        ({"metadata": {"name": "Platform"}}, "eks_clusters.0.objects.0.metadata.name"),  # not DNS-1123
+        ({"metadata": {"name": "p", "namespace": "kube_system"}}, "eks_clusters.0.objects.0.metadata.namespace"),
+        ({"manager": ""}, "eks_clusters.0.objects.0.manager"),
+        ({"manager": "h" * 129}, "eks_clusters.0.objects.0.manager"),
+        ({"spec": {"podSelector": {}}}, "eks_clusters.0.objects.0"),  # a ConfigMap has data
+        ({"status": {}}, "eks_clusters.0.objects.0.status"),  # not a field a world may set
+        ({"data": {"mode": 1}}, "eks_clusters.0.objects.0.data.mode"),  # ConfigMap data are strings
+    ],
+)
+def test_a_bad_object_is_refused_naming_its_field(change: dict[str, Any], field: str):
+    with pytest.raises(ValidationError) as refused:
+        World.model_validate({"eks_clusters": [{"name": "legacy", "objects": [{**HELM_CONFIG_MAP, **change}]}]})
+    fields = [".".join(str(p) for p in e["loc"]) for e in refused.value.errors()]
+    assert field in fields
+
+
+def test_an_object_listed_twice_is_refused():
+    with pytest.raises(ValidationError, match="an object \\(kind, namespace, name\\) is listed twice"):
+        EksCluster.model_validate({"name": "legacy", "objects": [HELM_CONFIG_MAP, HELM_CONFIG_MAP]})
+
+
+def test_the_apply_example_world_holds_ten_clusters_one_without_access_and_one_helm_owned():
+    world = World.model_validate(json.loads((EXAMPLES / "eks-apply-world.json").read_text()))
+    places = world.eks_places()
+    assert len(places) == 10
+    assert {(a, r) for a, r, _ in places} == {
+        (a, r) for a in ("410500600700", "520600700800") for r in ("eu-central-1", "us-west-2")
+    }
+    assert [c.name for _, _, c in places if not c.access_entry] == ["no-access-entry"]
+    assert [(c.name, o.manager, o.kind) for _, _, c in places for o in c.objects] == [
+        ("helm-managed", "helm", "ConfigMap")
+    ]
