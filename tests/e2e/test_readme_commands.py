@@ -25,6 +25,13 @@ def readme_block(after: str) -> list[str]:
     return [" ".join(shlex.quote(arg) for arg in args) for args in commands if args and args[0] != "export"]
 
 
+def in_a_checkout(home: Path) -> dict[str, str]:
+    """The environment of a README command: its own HubSpoke home, and the checkout on PYTHONPATH, as the README
+    runs the Kubernetes commands in one (devtools/ serves the world's clusters; the tests run from a temporary
+    directory, where it would not be importable)."""
+    return {**os.environ, "HUBSPOKE_HOME": str(home), "PYTHONPATH": str(ROOT)}
+
+
 def test_the_operate_commands_of_the_readme_run_as_written(tmp_path: Path, synth_cache: Path, stack: object) -> None:
     # GIVEN a working folder with the first own run's targets file and the examples, and the session's synth
     (tmp_path / "my-targets.csv").write_text("id,team\nsvc-a,payments\nsvc-b,search\nsvc-c,search\n")
@@ -68,9 +75,7 @@ def test_the_kubernetes_commands_of_the_readme_run_as_written(tmp_path: Path, sy
         args = shlex.split(command)
         done = subprocess.run(
             [sys.executable, "-m", "hubspoke", *args[1:], "--quiet", *extra],
-            # PYTHONPATH: the README runs these in a checkout, where devtools/ (the local Kubernetes API) is importable.
-            check=False, cwd=tmp_path, env={**os.environ, "HUBSPOKE_HOME": str(home), "PYTHONPATH": str(ROOT)},
-            capture_output=True, text=True, timeout=900,
+            check=False, cwd=tmp_path, env=in_a_checkout(home), capture_output=True, text=True, timeout=900,
         )  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
         return " ".join((done.stdout + done.stderr).split())  # as printed, unwrapped
@@ -104,7 +109,7 @@ def test_the_kubernetes_apply_commands_of_the_readme_run_as_written(
         args = shlex.split(command)
         done = subprocess.run(
             [sys.executable, "-m", "hubspoke", *args[1:], "--quiet", "--summary-json", summary],
-            check=False, cwd=tmp_path, env={**os.environ, "HUBSPOKE_HOME": str(home)}, capture_output=True,
+            check=False, cwd=tmp_path, env=in_a_checkout(home), capture_output=True,
             text=True, timeout=900,
         )  # fmt: skip
         # 2 of the 10 clusters fail (no access entry; Helm's field): over the default threshold of 0 %
