@@ -94,6 +94,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_github.py
 	$(BIN)/python benchmarks/bench_cold_start.py
 	$(BIN)/python benchmarks/bench_progress_overhead.py
+	$(BIN)/python benchmarks/bench_engine_vs_moto.py
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) node_modules cdk.out .hubspoke .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
