@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,13 @@ def _aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def synth_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This session's synth cache. Under pytest-xdist each worker has a temporary folder of its own inside the
+    session's: the workers share one cache there, and synthesize_cached lets one synthesize a stack while the
+    others wait for it (each would otherwise pay jsii's start-up and CDK's bundling for the same templates)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = tmp_path_factory.getbasetemp().parent / "synth"
+        shared.mkdir(exist_ok=True)
+        return shared
     return tmp_path_factory.mktemp("synth")
 
 
