@@ -10,6 +10,12 @@ from typing import Any
 
 import pytest
 
+# pytest-xdist's workers start with COLUMNS=80 in their environment (a plain pytest process has none here); a Rich
+# console made while it is set keeps 80 columns for good, whatever COLUMNS a test sets later. Dropped before any
+# console exists, so a worker's consoles size themselves as a plain run's do.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
+
 from hubspoke.engine import LocalEngine
 from hubspoke.synth import SynthesizedStack, synthesize_cached, watching
 from tests.trace_installs import serialize_trace_installs
