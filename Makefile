@@ -91,9 +91,12 @@ unit: setup
 ## [tool.coverage.run]); the total is printed, and under COVERAGE_FLOOR percent the run fails. 88: a few points
 ## under the 93 % the whole suite reached (branch coverage, 5,116 statements and 926 branches).
 COVERAGE_FLOOR := 88
+## On every core (pytest-xdist): a test file runs whole in one worker (its module fixtures synthesize once), the
+## workers share the session's synth cache (tests/conftest.py); PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= auto
 test: setup lint typecheck
-	$(BIN)/pytest -q --cov=hubspoke --cov=stacks --cov=lambdas --cov-branch --cov-report=term \
-	  --cov-fail-under=$(COVERAGE_FLOOR)
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile --cov=hubspoke --cov=stacks --cov=lambdas --cov-branch \
+	  --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
 
 ## `make test` twice while one busy-loop process per core keeps the machine busy: no test may depend on its speed.
 test-under-load: setup
@@ -107,6 +110,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_github.py
 	$(BIN)/python benchmarks/bench_cold_start.py
 	$(BIN)/python benchmarks/bench_progress_overhead.py
+	$(BIN)/python benchmarks/bench_engine_vs_moto.py
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) node_modules cdk.out .hubspoke .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,18 +96,43 @@ def source_fingerprint(overrides: dict[str, Any] | None = None, root: Path = PRO
 
 
 def synthesize_cached(cache_root: Path, overrides: dict[str, Any] | None = None) -> SynthesizedStack:
-    """Synthesize once per source fingerprint (jsii start-up costs seconds); reuse it after that."""
+    """Synthesize once per source fingerprint (jsii start-up costs seconds); reuse it after that.
+
+    Processes sharing `cache_root` (test workers, two CLI commands) synthesize one fingerprint one at a time: the
+    second waits for the first's and reads it, instead of spending the same CPU on a copy it then throws away.
+    """
     outdir = cache_root / source_fingerprint(overrides)
     template_file = outdir / f"{STACK_NAME}.template.json"
     if template_file.exists():
         return SynthesizedStack(template=json.loads(template_file.read_text()), outdir=outdir)
-    staging = cache_root / f".staging-{os.getpid()}"
-    stack = synthesize(staging, overrides)
+    cache_root.mkdir(parents=True, exist_ok=True)
+    with _locked(cache_root / f".{outdir.name}.lock"):
+        if template_file.exists():  # synthesized while we waited
+            return SynthesizedStack(template=json.loads(template_file.read_text()), outdir=outdir)
+        staging = cache_root / f".staging-{os.getpid()}"
+        stack = synthesize(staging, overrides)
+        try:
+            staging.rename(outdir)
+        except OSError:  # another process won the race (one without the lock); its copy is as good as ours
+            return SynthesizedStack(template=json.loads(template_file.read_text()), outdir=outdir)
+        return SynthesizedStack(template=stack.template, outdir=outdir)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on `path` (released when the block ends, or when the process dies); no lock
+    where the platform has no flock, the rename in synthesize_cached still keeps the cache whole there."""
     try:
-        staging.rename(outdir)
-    except OSError:  # another process won the race; its copy is as good as ours
-        return SynthesizedStack(template=json.loads(template_file.read_text()), outdir=outdir)
-    return SynthesizedStack(template=stack.template, outdir=outdir)
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def build_app(outdir: Path, overrides: dict[str, Any] | None = None) -> tuple[Any, Any]:

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# pytest-xdist's workers start with COLUMNS=80 in their environment (a plain pytest process has none here); a Rich
+# console made while it is set keeps 80 columns for good, whatever COLUMNS a test sets later. Dropped before any
+# console exists, so a worker's consoles size themselves as a plain run's do.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
 
 from hubspoke.engine import LocalEngine
 from hubspoke.synth import SynthesizedStack, synthesize_cached, watching
@@ -39,6 +46,13 @@ def _aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def synth_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This session's synth cache. Under pytest-xdist each worker has a temporary folder of its own inside the
+    session's: the workers share one cache there, and synthesize_cached lets one synthesize a stack while the
+    others wait for it (each would otherwise pay jsii's start-up and CDK's bundling for the same templates)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = tmp_path_factory.getbasetemp().parent / "synth"
+        shared.mkdir(exist_ok=True)
+        return shared
     return tmp_path_factory.mktemp("synth")
 
 

@@ -121,4 +121,13 @@ ADAPTATIONS: dict[str, str] = {
         "JSONPath expressions are parsed once and reused (moto builds a new parser for every lookup, "
         "a fifth of the CPU per spoke); results are unchanged."
     ),
+    "json-copies": (
+        "moto's interpreter deep-copies a state's input, result and frames with copy.deepcopy several times per state; "
+        "they are JSON documents, copied here in one pass without deepcopy's memo (anything else still by deepcopy). "
+        "Each reader still gets a copy of its own; one object met twice in a document becomes two equal copies."
+    ),
+    "cached-action-names": (
+        "moto lists a response class's methods (inspect.getmembers) on every request to check the action exists; the "
+        "list is computed once per class (the engine's patches replace methods, they add none)."
+    ),
 }

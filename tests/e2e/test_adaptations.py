@@ -155,6 +155,47 @@ def test_cached_jsonpath_parses_each_expression_once(engine):
     assert json_path.extract_json("$.run.run_id", {"run": {"run_id": "r"}}) == "r"
 
 
+def test_json_copies_each_reader_of_a_state_gets_its_own_deep_copy(engine):
+    import datetime
+
+    from moto.stepfunctions.parser.asl.eval import states
+
+    from hubspoke.engine.moto_patches import json_copy
+
+    # GIVEN the engine running: moto's state data are copied with the JSON copier (one pass, no memo)
+    assert states.copy.deepcopy is json_copy  # type: ignore[attr-defined]
+    # WHEN a state's input (a JSON document) is read twice and the first copy is changed
+    params: dict[str, Any] = {"ids": ["a", "b"], "n": 1.5, "ok": True, "none": None}
+    data = {"run": {"run_id": "r", "params": params}}
+    state = states.States(context={"Execution": {"Input": data}})  # type: ignore[typeddict-item]
+    first = state.get_input()
+    first["run"]["params"]["ids"].append("c")
+    # THEN the second read, and the document itself, are as they were: every reader has a copy of its own
+    expected = {"run": {"run_id": "r", "params": {"ids": ["a", "b"], "n": 1.5, "ok": True, "none": None}}}
+    assert state.get_input() == expected
+    assert data == expected
+    # AND anything that is not JSON (a date in a history event) is still deep-copied as before
+    stamp = {"when": [datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)]}
+    copied = json_copy(stamp)
+    assert copied == stamp
+    assert copied["when"] is not stamp["when"]
+
+
+def test_cached_action_names_lists_a_response_class_once_as_moto_does(engine):
+    from moto.core import responses
+    from moto.core.utils import method_names_from_class
+    from moto.dynamodb.responses import DynamoHandler
+
+    # GIVEN the engine running WHEN moto checks an action of DynamoDB twice
+    names = responses.method_names_from_class(DynamoHandler)  # type: ignore[attr-defined]
+    # THEN the class's methods were listed once, and they are the ones moto lists
+    assert responses.method_names_from_class(DynamoHandler) is names  # type: ignore[attr-defined]
+    assert set(names) == set(method_names_from_class(DynamoHandler))
+    assert {"put_item", "query", "update_item"} <= set(names)
+    # AND the engine's requests are still answered (a DynamoDB call through moto's responses)
+    assert engine.dynamodb.describe_table(TableName=engine.table_name)["Table"]["TableName"] == engine.table_name
+
+
 def test_every_spoke_log_line_names_its_run_and_target(stack, tmp_path):
     log = tmp_path / "lambda.log"
     # GIVEN 20 spokes running 10 at a time in one process, one of them failing

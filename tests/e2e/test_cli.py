@@ -279,6 +279,8 @@ def test_cdk_json_with_a_syntax_error_is_one_line_and_exit_2(cli_cold, tmp_path,
     text = (ROOT / "cdk.json").read_text()
     (broken / "cdk.json").write_text(text.replace(",", "", 1))
     monkeypatch.setattr(hubspoke.synth, "PROJECT_ROOT", broken)
+    # Wide enough that the path, however deep the temporary folder, is not folded inside the checked message.
+    monkeypatch.setenv("COLUMNS", "1000")
     for args in (["local", "run", "--quiet", "--targets", "3"], ["local", "event", "e.json", "--world", "w.json"]):
         result, output, home = cli_cold(*args)
         one_error_line(result)

@@ -232,10 +232,10 @@ def test_monitoring_settings_flow_into_alarms_and_the_topic(tuned_template):
     )
 
 
-def test_bad_setting_fails_synth_naming_the_key():
+def test_bad_setting_fails_synth_naming_the_key(tmp_path):
     # GIVEN a bad value in the context WHEN app.py runs (as `cdk synth` runs it) THEN it exits 2 naming the key
     context = {"hubspoke": {"max_concurrency": 0}}
-    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(ROOT / ".hubspoke" / "bad-synth")}
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(tmp_path / "bad-synth")}
     proc = subprocess.run(
         check=False, args=[sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )

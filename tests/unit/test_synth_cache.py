@@ -3,8 +3,11 @@ must give a new fingerprint, or a stale template or Lambda asset is reused."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -58,3 +61,50 @@ def test_build_metadata_is_neither_committed_nor_committable() -> None:
     # pip install -e . writes hubspoke.egg-info/; it describes one machine's install, not the source.
     assert _git("ls-files", "hubspoke.egg-info").stdout == ""
     assert _git("check-ignore", "-q", "hubspoke.egg-info/PKG-INFO").returncode == 0
+
+
+def _blocked_on(lock: Path) -> bool:
+    """Some process or thread waits for an flock on `lock` (Linux lists waiters in /proc/locks with '->')."""
+    inode = f":{lock.stat().st_ino} "
+    return any("->" in line and inode in line for line in Path("/proc/locks").read_text().splitlines())
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs Linux's /proc/locks to see a waiter")
+def test_two_workers_on_one_cache_synthesize_a_fingerprint_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a synthesis that holds until told (jsii takes tens of seconds; what matters is who waits for whom)
+    from hubspoke import synth
+
+    calls: list[Path] = []
+    inside, release = threading.Event(), threading.Event()
+
+    def synthesize(outdir: Path, overrides: object = None) -> synth.SynthesizedStack:
+        calls.append(outdir)
+        inside.set()
+        assert release.wait(60)
+        outdir.mkdir()
+        template = {"Resources": {"Only": {"Type": "AWS::SNS::Topic"}}}
+        (outdir / f"{synth.STACK_NAME}.template.json").write_text(json.dumps(template))
+        return synth.SynthesizedStack(template=template, outdir=outdir)
+
+    monkeypatch.setattr(synth, "synthesize", synthesize)
+    results: list[synth.SynthesizedStack] = []
+    first = threading.Thread(target=lambda: results.append(synth.synthesize_cached(tmp_path)))
+    first.start()
+    assert inside.wait(60)
+    # WHEN a second worker asks for the same fingerprint while the first is still synthesizing
+    lock = tmp_path / f".{synth.source_fingerprint()}.lock"
+    second = threading.Thread(target=lambda: results.append(synth.synthesize_cached(tmp_path)))
+    second.start()
+    deadline = time.monotonic() + 60
+    while not _blocked_on(lock) and time.monotonic() < deadline:
+        time.sleep(0.01)  # polling for the waiter to appear, not timing anything
+    assert _blocked_on(lock)
+    release.set()
+    first.join(60)
+    second.join(60)
+    # THEN it waited for the first synthesis and reused it: one synthesis, one template for both
+    assert len(calls) == 1
+    assert [r.template for r in results] == [results[0].template] * 2
+    assert all(r.outdir == tmp_path / synth.source_fingerprint() for r in results)
