@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -223,25 +223,31 @@ def _clusters(ecs: Any) -> Iterator[dict[str, Any]]:
 
 
 @contextmanager
-def _aws_errors(operation: str) -> Iterator[None]:
-    """Maps an ECS error of one account x region: a refusal makes the place unreachable, a throttle is a
-    RateLimitError, a fault a TransientError (the state machine retries the hub); anything else propagates."""
+def place_errors(service: str, operation: str, grants: str) -> Iterator[None]:
+    """Maps an error of one account x region's `service` (ECS, EKS): a refusal makes the place unreachable (the
+    message names the target role's `grants`), a throttle is a RateLimitError, a fault a TransientError (the state
+    machine retries the hub); anything else propagates."""
     try:
         yield
     except ClientError as err:
         code, message = aws_error_code(err), aws_error_message(err)
         if code in AWS_THROTTLE_CODES:
-            raise RateLimitError(f"ECS {operation}: throttled ({code})") from None
+            raise RateLimitError(f"{service} {operation}: throttled ({code})") from None
         if code in _REFUSED:
             raise _UnreachableError(
-                f"ECS {operation} refused ({code}: {message}): give the HubSpoke target role ecs:ListClusters and "
-                "ecs:DescribeClusters, and enable the region in the account"
+                f"{service} {operation} refused ({code}: {message}): give the HubSpoke target role {grants}, "
+                "and enable the region in the account"
             ) from None
         if is_retryable_aws_error(err):
-            raise TransientError(f"ECS {operation}: {code}: {message}") from None
+            raise TransientError(f"{service} {operation}: {code}: {message}") from None
         raise
     except BotoCoreError as err:
-        raise TransientError(f"ECS {operation}: {type(err).__name__}") from None
+        raise TransientError(f"{service} {operation}: {type(err).__name__}") from None
+
+
+def _aws_errors(operation: str) -> AbstractContextManager[None]:
+    """ECS's errors of one place (place_errors)."""
+    return place_errors("ECS", operation, "ecs:ListClusters and ecs:DescribeClusters")
 
 
 def organization_accounts(ctx: SourceContext, cross: CrossAccount, notes_key: str = "ecs_clusters") -> list[str]:

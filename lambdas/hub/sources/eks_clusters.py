@@ -17,22 +17,15 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Literal
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from hub.sources import ecs_clusters
-from hub.sources.ecs_clusters import _REFUSED, _Tally, _UnreachableError, discover_places
+from hub.sources.ecs_clusters import _Tally, discover_places, place_errors
 from shared.credentials import CrossAccount, in_account
-from shared.errors import (
-    AWS_THROTTLE_CODES,
-    RateLimitError,
-    TransientError,
-    aws_error_code,
-    aws_error_message,
-    is_retryable_aws_error,
-)
+from shared.errors import aws_error_code
 
 if TYPE_CHECKING:
     from shared.sources import SourceContext
@@ -119,23 +112,6 @@ def _describe(eks: Any, name: str) -> dict[str, Any] | None:
     return found
 
 
-@contextmanager
-def _aws_errors(operation: str) -> Iterator[None]:
-    """Maps an EKS error of one account x region: a refusal makes the place unreachable, a throttle is a
-    RateLimitError, a fault a TransientError (the state machine retries the hub); anything else propagates."""
-    try:
-        yield
-    except ClientError as err:
-        code, message = aws_error_code(err), aws_error_message(err)
-        if code in AWS_THROTTLE_CODES:
-            raise RateLimitError(f"EKS {operation}: throttled ({code})") from None
-        if code in _REFUSED:
-            raise _UnreachableError(
-                f"EKS {operation} refused ({code}: {message}): give the HubSpoke target role eks:ListClusters and "
-                "eks:DescribeCluster, and enable the region in the account"
-            ) from None
-        if is_retryable_aws_error(err):
-            raise TransientError(f"EKS {operation}: {code}: {message}") from None
-        raise
-    except BotoCoreError as err:
-        raise TransientError(f"EKS {operation}: {type(err).__name__}") from None
+def _aws_errors(operation: str) -> AbstractContextManager[None]:
+    """EKS's errors of one place (ecs_clusters.place_errors)."""
+    return place_errors("EKS", operation, "eks:ListClusters and eks:DescribeCluster")
