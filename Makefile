@@ -33,7 +33,7 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 # Debian's Chromium for the HTML report's browser test and the demo's screenshot (Playwright drives it; it never
 # downloads a browser of its own).
 /usr/bin/chromium:
-	apt-get update -qq && apt-get install -y -qq chromium
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 setup: $(BIN)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed /usr/bin/chromium
 
