@@ -32,6 +32,7 @@ SOURCE_SPECS: dict[str, dict[str, Any]] = {
     "github-org": {"type": "github-org", "org": "acme"},
     "run": {"type": "run", "run_id": "earlier-run"},
     "ecs-clusters": {"type": "ecs-clusters", "accounts": ["123456789012"], "regions": ["eu-west-1"]},
+    "eks-clusters": {"type": "eks-clusters", "accounts": ["123456789012"], "regions": ["eu-west-1"]},
 }
 # Strings that have broken tools before: shell, paths, terminals (Rich markup, escape sequences), lookalikes.
 HOSTILE = [
