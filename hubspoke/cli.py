@@ -595,12 +595,23 @@ def _kubernetes_api(fleet: World | None) -> tuple[Any, Any, Any] | None:
     otherwise). A test double of devtools/, so imported only then; an installed wheel has no devtools (bad input)."""
     if fleet is None or not fleet.eks_places():
         return None
+    _checkout_on_path()
     try:
         from devtools.kubernetes import KubernetesServer, moto_credentials
         from devtools.kubernetes.world import WorldKubernetes
     except ImportError:
         raise _bad_input("--world: EKS clusters need the local Kubernetes API (devtools/, in a checkout)") from None
     return KubernetesServer, moto_credentials, WorldKubernetes
+
+
+def _checkout_on_path() -> None:
+    """The checkout's root on sys.path when this hubspoke runs from one (devtools/ beside hubspoke/): the console
+    script `.venv/bin/hubspoke` of an editable install sees only the packages the wheel ships, so the README's
+    `hubspoke local ... --world` with EKS clusters could not import the local Kubernetes API. An installed wheel
+    has no devtools/ beside it, and nothing changes."""
+    root = Path(__file__).resolve().parent.parent
+    if (root / "devtools" / "kubernetes").is_dir() and str(root) not in sys.path:
+        sys.path.append(str(root))
 
 
 @contextmanager

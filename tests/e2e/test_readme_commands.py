@@ -26,10 +26,15 @@ def readme_block(after: str) -> list[str]:
 
 
 def in_a_checkout(home: Path) -> dict[str, str]:
-    """The environment of a README command: its own HubSpoke home, and the checkout on PYTHONPATH, as the README
-    runs the Kubernetes commands in one (devtools/ serves the world's clusters; the tests run from a temporary
-    directory, where it would not be importable)."""
-    return {**os.environ, "HUBSPOKE_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    """The environment of a README command: its own HubSpoke home, and nothing that would put the checkout on the
+    path for it (the console script must find devtools/ by itself, as a user's does)."""
+    env = {**os.environ, "HUBSPOKE_HOME": str(home)}
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+# The README runs `.venv/bin/hubspoke`: the console script of the venv these tests run in.
+CONSOLE_SCRIPT = str(Path(sys.executable).parent / "hubspoke")
 
 
 def test_the_operate_commands_of_the_readme_run_as_written(tmp_path: Path, synth_cache: Path, stack: object) -> None:
@@ -74,7 +79,7 @@ def test_the_kubernetes_commands_of_the_readme_run_as_written(tmp_path: Path, sy
     def run(command: str, *extra: str) -> str:
         args = shlex.split(command)
         done = subprocess.run(
-            [sys.executable, "-m", "hubspoke", *args[1:], "--quiet", *extra],
+            [CONSOLE_SCRIPT, *args[1:], "--quiet", *extra],
             check=False, cwd=tmp_path, env=in_a_checkout(home), capture_output=True, text=True, timeout=900,
         )  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
@@ -108,7 +113,7 @@ def test_the_kubernetes_apply_commands_of_the_readme_run_as_written(
     def run(command: str, summary: str) -> object:
         args = shlex.split(command)
         done = subprocess.run(
-            [sys.executable, "-m", "hubspoke", *args[1:], "--quiet", "--summary-json", summary],
+            [CONSOLE_SCRIPT, *args[1:], "--quiet", "--summary-json", summary],
             check=False, cwd=tmp_path, env=in_a_checkout(home), capture_output=True,
             text=True, timeout=900,
         )  # fmt: skip
