@@ -8,23 +8,16 @@ the cross-account role, and its key names its account and region besides the clu
 
 from __future__ import annotations
 
-import uuid
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import caches, clock
-from shared.errors import RateLimitError, TargetError, aws_call_error
+from shared.errors import TargetError, aws_call_error
 from shared.models import OperationResult, SpokeInput
-from shared.observability import lambda_context
+from shared.once import call_once, once_per_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -99,12 +92,8 @@ def _ecs_error(err: ClientError, what: str) -> Exception:
 def _restart_once(dynamodb: DynamoDBClient, table: str, hours: int) -> Any:
     """The restart, made idempotent on `key` (digest, cluster, service, and another account's place); built once
     per container. The ECS client is an argument, not part of the key: each target's is in its own account."""
-    persistence = DynamoDBPersistenceLayer(table_name=table, boto3_client=dynamodb)
-    idempotency = IdempotencyConfig(expires_after_seconds=hours * 3600)
 
-    @idempotent_function(  # type: ignore[untyped-decorator]
-        data_keyword_argument="key", persistence_store=persistence, config=idempotency
-    )
+    @once_per_key(dynamodb, table, hours)
     def restart(key: dict[str, str], attempt_token: str, ecs: ECSClient) -> dict[str, str]:
         try:
             response = ecs.update_service(cluster=key["cluster"], service=key["service"], forceNewDeployment=True)
@@ -118,7 +107,6 @@ def _restart_once(dynamodb: DynamoDBClient, table: str, hours: int) -> Any:
         primary = next((d for d in deployments if d.get("status") == "PRIMARY"), deployments[0] if deployments else {})
         return {"deployment_id": str(primary.get("id", "")), "token": attempt_token}
 
-    restart.idempotency_config = idempotency
     return restart
 
 
@@ -132,18 +120,12 @@ def run(params: Params, item: SpokeInput, ctx: OperationContext) -> OperationRes
     # A cluster named without its ARN ("prod") is ambiguous across accounts: another account's target keys its
     # place too. This account's key is what it always was, so a push delivered across an upgrade restarts once.
     key.update({name: str(target[name]) for name in ("account", "region") if target.get(name)})
-    token = uuid.uuid4().hex
     ecs: ECSClient = ctx.target.client("ecs")
     restart = _restart_once(ctx.dynamodb, cfg.idempotency_table, cfg.idempotency_hours)
-    if lambda_context.get() is not None:
-        restart.idempotency_config.register_lambda_context(lambda_context.get())
-    try:
-        outcome = restart(key=key, attempt_token=token, ecs=ecs)
-    except IdempotencyAlreadyInProgressError:
-        raise RateLimitError(f"a restart of {service} for this image is already in progress") from None
+    outcome, first = call_once(restart, key, f"a restart of {service} for this image is already in progress", ecs=ecs)
     deployment_id = outcome["deployment_id"]
     detail = {"cluster": cluster, "service": service, "deployment_id": deployment_id}
-    if outcome["token"] != token:
+    if not first:
         # An earlier delivery of the same push already restarted this service.
         return OperationResult(status="unchanged", detail={**detail, "duplicate_delivery": True})
     wait = cfg.wait_for_steady if params.wait_for_steady is None else params.wait_for_steady

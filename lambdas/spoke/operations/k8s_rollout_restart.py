@@ -13,23 +13,16 @@ image index's, for an image push); the endpoint and CA from DescribeCluster, as 
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import caches, clock
-from shared.errors import RateLimitError, TargetError
+from shared.errors import TargetError
 from shared.models import OperationResult, SpokeInput
-from shared.observability import lambda_context
+from shared.once import call_once, once_per_key
 from spoke.operations.k8s_apply import cluster_for
 
 if TYPE_CHECKING:
@@ -75,12 +68,8 @@ def check(params: Params, cfg: HubEnv) -> list[str]:
 @cache
 def _restart_once(dynamodb: DynamoDBClient, table: str, hours: int) -> Any:
     """The restart, made idempotent on `key`; the cluster is an argument, not part of the key."""
-    persistence = DynamoDBPersistenceLayer(table_name=table, boto3_client=dynamodb)
-    idempotency = IdempotencyConfig(expires_after_seconds=hours * 3600)
 
-    @idempotent_function(  # type: ignore[untyped-decorator]
-        data_keyword_argument="key", persistence_store=persistence, config=idempotency
-    )
+    @once_per_key(dynamodb, table, hours)
     def restart(key: dict[str, str], attempt_token: str, kube: KubeCluster) -> dict[str, str]:
         at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         obj = kube.restart(key["kind"], key["namespace"], key["workload"], at)
@@ -90,7 +79,6 @@ def _restart_once(dynamodb: DynamoDBClient, table: str, hours: int) -> Any:
             "token": attempt_token,
         }
 
-    restart.idempotency_config = idempotency
     return restart
 
 
@@ -112,21 +100,17 @@ def run(params: Params, item: SpokeInput, ctx: OperationContext) -> OperationRes
         "kind": kind,
         "workload": workload,
     }
-    token = uuid.uuid4().hex
     restart = _restart_once(ctx.dynamodb, cfg.idempotency_table, cfg.idempotency_hours)
-    if lambda_context.get() is not None:
-        restart.idempotency_config.register_lambda_context(lambda_context.get())
-    try:
-        outcome = restart(key=key, attempt_token=token, kube=kube)
-    except IdempotencyAlreadyInProgressError:
-        raise RateLimitError(f"a restart of {kind} {namespace}/{workload} for this image is in progress") from None
+    outcome, first = call_once(
+        restart, key, f"a restart of {kind} {namespace}/{workload} for this image is in progress", kube=kube
+    )
     detail: dict[str, Any] = {
         "cluster": kube.name,
         "workload": f"{kind}/{namespace}/{workload}",
         "generation": outcome["generation"],
         "restarted_at": outcome["restarted_at"],
     }
-    if outcome["token"] != token:
+    if not first:
         # An earlier delivery of the same push already restarted this workload.
         return OperationResult(status="unchanged", detail={**detail, "duplicate_delivery": True})
     if params.wait:
