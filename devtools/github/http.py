@@ -1,103 +1,32 @@
-"""The HTTP side: a threading server on loopback, in a daemon thread, handing every request to the GitHubServer."""
+"""The GitHub double's HTTP side: devtools/http.py's loopback server, with GitHub's headers and the simulated Date."""
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, cast
+from functools import partial
+from typing import Any
 from urllib.parse import urlsplit
 
-if TYPE_CHECKING:
-    from devtools.github.server import GitHubServer
+from devtools import http
 
 
-class HTTPServer(ThreadingHTTPServer):
-    """A ThreadingHTTPServer that knows its GitHubServer."""
+class RequestHandler(http.RequestHandler):
+    """Applies the double's latency and test hooks first, answers as GitHub.com with the simulated clock's Date."""
 
-    daemon_threads = True
-    request_queue_size = 128  # many clients connect at once; the default backlog of 5 would drop SYNs
-    app: GitHubServer
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients that hang up mid-response are normal under load; stay quiet about them.
-        return
-
-
-class RequestHandler(BaseHTTPRequestHandler):
-    """Reads the body, lets the app answer, writes the answer with GitHub's headers and the simulated Date."""
-
-    protocol_version = "HTTP/1.1"  # keep-alive, so clients can pool connections
-    # Headers and body go out in separate writes; with Nagle on, each response would wait for a delayed ACK (~40 ms).
-    disable_nagle_algorithm = True
     _date = ""
 
     def version_string(self) -> str:
         return "GitHub.com"
 
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
     def date_time_string(self, timestamp: float | None = None) -> str:
         # send_response() adds Date itself; make it the simulated clock's.
         return self._date or super().date_time_string(timestamp)
 
-    def _serve(self) -> None:
-        app = cast(HTTPServer, self.server).app
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length > 0 else b""
-        except (OSError, ValueError):
-            self.close_connection = True
-            return
+    def before(self, app: Any) -> None:
         app.delay()
         app.run_hooks(self.command, urlsplit(self.path).path)
-        status, headers, payload = app.handle(self.command, self.path, self.headers, body)
+
+    def answered(self, headers: dict[str, str]) -> None:
         self._date = headers.pop("date")
-        try:
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-        except OSError:
-            self.close_connection = True
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve  # noqa: N815 - http.server dispatches on these names
 
 
-class Loopback:
-    """Where the app listens: bind, serve in a daemon thread, stop; the URL outlives stop() for the JSON helpers."""
-
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._host, self._port = host, port
-        self._httpd: HTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._url: str | None = None
-
-    @property
-    def url(self) -> str:
-        if self._url is None:
-            raise RuntimeError("the server has not been started")
-        return self._url
-
-    def start(self, app: GitHubServer) -> None:
-        if self._httpd is not None:
-            return
-        httpd = HTTPServer((self._host, self._port), RequestHandler)
-        httpd.app = app
-        host, port = httpd.server_address[:2]
-        self._url, self._httpd = f"http://{host!s}:{port}", httpd
-        # A short poll interval: stop() waits for the serving loop to notice, and tests stop many servers.
-        self._thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), name="github-double", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        httpd, thread = self._httpd, self._thread
-        if httpd is None:
-            return
-        httpd.shutdown()
-        httpd.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-        self._httpd = self._thread = None
+Loopback = partial(http.Loopback, handler=RequestHandler, name="github-double")

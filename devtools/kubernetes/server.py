@@ -20,12 +20,12 @@ import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, cast
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from devtools.github.clock import Clock, ScaledClock
+from devtools.http import Loopback
 from devtools.kubernetes.auth import Credentials, Refused, verify
 from devtools.kubernetes.cluster import KINDS, Conflict, Invalid, SimCluster
 
@@ -94,9 +94,7 @@ class KubernetesServer:
         self._throttle: dict[str, tuple[int, int]] = {}
         self._conflicts: dict[str, int] = {}
         self._failures: dict[str, int] = {}
-        self._host, self._port = host, port
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._loopback = Loopback(host, port, name="kube-double")
         self.url = ""
         for cluster in clusters:
             self.add(cluster)
@@ -104,21 +102,12 @@ class KubernetesServer:
     # ---- lifecycle and controls ------------------------------------------------------------------------------
 
     def start(self) -> KubernetesServer:
-        httpd = _HTTPServer((self._host, self._port), _Handler)
-        httpd.app = self
-        host, port = httpd.server_address[:2]
-        self.url, self._httpd = f"http://{host!s}:{port}", httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), name="kube-double", daemon=True)
-        self._thread.start()
+        self._loopback.start(self)
+        self.url = self._loopback.url
         return self
 
     def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            if self._thread is not None:
-                self._thread.join(timeout=5)
-            self._httpd = self._thread = None
+        self._loopback.stop()
 
     def __enter__(self) -> KubernetesServer:
         return self.start()
@@ -367,41 +356,3 @@ def _conflict_status(conflict: Conflict, api_version: str) -> dict[str, Any]:
         f"Apply failed with {n} conflict{'s' if n != 1 else ''}: {lines.removeprefix('- ') if n == 1 else lines}",
         {"causes": causes},
     )
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-    app: KubernetesServer
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        return  # clients hanging up mid-answer are normal
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def _serve(self) -> None:
-        app = cast(_HTTPServer, self.server).app
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length > 0 else b""
-        except (OSError, ValueError):
-            self.close_connection = True
-            return
-        code, headers, payload = app.handle(self.command, self.path, self.headers, body)
-        try:
-            self.send_response(code)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-        except OSError:
-            self.close_connection = True
-
-    do_GET = do_PATCH = do_POST = do_PUT = do_DELETE = _serve  # noqa: N815 - http.server's dispatch names
