@@ -42,7 +42,6 @@ from hubspoke.stop_early import (
     StopEarlyError,
     stop_early_fields,
 )
-from hubspoke.timeline import write_report
 
 if TYPE_CHECKING:
     from hubspoke.engine import LocalEngine
@@ -438,6 +437,7 @@ def _local_summary(engine: Any, result: Any, time_scale: float, operation: str) 
 def _end_local_runs(runs: list[LocalRunEnd], settings: Any, run_dir: Path, summary_json: Path | None) -> None:
     """Each run's alarms and summary printed (and written), then the exit code: the last run's outcome."""
     from hubspoke.alarms import evaluate_alarms
+    from hubspoke.timeline import write_report  # only once a run has ended: every command imports this module
     from stacks.alarms import alarm_specs
 
     repeat = len(runs)
