@@ -119,7 +119,7 @@ ADAPTATIONS: dict[str, str] = {
     ),
     "cached-jsonpath": (
         "JSONPath expressions are parsed once and reused (moto builds a new parser for every lookup, "
-        "a fifth of the CPU per spoke); results are unchanged."
+        "a fifth of the CPU per spoke; ResultPath's own parser included); results are unchanged."
     ),
     "json-copies": (
         "moto's interpreter deep-copies a state's input, result and frames with copy.deepcopy several times per state; "
@@ -129,5 +129,16 @@ ADAPTATIONS: dict[str, str] = {
     "cached-action-names": (
         "moto lists a response class's methods (inspect.getmembers) on every request to check the action exists; the "
         "list is computed once per class (the engine's patches replace methods, they add none)."
+    ),
+    "direct-dynamodb": (
+        "A DynamoDB call of any boto3 client, once botocore has checked and serialized its parameters and run its "
+        "before-call handlers, goes to moto's DynamoHandler.dispatch in-process: no request signing, no HTTP request, "
+        "no search of moto's URL table. moto's parsing, validations, backend and error shapes are unchanged; botocore "
+        "parses the answer and raises the same exceptions. The account is the caller's access key's, as before."
+    ),
+    "lean-dynamodb-results": (
+        "Results of GetItem, PutItem, UpdateItem, DeleteItem, Query, Scan, BatchGetItem and BatchWriteItem (plain "
+        "JSON documents) are written with json.dumps, binary values in base64, instead of moto's serializer, which "
+        "walks the output shape for every attribute of every item; the documents are the same."
     ),
 }

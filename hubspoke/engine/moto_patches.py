@@ -18,6 +18,7 @@ from typing import Any
 
 from hubspoke import localnet
 from hubspoke.engine.clock import SimulatedTaskTime
+from hubspoke.engine.direct_dynamodb import install_direct_dynamodb, install_lean_dynamodb_results
 from hubspoke.engine.gate import ReadWriteGate
 from hubspoke.engine.runtime import InProcessRuntime, lambda_module
 
@@ -151,8 +152,15 @@ def install_interpreter_patches(
     # Parsed JSONPath objects are immutable, so one per expression is safe across threads.
     original_parse = json_path.parse  # type: ignore[attr-defined]
     stack.enter_context(patched(json_path, "parse", functools.lru_cache(maxsize=4096)(original_parse)))
+    # ResultPath parses with jsonpath_ng's plain parser (json_path uses its extended one): a cache of its own.
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+
+    result_parse = vars(result_path)["parse"]  # jsonpath_ng's, imported there, not re-exported
+    stack.enter_context(patched(result_path, "parse", functools.lru_cache(maxsize=4096)(result_parse)))
     _install_lean_copies(stack)
     _install_cached_action_names(stack)
+    install_direct_dynamodb(stack, _MOTO_GATE)
+    install_lean_dynamodb_results(stack)
 
 
 def json_copy(value: Any) -> Any:
@@ -172,12 +180,13 @@ def json_copy(value: Any) -> Any:
 def _install_lean_copies(stack: ExitStack) -> None:
     """Adaptation `json-copies`: moto's interpreter deep-copies a state's input, result and frames several times per
     state (a tenth of the engine's CPU per spoke); those are JSON documents, copied here with json_copy."""
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
     from moto.stepfunctions.parser.asl.component.common.string import string_expression
     from moto.stepfunctions.parser.asl.component.state.exec import execute_state
     from moto.stepfunctions.parser.asl.eval import environment, states
 
     lean = SimpleNamespace(deepcopy=json_copy)
-    for module in (states, execute_state, environment, string_expression):
+    for module in (states, execute_state, environment, string_expression, result_path):
         stack.enter_context(patched(module, "copy", lean))
 
 

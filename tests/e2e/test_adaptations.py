@@ -153,6 +153,11 @@ def test_cached_jsonpath_parses_each_expression_once(engine):
     parse = vars(json_path)["parse"]  # as the interpreter looks it up (moto imports it without re-exporting it)
     assert parse("$.run.run_id") is parse("$.run.run_id")
     assert json_path.extract_json("$.run.run_id", {"run": {"run_id": "r"}}) == "r"
+    # AND ResultPath's own parser (jsonpath_ng's plain one) too, with its results unchanged
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+
+    assert result_path.parse("$.result") is result_path.parse("$.result")  # type: ignore[attr-defined]
+    assert result_path.parse("$.result").update_or_create({"a": 1}, {"ok": True}) == {"a": 1, "result": {"ok": True}}  # type: ignore[attr-defined]
 
 
 def test_json_copies_each_reader_of_a_state_gets_its_own_deep_copy(engine):
@@ -710,3 +715,128 @@ def test_atomic_writes_two_conditional_puts_of_one_item_at_once_let_one_pass(eng
         thread.join(60)
     # THEN exactly one claim passes, as DynamoDB's single-item writes are atomic
     assert sorted(outcomes) == ["claimed", "refused"]
+
+
+def test_direct_dynamodb_answers_in_process_with_motos_checks_errors_and_accounts(engine):
+    import boto3
+    from moto.iam.models import iam_backends
+
+    client, table = engine.dynamodb, engine.table_name
+    sent: list[str] = []
+    seen_before_call: list[str] = []
+    # GIVEN hooks on the client: one on the HTTP send, one where a test or a user injects a fault
+    client.meta.events.register("before-send.dynamodb", lambda model=None, **kw: sent.append("sent"))
+    client.meta.events.register("before-call.dynamodb", lambda model, **kw: seen_before_call.append(model.name))
+    item = {
+        "run_id": {"S": "direct"},
+        "target_id": {"S": "t1"},
+        "status": {"S": "pending"},
+        "n": {"N": "3"},
+        "blob": {"B": b"\x00\xff"},
+    }
+    # WHEN the engine's client writes, reads and queries
+    client.put_item(TableName=table, Item=item)
+    assert client.get_item(TableName=table, Key={"run_id": {"S": "direct"}, "target_id": {"S": "t1"}})["Item"] == item
+    page = client.query(
+        TableName=table,
+        KeyConditionExpression="run_id = :r",
+        ExpressionAttributeValues={":r": {"S": "direct"}},
+    )
+    assert (page["Count"], page["Items"]) == (1, [item])
+    # THEN no HTTP request was built or sent, and before-call handlers still ran for each call
+    assert sent == []
+    assert seen_before_call == ["PutItem", "GetItem", "Query"]
+    # AND a failed condition is DynamoDB's error with its modeled field (the item, asked for)
+    with pytest.raises(client.exceptions.ConditionalCheckFailedException) as failed:
+        client.put_item(
+            TableName=table,
+            Item=item,
+            ConditionExpression="attribute_not_exists(run_id)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    assert failed.value.response["Error"] == {
+        "Code": "ConditionalCheckFailedException",
+        "Message": "The conditional request failed",
+    }
+    assert failed.value.response["Item"] == item
+    assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    # AND moto's validations still apply (an empty key value)
+    with pytest.raises(client.exceptions.ClientError) as invalid:
+        client.put_item(TableName=table, Item={"run_id": {"S": ""}, "target_id": {"S": "t"}})
+    assert invalid.value.response["Error"]["Code"] == "ValidationException"
+    # AND botocore's own parameter checks too (nothing reaches moto)
+    from botocore.exceptions import ParamValidationError
+
+    with pytest.raises(ParamValidationError):
+        client.put_item(TableName=table)
+    # AND a fault injected in before-call wins, as it would against AWS
+    injected = {"Error": {"Code": "InternalServerError", "Message": "injected"}}
+    answer = type("Answer", (), {"status_code": 500, "headers": {}})()
+    client.meta.events.register("before-call.dynamodb.GetItem", lambda **kw: (answer, injected))
+    with pytest.raises(client.exceptions.InternalServerError):
+        client.get_item(TableName=table, Key={"run_id": {"S": "direct"}, "target_id": {"S": "t1"}})
+    # AND the caller's credentials decide the account: a key of account 222222222222 writes there, not here
+    backend = iam_backends["222222222222"]["aws"]
+    backend.create_user("us-east-1", "other")
+    key = backend.create_access_key("other")
+    other = boto3.client(
+        "dynamodb",
+        region_name="us-east-1",
+        aws_access_key_id=key.access_key_id,
+        aws_secret_access_key=key.secret_access_key,
+    )
+    assert table not in other.list_tables()["TableNames"]
+    assert table in client.list_tables()["TableNames"]
+    assert sent == []
+
+
+def test_lean_dynamodb_results_write_what_motos_serializer_writes(engine, monkeypatch):
+    from moto.core import serialize
+    from moto.core.responses import BaseResponse
+    from moto.dynamodb.responses import DynamoHandler, DynamoResult
+
+    from hubspoke.engine.direct_dynamodb import LEAN_ACTIONS
+
+    item = {
+        "s": {"S": "x"},
+        "n": {"N": "1.5"},
+        "b": {"B": b"\x00\x01"},
+        "ss": {"SS": ["a", "b"]},
+        "ns": {"NS": ["1", "2"]},
+        "bs": {"BS": [b"\x02", b"\xff"]},
+        "m": {"M": {"inner": {"L": [{"S": "y"}, {"NULL": True}, {"BOOL": False}]}}},
+        "empty": {"M": {}},
+    }
+    key = {"run_id": {"S": "r"}, "target_id": {"S": "t"}}
+    capacity = {"TableName": "t", "CapacityUnits": 1.0}
+    results = {
+        "GetItem": {"Item": item},
+        "PutItem": {"Attributes": item, "ConsumedCapacity": capacity},
+        "UpdateItem": {"Attributes": item},
+        "DeleteItem": {},
+        "Query": {"Count": 2, "ScannedCount": 3, "Items": [item, item], "LastEvaluatedKey": key},
+        "Scan": {"Count": 0, "ScannedCount": 0, "Items": []},
+        "BatchGetItem": {"Responses": {"t": [item]}, "UnprocessedKeys": {}},
+        "BatchWriteItem": {"UnprocessedItems": {}, "ConsumedCapacity": [capacity]},
+    }
+    assert set(results) == set(LEAN_ACTIONS)
+    walks: list[str] = []
+    walk = serialize.ResponseSerializer.serialize
+    def counted(self: Any, result: Any) -> Any:
+        walks.append("walk")
+        return walk(self, result)
+
+    monkeypatch.setattr(serialize.ResponseSerializer, "serialize", counted)
+    for action, result in results.items():
+        handler = DynamoHandler()
+        handler.response_headers = {"server": "amazon.com"}
+        handler.headers = {"Content-Type": "application/x-amz-json-1.0"}
+        handler._get_action = lambda action=action: action  # type: ignore[method-assign,misc]
+        # WHEN the engine writes the result, and moto's own serializer writes it
+        status, headers, body = handler.serialized(DynamoResult(result))
+        assert walks == [], action  # moto's shape-walking serializer was not used
+        m_status, m_headers, m_body = BaseResponse.serialized(handler, DynamoResult(result))
+        # THEN the documents, status and content type are the same
+        assert (status, json.loads(body)) == (m_status, json.loads(m_body)), action
+        assert headers["Content-Type"] == m_headers["Content-Type"] == "application/x-amz-json-1.0"
+        walks.clear()
