@@ -25,6 +25,8 @@ from hubspoke.engine.gate import ReadWriteGate
 LEAN_ACTIONS = frozenset(
     {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem", "BatchWriteItem"}
 )
+# Distinct (expression, names, values) kept; the engine's own writes use a handful.
+_PARSED_CONDITIONS = 4096
 # moto checks no signature; it reads the access key (the account) and the region from this header's scope.
 _AUTHORIZATION = (
     "AWS4-HMAC-SHA256 Credential={key}/{day}/{region}/dynamodb/aws4_request, "
@@ -80,6 +82,43 @@ def install_lean_dynamodb_results(stack: ExitStack) -> None:
     stack.enter_context(patched(DynamoHandler, "serialized", serialized))
 
 
+def install_parsed_conditions(stack: ExitStack) -> None:
+    """Parse each DynamoDB condition expression once (adaptation `parsed-conditions`).
+
+    moto parses a write's condition twice per request (to validate the names it uses, then to evaluate it), a
+    quarter of a conditional PutItem's CPU. The syntax tree depends only on the expression and its attribute
+    names and values, and evaluating it changes nothing in it, so one tree per (expression, names, values) serves
+    every request. Errors are not kept: an invalid expression is parsed, and refused, each time.
+    """
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    from hubspoke.engine.moto_patches import patched
+
+    original = ConditionExpressionParser.parse
+    parsed: dict[tuple[str | None, str, str], tuple[Any, tuple[str, ...], tuple[str, ...]]] = {}
+
+    @functools.wraps(original)
+    def parse(self: Any) -> Any:
+        key = (
+            self.condition_expression,
+            json.dumps(self.expression_attribute_names, sort_keys=True, default=repr),
+            json.dumps(self.expression_attribute_values, sort_keys=True, default=repr),
+        )
+        known = parsed.get(key)
+        if known is None:
+            op = original(self)  # an invalid expression raises here, every time, as in moto
+            if len(parsed) < _PARSED_CONDITIONS:
+                parsed[key] = (op, tuple(self.expr_attr_names_found), tuple(self.expr_attr_values_found))
+            return op
+        op, names_found, values_found = known
+        # What moto's parse leaves on the parser: the caller checks the request's names against it.
+        self.expr_attr_names_found.extend(names_found)
+        self.expr_attr_values_found.extend(values_found)
+        return op
+
+    stack.enter_context(patched(ConditionExpressionParser, "parse", parse))
+
+
 def _blob(value: Any) -> str:
     """moto keeps binary attribute values (B, BS) as bytes; DynamoDB's JSON carries them in base64."""
     if isinstance(value, bytes):
@@ -98,9 +137,9 @@ def _answer(client: Any, operation_model: Any, request_dict: dict[str, Any], gat
     from botocore.awsrequest import AWSPreparedRequest, AWSResponse, HTTPHeaders
     from botocore.endpoint import convert_to_response_dict
     from moto.core.botocore_stubber import MockRawResponse
-    from werkzeug.exceptions import HTTPException  # what moto's errors derive from, as its stubber catches
     from moto.core.request import normalize_request
     from moto.dynamodb.responses import DynamoHandler
+    from werkzeug.exceptions import HTTPException  # what moto's errors derive from, as its stubber catches
 
     region = client.meta.region_name
     url = f"https://dynamodb.{region}.amazonaws.com/"

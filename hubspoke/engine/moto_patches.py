@@ -18,7 +18,11 @@ from typing import Any
 
 from hubspoke import localnet
 from hubspoke.engine.clock import SimulatedTaskTime
-from hubspoke.engine.direct_dynamodb import install_direct_dynamodb, install_lean_dynamodb_results
+from hubspoke.engine.direct_dynamodb import (
+    install_direct_dynamodb,
+    install_lean_dynamodb_results,
+    install_parsed_conditions,
+)
 from hubspoke.engine.gate import ReadWriteGate
 from hubspoke.engine.runtime import InProcessRuntime, lambda_module
 
@@ -161,6 +165,7 @@ def install_interpreter_patches(
     _install_cached_action_names(stack)
     install_direct_dynamodb(stack, _MOTO_GATE)
     install_lean_dynamodb_results(stack)
+    install_parsed_conditions(stack)
 
 
 def json_copy(value: Any) -> Any:

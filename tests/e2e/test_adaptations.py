@@ -822,6 +822,7 @@ def test_lean_dynamodb_results_write_what_motos_serializer_writes(engine, monkey
     assert set(results) == set(LEAN_ACTIONS)
     walks: list[str] = []
     walk = serialize.ResponseSerializer.serialize
+
     def counted(self: Any, result: Any) -> Any:
         walks.append("walk")
         return walk(self, result)
@@ -840,3 +841,58 @@ def test_lean_dynamodb_results_write_what_motos_serializer_writes(engine, monkey
         assert (status, json.loads(body)) == (m_status, json.loads(m_body)), action
         assert headers["Content-Type"] == m_headers["Content-Type"] == "application/x-amz-json-1.0"
         walks.clear()
+
+
+def test_parsed_conditions_parse_an_expression_once_and_decide_each_write_on_its_item(engine, monkeypatch):
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    client, table = engine.dynamodb, engine.table_name
+    lexed: list[str] = []
+    lex = ConditionExpressionParser._lex_condition_expression
+
+    def counted_lex(self: Any) -> Any:
+        lexed.append(self.condition_expression)
+        return lex(self)
+
+    monkeypatch.setattr(ConditionExpressionParser, "_lex_condition_expression", counted_lex)
+
+    def row(target: str, status: str) -> dict[str, Any]:
+        return {"run_id": {"S": "conditions"}, "target_id": {"S": target}, "status": {"S": status}}
+
+    client.put_item(TableName=table, Item=row("done", "failed"))
+    client.put_item(TableName=table, Item=row("open", "pending"))
+    lexed.clear()
+
+    def finish(target: str, refused: str = "failed") -> str:
+        try:
+            client.put_item(
+                TableName=table,
+                Item=row(target, "succeeded"),
+                ConditionExpression="attribute_exists(run_id) AND #s <> :failed",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":failed": {"S": refused}},
+            )
+            return "written"
+        except client.exceptions.ConditionalCheckFailedException:
+            return "refused"
+
+    # WHEN the spoke's conditional write runs on three items with one expression, names and values
+    outcomes = [finish("open"), finish("done"), finish("missing")]
+    # THEN each write was decided on its own item, and the expression was parsed once
+    assert outcomes == ["written", "refused", "refused"]
+    assert lexed == ["attribute_exists(run_id) AND #s <> :failed"]
+    # AND other values are another expression: parsed anew, decided by them
+    assert finish("done", refused="pending") == "written"
+    assert len(lexed) == 2
+    # AND moto's checks of a request still run on every request: an unused name, an invalid expression
+    for _ in range(2):
+        with pytest.raises(client.exceptions.ClientError, match="unused in expressions"):
+            client.put_item(
+                TableName=table,
+                Item=row("open", "x"),
+                ConditionExpression="attribute_exists(run_id)",
+                ExpressionAttributeNames={"#unused": "status"},
+            )
+        # (moto lets a malformed expression's ValueError through, on its HTTP path too; refused each time)
+        with pytest.raises(ValueError, match="Bad function expression"):
+            client.put_item(TableName=table, Item=row("open", "x"), ConditionExpression="attribute_exists(")
