@@ -105,12 +105,13 @@ test-under-load: setup
 synth: setup
 	$(BIN)/npx cdk synth -q
 
+## bench_table.py prints every figure of the performance table (docs/benchmarks.md): the engine against plain moto,
+## cold imports, the progress bar, the suite on both cores; BENCH_BASELINE=<another checkout> adds before/after.
+BENCH_BASELINE ?=
 bench: setup
 	$(BIN)/python benchmarks/bench_local_engine.py
 	$(BIN)/python benchmarks/bench_github.py
-	$(BIN)/python benchmarks/bench_cold_start.py
-	$(BIN)/python benchmarks/bench_progress_overhead.py
-	$(BIN)/python benchmarks/bench_engine_vs_moto.py
+	$(BIN)/python benchmarks/bench_table.py $(if $(BENCH_BASELINE),--baseline $(BENCH_BASELINE))
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) node_modules cdk.out .hubspoke .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*

@@ -147,4 +147,10 @@ ADAPTATIONS: dict[str, str] = {
         "and evaluating it on an item changes nothing in it; moto's checks of each request (unused names) still "
         "run on every request, and an invalid expression is refused every time."
     ),
+    "tuned-gc": (
+        "While the engine runs, what existed once it started is frozen out of garbage collection (gc.freeze) and the "
+        "young generation is collected every 10,000 container allocations instead of 700: the collector spent about "
+        "0.6 ms of CPU per spoke, its full collections walking moto's backends and the modules again. The process's "
+        "own settings come back when the engine ends."
+    ),
 }

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from hubspoke import localnet
 from hubspoke.client.deployment import discover, embedded_deployment
 from hubspoke.engine import ecs_tasks, kept_runs, limits, map_runs, trust
+from hubspoke.engine.collector import tuned_collector
 from hubspoke.engine.environment import function_environments, process_environment
 from hubspoke.engine.moto_patches import check_moto_version, install_interpreter_patches, route_pinned_endpoint_to_moto
 from hubspoke.engine.output import OutputRouter, route_output
@@ -167,6 +168,7 @@ class LocalEngine(Executions):
         stack.enter_context(embedded_deployment(self.deployment()))
         if self.state_dir is not None:  # adaptation `kept-runs`; served to other processes (serve.py)
             kept_runs.install(stack, self, self.state_dir)
+        stack.enter_context(tuned_collector())  # adaptation `tuned-gc`: last, to freeze all that start-up made
 
     def deployment(self) -> Deployment:
         """What the operator client needs of this engine, discovered from the stack's outputs as on AWS."""

@@ -896,3 +896,33 @@ def test_parsed_conditions_parse_an_expression_once_and_decide_each_write_on_its
         # (moto lets a malformed expression's ValueError through, on its HTTP path too; refused each time)
         with pytest.raises(ValueError, match="Bad function expression"):
             client.put_item(TableName=table, Item=row("open", "x"), ConditionExpression="attribute_exists(")
+
+
+def test_tuned_gc_freezes_the_started_engine_and_restores_the_process_settings(stack, tmp_path):
+    import gc
+
+    before = gc.get_threshold()
+    frozen_before = gc.get_freeze_count()
+    # WHEN an engine runs
+    with LocalEngine(stack, log_path=tmp_path / "lambda.log") as engine:
+        # THEN what start-up made is frozen, and young collections come every 10,000 allocations
+        assert gc.get_threshold() == (10_000, before[1], before[2])
+        assert gc.get_freeze_count() > frozen_before
+        # AND what a run allocates is still collected: a cycle made now is freed by a collection
+        import weakref
+
+        class Node:
+            pass
+
+        cycle = Node()
+        cycle.self = cycle  # type: ignore[attr-defined]
+        ref = weakref.ref(cycle)
+        del cycle
+        gc.collect()
+        assert ref() is None
+        result = engine.run(run_request(engine, "gc", ["a", "b"], {}))
+        assert result.summary is not None
+        assert result.summary["succeeded"] == 2
+    # AND when it ends, the process's settings are back
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
