@@ -94,18 +94,36 @@ def _row(name: str, values: list[float]) -> str:
     return f"  {name:<38}{runs:>34}  min {min(values):8.3f}  median {statistics.median(values):8.3f}"
 
 
-def _print(label: str, runs: dict[str, list[Figures]], compare: tuple[str, str] | None) -> None:
-    """Each column's runs per figure, then `compare`'s ratios (second / first) pair by pair."""
+def _print(label: str, runs: dict[str, list[Figures]], compares: list[tuple[str, str]]) -> None:
+    """Each column's runs per figure, then each (a, b) of `compares` as b / a, pair by pair."""
     print(label)
     for key in next(iter(runs.values()))[0]:
         for name, values in runs.items():
             print(_row(f"{key} [{name}]", [r[key] for r in values]))
-        if compare is not None:
-            first, second = (runs[name] for name in compare)
-            print(
-                _row(f"{key} {compare[1]}/{compare[0]}", [b[key] / a[key] for a, b in zip(first, second, strict=True)])
-            )
+        for first, second in compares:
+            pairs = zip(runs[first], runs[second], strict=True)
+            print(_row(f"{key} {second}/{first}", [b[key] / a[key] for a, b in pairs]))
     sys.stdout.flush()
+
+
+def _measure(trees: dict[str, Path], pairs: int) -> None:
+    """The engine, plain moto, cold-start and progress figures, `pairs` times, every column in turn."""
+    engine: dict[str, list[Figures]] = {**{name: [] for name in trees}, "plain moto": []}
+    cold: dict[str, list[Figures]] = {name: [] for name in trees}
+    progress: dict[str, list[Figures]] = {name: [] for name in trees}
+    for _ in range(pairs):
+        for name, tree in trees.items():
+            engine[name].append(engine_figures(tree))
+        # Plain moto runs none of HubSpoke's engine: once per pair, from this checkout.
+        engine["plain moto"].append(engine_figures(ROOT, "moto"))
+        for name, tree in trees.items():
+            cold[name].append(cold_start_figures(tree))
+            progress[name].append(progress_figures(tree))
+    compare = [("before", "after")] if len(trees) == 2 else []
+    label = "engine: CPU per spoke (ms, marginal), efficiency (ideal / actual makespan)"
+    _print(label, engine, [*compare, ("plain moto", list(trees)[-1])])
+    _print("cold import of the spoke handler / bare import boto3 (ratio of the round's times)", cold, compare)
+    _print("progress bar: followed / quiet wall time", progress, compare)
 
 
 def main() -> None:
@@ -121,24 +139,8 @@ def main() -> None:
         f"the performance table, {args.pairs} pairs, everything in turn; "
         + ", ".join(f"{k}: {v}" for k, v in trees.items())
     )
-    engine: dict[str, list[Figures]] = {**{name: [] for name in trees}, "plain moto": []}
-    cold: dict[str, list[Figures]] = {name: [] for name in trees}
-    progress: dict[str, list[Figures]] = {name: [] for name in trees}
-    for _ in range(args.pairs):
-        for name, tree in trees.items():
-            engine[name].append(engine_figures(tree))
-        # Plain moto runs none of HubSpoke's engine: once per pair, from this checkout.
-        engine["plain moto"].append(engine_figures(ROOT, "moto"))
-        for name, tree in trees.items():
-            cold[name].append(cold_start_figures(tree))
-            progress[name].append(progress_figures(tree))
-    last = list(trees)[-1]
-    _print("engine: CPU per spoke (ms), efficiencies", engine, (last, "plain moto"))
-    if len(trees) == 2:
-        _print("engine, before and after", {name: engine[name] for name in trees}, ("before", "after"))
-    compare = ("before", "after") if len(trees) == 2 else None
-    _print("cold import of the spoke handler / bare import boto3 (ratio of the round's times)", cold, compare)
-    _print("progress bar: followed / quiet wall time", progress, compare)
+    if args.pairs > 0:
+        _measure(trees, args.pairs)
     if args.suite_pairs > 0:
         walls: dict[str, list[float]] = {"one process": [], "both cores": []}
         for pair in range(args.suite_pairs):
