@@ -16,6 +16,7 @@ import functools
 import json
 import time
 from contextlib import ExitStack
+from types import SimpleNamespace
 from typing import Any
 
 from hubspoke.engine.gate import ReadWriteGate
@@ -44,7 +45,7 @@ def install_direct_dynamodb(stack: ExitStack, gate: ReadWriteGate) -> None:
 
     @functools.wraps(original)
     def make_request(self: Any, operation_model: Any, request_dict: dict[str, Any], request_context: Any) -> Any:
-        if operation_model.service_model.service_name != "dynamodb" or not _moto_enabled():
+        if operation_model.service_model.service_name != "dynamodb" or not _moto().stubber.enabled:
             return original(self, operation_model, request_dict, request_context)
         try:
             return _answer(self, operation_model, request_dict, gate)
@@ -126,48 +127,60 @@ def _blob(value: Any) -> str:
     raise TypeError(f"not JSON: {type(value).__name__}")
 
 
-def _moto_enabled() -> bool:
-    from moto.core.models import botocore_stubber
-
-    return bool(botocore_stubber.enabled)
-
-
-def _answer(client: Any, operation_model: Any, request_dict: dict[str, Any], gate: ReadWriteGate) -> Any:
-    """(http_response, parsed) for one DynamoDB request, as botocore's endpoint returns them."""
+@functools.cache
+def _moto() -> SimpleNamespace:
+    """What a DynamoDB answer needs from botocore and moto, imported once (the engine imports moto when it starts)."""
     from botocore.awsrequest import AWSPreparedRequest, AWSResponse, HTTPHeaders
     from botocore.endpoint import convert_to_response_dict
     from moto.core.botocore_stubber import MockRawResponse
+    from moto.core.models import botocore_stubber
     from moto.core.request import normalize_request
     from moto.dynamodb.responses import DynamoHandler
     from werkzeug.exceptions import HTTPException  # what moto's errors derive from, as its stubber catches
 
+    return SimpleNamespace(
+        prepared_request=AWSPreparedRequest,
+        response=AWSResponse,
+        headers=HTTPHeaders,
+        response_dict=convert_to_response_dict,
+        raw_response=MockRawResponse,
+        stubber=botocore_stubber,
+        normalize=normalize_request,
+        dispatch=DynamoHandler.dispatch,
+        http_exception=HTTPException,
+    )
+
+
+def _answer(client: Any, operation_model: Any, request_dict: dict[str, Any], gate: ReadWriteGate) -> Any:
+    """(http_response, parsed) for one DynamoDB request, as botocore's endpoint returns them."""
+    moto = _moto()
     region = client.meta.region_name
     url = f"https://dynamodb.{region}.amazonaws.com/"
     credentials = client._request_signer._credentials
     key = credentials.get_frozen_credentials().access_key if credentials is not None else "AKIAEXAMPLE"
-    headers = HTTPHeaders()
+    headers = moto.headers()
     for name, value in request_dict["headers"].items():
         headers[name] = value
     now = time.gmtime()
     headers["X-Amz-Date"] = time.strftime("%Y%m%dT%H%M%SZ", now)
     headers["Authorization"] = _AUTHORIZATION.format(key=key, day=time.strftime("%Y%m%d", now), region=region)
     body = request_dict["body"]
-    request = AWSPreparedRequest(
+    request = moto.prepared_request(
         method="POST",
         url=url,
         headers=headers,
         body=body.encode() if isinstance(body, str) else body,
         stream_output=False,
     )
-    normalized = normalize_request(request)
+    normalized = moto.normalize(request)
     # The same gate moto's HTTP path passes (adaptation `serialized-moto`): a Query or Scan runs alone.
     with gate.enter(f"before-send.dynamodb.{operation_model.name}"):
         try:
-            status, answer_headers, answer = DynamoHandler.dispatch(normalized, normalized.raw_url, normalized.headers)
-        except HTTPException as exc:  # as moto's botocore stubber turns them into answers
+            status, answer_headers, answer = moto.dispatch(normalized, normalized.raw_url, normalized.headers)
+        except moto.http_exception as exc:  # as moto's botocore stubber turns them into answers
             status, answer_headers, answer = exc.code, exc.get_headers(), exc.get_body()
-    http = AWSResponse(url, status, answer_headers, MockRawResponse(answer))
-    response_dict = convert_to_response_dict(http, operation_model)
+    http = moto.response(url, status, answer_headers, moto.raw_response(answer))
+    response_dict = moto.response_dict(http, operation_model)
     endpoint = client._endpoint
     parser = endpoint._response_parser_factory.create_parser(operation_model.service_model.resolved_protocol)
     parsed = parser.parse(response_dict, operation_model.output_shape)
