@@ -20,7 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+# The checkout measured: this one, or another one's (bench_table.py measures a before checkout with this script).
+ROOT = Path(os.environ.get("HUBSPOKE_BENCH_ROOT") or Path(__file__).resolve().parent.parent).resolve()
 LAMBDAS = ROOT / "lambdas"
 # What a function needs at import (the stack sets more; none of it is read at import).
 LAMBDA_ENV = {

@@ -12,16 +12,19 @@ min and median per mode, and the median of the pairs' ratios. The poll is the CL
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# The checkout measured: this one, or another one's (bench_table.py measures a before checkout with this script).
+ROOT = Path(os.environ.get("HUBSPOKE_BENCH_ROOT") or Path(__file__).resolve().parent.parent).resolve()
+sys.path.insert(0, str(ROOT))
 
-from hubspoke.engine import LocalEngine
-from hubspoke.synth import synthesize_cached
+from hubspoke.engine import LocalEngine  # noqa: E402
+from hubspoke.synth import synthesize_cached  # noqa: E402
 
 
 def one_run(engine: LocalEngine, run_id: str, n: int, concurrency: int, followed: bool) -> float:
@@ -41,7 +44,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=4)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        stack = synthesize_cached(Path(".hubspoke") / "synth")
+        stack = synthesize_cached(ROOT / ".hubspoke" / "synth")
         walls: dict[str, list[float]] = {"quiet": [], "followed": []}
         ratios: list[float] = []
         with LocalEngine(stack, time_scale=0.01, log_path=Path(tmp) / "lambda.log") as engine:

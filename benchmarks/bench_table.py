@@ -1,6 +1,6 @@
 """Every figure of the performance table (docs/benchmarks.md), in one sitting, side by side.
 
-Each figure is measured by the checkout's own benchmark scripts in fresh processes, in turn, so a busy moment of
+Each figure is measured by this checkout's benchmark scripts in fresh processes, in turn, so a busy moment of
 the machine falls on every column alike:
 
 - engine CPU per spoke (marginal, 1,000 - 100 noop targets, C=50, 100 ms of work) and the two concurrency
@@ -15,8 +15,9 @@ the machine falls on every column alike:
   `--suite tests` for the whole suite).
 
 With `--baseline DIR` (another checkout of HubSpoke, e.g. `git worktree add ../before <commit>`), the engine,
-cold-start and progress figures are measured from that checkout too, in turn with this one: before and after,
-in one sitting. Printed: each figure's runs, min and median, and ratios pair by pair. Numbers, no asserts.
+cold-start and progress figures of that checkout's code are measured too, by the same scripts (they take the
+checkout to measure from HUBSPOKE_BENCH_ROOT), in turn with this one: before and after, in one sitting.
+Printed: each figure's runs, min and median, and ratios pair by pair. Numbers, no asserts.
 
     .venv/bin/python benchmarks/bench_table.py [--pairs 3] [--baseline DIR] [--suite tests/unit] [--suite-pairs 3]
 """
@@ -39,13 +40,21 @@ Figures = dict[str, float]
 
 
 def _env(tree: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), str(tree / "lambdas")])}
+    paths = os.pathsep.join([str(tree), str(tree / "lambdas")])
+    return {**os.environ, "PYTHONPATH": paths, "HUBSPOKE_BENCH_ROOT": str(tree)}
 
 
 def _run(tree: Path, args: list[str]) -> str:
-    """A benchmark script of `tree`, run from that checkout; its output (it fails loudly)."""
+    """This checkout's benchmark script measuring `tree`'s code (so both trees are measured the same way); its
+    output (it fails loudly)."""
+    script, *rest = args
     done = subprocess.run(
-        [sys.executable, *args], cwd=tree, env=_env(tree), capture_output=True, text=True, check=False
+        [sys.executable, str(ROOT / script), *rest],
+        cwd=tree,
+        env=_env(tree),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(args)} in {tree} failed:\n{(done.stdout + done.stderr)[-3000:]}")
