@@ -8,7 +8,7 @@ the machine falls on every column alike:
   beside the plain moto setup (`--setup moto`: a STANDARD Distributed Map whose child invokes the same spoke
   handler through moto's own Lambda path);
 - the spoke handler's cold import over a bare `import boto3`, tracing off and on: `bench_cold_start.py`,
-  three rounds per pair (the pair's figure: the median import over the same rounds' median boto3 import);
+  seven rounds per pair (the pair's figure: the median import over the same rounds' median boto3 import);
 - the progress bar's overhead (wall, followed / quiet, 3,000 targets): `bench_progress_overhead.py`, one pair
   per pair;
 - the test suite's wall time on both cores over one process, the same tests (`--suite`, default tests/unit;
@@ -70,7 +70,7 @@ def engine_figures(tree: Path, setup: str = "engine") -> Figures:
 
 
 def cold_start_figures(tree: Path) -> Figures:
-    output = _run(tree, ["benchmarks/bench_cold_start.py", "--rounds", "3", "--json"])
+    output = _run(tree, ["benchmarks/bench_cold_start.py", "--rounds", "7", "--json"])
     document = json.loads(output[output.index("{") :])
     return {
         "spoke_import_ratio_tracing_off": document["tracing off"]["spoke"]["ratio"],
