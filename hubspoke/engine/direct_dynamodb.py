@@ -1,5 +1,6 @@
 """DynamoDB answered in-process: moto's DynamoDB handler without the HTTP round trip (adaptation `direct-dynamodb`),
-and its results written as JSON in one pass (adaptation `lean-dynamodb-results`).
+its results written as JSON in one pass (`lean-dynamodb-results`), each condition expression parsed once
+(`parsed-conditions`).
 
 Each ledger write of a spoke went through botocore's request signing, HTTP request building and sending, moto's
 search for the backend whose URL patterns match, moto's request normalization, and back: about half of the
