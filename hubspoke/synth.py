@@ -102,20 +102,29 @@ def synthesize_cached(cache_root: Path, overrides: dict[str, Any] | None = None)
     second waits for the first's and reads it, instead of spending the same CPU on a copy it then throws away.
     """
     outdir = cache_root / source_fingerprint(overrides)
-    template_file = outdir / f"{STACK_NAME}.template.json"
-    if template_file.exists():
-        return SynthesizedStack(template=json.loads(template_file.read_text()), outdir=outdir)
+    if (cached := _cached(outdir)) is not None:
+        return cached
     cache_root.mkdir(parents=True, exist_ok=True)
     with _locked(cache_root / f".{outdir.name}.lock"):
-        if template_file.exists():  # synthesized while we waited
-            return SynthesizedStack(template=json.loads(template_file.read_text()), outdir=outdir)
+        if (cached := _cached(outdir)) is not None:  # synthesized while we waited
+            return cached
         staging = cache_root / f".staging-{os.getpid()}"
         stack = synthesize(staging, overrides)
         try:
             staging.rename(outdir)
         except OSError:  # another process won the race (one without the lock); its copy is as good as ours
-            return SynthesizedStack(template=json.loads(template_file.read_text()), outdir=outdir)
+            if (cached := _cached(outdir)) is None:
+                raise
+            return cached
         return SynthesizedStack(template=stack.template, outdir=outdir)
+
+
+def _cached(outdir: Path) -> SynthesizedStack | None:
+    """The stack synthesized into `outdir` earlier, if it is there."""
+    template_file = outdir / f"{STACK_NAME}.template.json"
+    if not template_file.exists():
+        return None
+    return SynthesizedStack(template=json.loads(template_file.read_text()), outdir=outdir)
 
 
 @contextmanager

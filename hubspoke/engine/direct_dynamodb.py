@@ -21,6 +21,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from hubspoke.engine.gate import ReadWriteGate
+from hubspoke.engine.patching import patched
 
 # Results of these operations are plain JSON documents (attribute values, counts, keys): written with json.dumps,
 # they are byte for byte what moto's shape-walking serializer writes (tests/e2e/test_adaptations.py compares both).
@@ -39,8 +40,6 @@ _AUTHORIZATION = (
 def install_direct_dynamodb(stack: ExitStack, gate: ReadWriteGate) -> None:
     """Route every botocore DynamoDB request to moto's handler in-process while the engine runs."""
     from botocore.client import BaseClient
-
-    from hubspoke.engine.moto_patches import patched
 
     original = BaseClient._make_request  # type: ignore[attr-defined]
 
@@ -65,8 +64,6 @@ def install_lean_dynamodb_results(stack: ExitStack) -> None:
     """Write LEAN_ACTIONS' results with json.dumps instead of moto's serializer (Summarize's ledger Query pages
     spent nearly all their CPU there: the serializer walks the output shape for every attribute of every item)."""
     from moto.dynamodb.responses import DynamoHandler, DynamoResult
-
-    from hubspoke.engine.moto_patches import patched
 
     original = DynamoHandler.serialized
 
@@ -93,8 +90,6 @@ def install_parsed_conditions(stack: ExitStack) -> None:
     every request. Errors are not kept: an invalid expression is parsed, and refused, each time.
     """
     from moto.dynamodb.comparisons import ConditionExpressionParser
-
-    from hubspoke.engine.moto_patches import patched
 
     original = ConditionExpressionParser.parse
     parsed: dict[tuple[str | None, str, str], tuple[Any, tuple[str, ...], tuple[str, ...]]] = {}
@@ -162,9 +157,9 @@ def _answer(client: Any, operation_model: Any, request_dict: dict[str, Any], gat
     headers = moto.headers()
     for name, value in request_dict["headers"].items():
         headers[name] = value
-    now = time.gmtime()
-    headers["X-Amz-Date"] = time.strftime("%Y%m%dT%H%M%SZ", now)
-    headers["Authorization"] = _AUTHORIZATION.format(key=key, day=time.strftime("%Y%m%d", now), region=region)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    headers["X-Amz-Date"] = stamp
+    headers["Authorization"] = _AUTHORIZATION.format(key=key, day=stamp[:8], region=region)
     body = request_dict["body"]
     request = moto.prepared_request(
         method="POST",

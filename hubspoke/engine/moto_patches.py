@@ -11,8 +11,8 @@ import functools
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from types import SimpleNamespace
 from typing import Any
 
@@ -24,6 +24,7 @@ from hubspoke.engine.direct_dynamodb import (
     install_parsed_conditions,
 )
 from hubspoke.engine.gate import ReadWriteGate
+from hubspoke.engine.patching import patched
 from hubspoke.engine.runtime import InProcessRuntime, lambda_module
 
 # The moto these patches were written and tested for; constraints.txt pins the same (a test checks).
@@ -48,16 +49,6 @@ def check_moto_version() -> None:
             f"tests/e2e/test_adaptations.py and tests/e2e/test_limits.py, then change MOTO_VERSION and the "
             f"moto pin in constraints.txt together."
         )
-
-
-@contextmanager
-def patched(obj: Any, name: str, value: Any) -> Iterator[None]:
-    original = getattr(obj, name)
-    setattr(obj, name, value)
-    try:
-        yield
-    finally:
-        setattr(obj, name, original)
 
 
 _MOTO_GATE = ReadWriteGate()

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from hubspoke.engine.moto_patches import patched
+from hubspoke.engine.patching import patched
 
 ROOT_PRINCIPAL = "arn:aws:iam::{account}:root"
 # The functions that assume the HubSpoke role in target accounts (the main stack's TrustedRoleArns output).
